@@ -1,0 +1,96 @@
+//! The one error type of the crate. No input makes the store panic; it answers with one
+//! of these.
+
+use std::path::PathBuf;
+
+use crate::format::BadReason;
+
+/// Everything that can go wrong, by kind.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A key must hold at least one byte.
+    #[error("key is empty")]
+    EmptyKey,
+    /// The key is longer than `Options::max_key_len`.
+    #[error("key is {len} bytes, over the limit of {max}")]
+    KeyTooLong {
+        /// The key's length.
+        len: usize,
+        /// The configured limit.
+        max: usize,
+    },
+    /// The payload is longer than `Options::max_record_len`.
+    #[error("payload is {len} bytes, over the limit of {max}")]
+    RecordTooLarge {
+        /// The payload's length.
+        len: usize,
+        /// The configured limit.
+        max: usize,
+    },
+    /// A batch must hold at least one record.
+    #[error("batch is empty")]
+    EmptyBatch,
+    /// A batch holds more records than one log batch can carry.
+    #[error("batch holds {len} records, over the limit of {max}")]
+    BatchTooLarge {
+        /// Records in the batch.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The options are inconsistent or out of range.
+    #[error("invalid options: {0}")]
+    InvalidOptions(String),
+    /// Another open store, in this process or another, holds the directory's lock.
+    #[error("store at {0} is already open (its LOCK is held)")]
+    Locked(PathBuf),
+    /// The write queue is full (only from `try_append`; `append` waits instead).
+    #[error("write queue is full")]
+    QueueFull,
+    /// The store has been closed.
+    #[error("store is closed")]
+    Closed,
+    /// An earlier failed write or fsync poisoned the store: nothing after it is
+    /// acknowledged. Close and reopen; recovery keeps everything acknowledged before it.
+    #[error("store is poisoned by an earlier I/O failure ({0}); close and reopen it")]
+    Poisoned(String),
+    /// A file-system call failed.
+    #[error("I/O error while {action} {path}: {source}")]
+    Io {
+        /// What the store was doing.
+        action: &'static str,
+        /// The file or directory, relative to the store.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A finished log or key file is corrupt and the recovery mode refuses to go on.
+    #[error("corrupt file {path} at offset {offset}: {reason}")]
+    Corrupt {
+        /// The file, relative to the store.
+        path: PathBuf,
+        /// Where the damage begins.
+        offset: u64,
+        /// What is wrong there.
+        reason: BadReason,
+    },
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Attaches what the store was doing and on which path to an I/O error.
+pub(crate) trait IoContext<T> {
+    fn io(self, action: &'static str, path: &std::path::Path) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn io(self, action: &'static str, path: &std::path::Path) -> Result<T> {
+        self.map_err(|source| Error::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}

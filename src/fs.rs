@@ -1,0 +1,472 @@
+//! The file-system calls the machines need, as a trait, and its two implementations.
+//!
+//! [`RealFs`] is the only code in the crate that touches `std::fs`; [`MemFs`] is a plain
+//! in-memory file system for unit tests (the simulator brings its own, with faults).
+//! Paths handed to an `Fs` are relative to the store's directory.
+//!
+//! Durability model every implementation promises at least: bytes appended to a file are
+//! durable after [`FsFile::sync_data`] returns `Ok`; a directory entry (create, rename,
+//! remove) is durable after [`Fs::sync_dir`] on its directory returns `Ok`.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// An open file that the store appends to.
+pub trait FsFile: Send + 'static {
+    /// Appends all of `data` at the end of the file.
+    fn append(&mut self, data: &[u8]) -> io::Result<()>;
+    /// Makes every byte appended so far durable (`fdatasync`).
+    fn sync_data(&mut self) -> io::Result<()>;
+}
+
+/// The file-system calls of the store, relative to its directory.
+pub trait Fs: Send + Sync + 'static {
+    /// An open file, for appending.
+    type File: FsFile;
+    /// A held lock; dropping it releases the lock.
+    type Lock: Send + 'static;
+
+    /// Creates `dir` and its missing parents.
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
+    /// Creates `path` empty (truncating any file there) and opens it for appending.
+    fn create(&self, path: &Path) -> io::Result<Self::File>;
+    /// Opens the existing `path` for appending at its end.
+    fn open_append(&self, path: &Path) -> io::Result<Self::File>;
+    /// Reads the whole of `path`.
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
+    /// The length of `path` in bytes, or `None` when there is no such file.
+    fn len(&self, path: &Path) -> io::Result<Option<u64>>;
+    /// Cuts `path` to `len` bytes.
+    fn truncate(&self, path: &Path, len: u64) -> io::Result<()>;
+    /// Renames `from` to `to`, replacing any file at `to`.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Removes the file `path`.
+    fn remove(&self, path: &Path) -> io::Result<()>;
+    /// The names of the entries of `dir`, sorted bytewise.
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
+    /// Makes the entries of `dir` durable (`fsync` on the directory).
+    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// Takes an exclusive lock on `path` (creating it), failing with
+    /// [`io::ErrorKind::WouldBlock`] when another holder has it.
+    fn lock(&self, path: &Path) -> io::Result<Self::Lock>;
+}
+
+/// The real file system, rooted at a store's directory.
+#[derive(Clone, Debug)]
+pub struct RealFs {
+    root: PathBuf,
+}
+
+impl RealFs {
+    /// A file system rooted at `root`, which is created if missing.
+    pub fn new(root: impl Into<PathBuf>) -> io::Result<Self> {
+        let root = root.into();
+        std::fs::create_dir_all(&root)?;
+        Ok(RealFs { root })
+    }
+
+    /// The directory this file system is rooted at.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn at(&self, path: &Path) -> PathBuf {
+        self.root.join(path)
+    }
+}
+
+/// An open file of [`RealFs`].
+#[derive(Debug)]
+pub struct RealFile {
+    file: std::fs::File,
+}
+
+impl FsFile for RealFile {
+    fn append(&mut self, data: &[u8]) -> io::Result<()> {
+        self.file.write_all(data)
+    }
+
+    fn sync_data(&mut self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+}
+
+impl Fs for RealFs {
+    type File = RealFile;
+    type Lock = std::fs::File;
+
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        std::fs::create_dir_all(self.at(dir))
+    }
+
+    fn create(&self, path: &Path) -> io::Result<RealFile> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(self.at(path))?;
+        Ok(RealFile { file })
+    }
+
+    fn open_append(&self, path: &Path) -> io::Result<RealFile> {
+        let file = std::fs::OpenOptions::new().append(true).open(self.at(path))?;
+        Ok(RealFile { file })
+    }
+
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        std::fs::read(self.at(path))
+    }
+
+    fn len(&self, path: &Path) -> io::Result<Option<u64>> {
+        match std::fs::metadata(self.at(path)) {
+            Ok(meta) => Ok(Some(meta.len())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
+        let file = std::fs::OpenOptions::new().write(true).open(self.at(path))?;
+        file.set_len(len)
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::rename(self.at(from), self.at(to))
+    }
+
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        std::fs::remove_file(self.at(path))
+    }
+
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(self.at(dir))? {
+            // Names that are not UTF-8 are not the store's; they are left alone.
+            if let Ok(name) = entry?.file_name().into_string() {
+                names.push(name);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        std::fs::File::open(self.at(dir))?.sync_all()
+    }
+
+    fn lock(&self, path: &Path) -> io::Result<std::fs::File> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.at(path))?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "the lock is held by another open store",
+            )),
+            Err(std::fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+}
+
+/// A plain in-memory file system for unit tests: every call succeeds and is durable at
+/// once, unless a test arms a failure with [`MemFs::fail_next_sync`] or
+/// [`MemFs::fail_next_append`]. Clones share the same files.
+#[derive(Clone, Debug, Default)]
+pub struct MemFs {
+    state: Arc<Mutex<MemState>>,
+}
+
+#[derive(Debug, Default)]
+struct MemState {
+    /// Path → inode number. Directories are in `dirs`.
+    names: BTreeMap<PathBuf, u64>,
+    inodes: BTreeMap<u64, Vec<u8>>,
+    next_inode: u64,
+    dirs: BTreeSet<PathBuf>,
+    locks: BTreeSet<PathBuf>,
+    file_syncs: u64,
+    dir_syncs: u64,
+    fail_next_sync: bool,
+    fail_next_append: bool,
+}
+
+impl MemFs {
+    /// An empty in-memory file system.
+    pub fn new() -> Self {
+        MemFs::default()
+    }
+
+    fn state(&self) -> MutexGuard<'_, MemState> {
+        // A test that panicked while holding the lock leaves nothing half-done here that
+        // matters; go on with the data as it is.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many `sync_data` calls succeeded.
+    pub fn file_syncs(&self) -> u64 {
+        self.state().file_syncs
+    }
+
+    /// How many `sync_dir` calls succeeded.
+    pub fn dir_syncs(&self) -> u64 {
+        self.state().dir_syncs
+    }
+
+    /// Makes the next `sync_data` fail with an I/O error.
+    pub fn fail_next_sync(&self) {
+        self.state().fail_next_sync = true;
+    }
+
+    /// Makes the next `append` fail with an I/O error, writing nothing.
+    pub fn fail_next_append(&self) {
+        self.state().fail_next_append = true;
+    }
+
+    /// Overwrites bytes of an existing file in place (tests use it to corrupt a log).
+    pub fn overwrite(&self, path: &Path, offset: usize, bytes: &[u8]) -> io::Result<()> {
+        let mut state = self.state();
+        let inode = state.inode(path)?;
+        let data = state.inodes.get_mut(&inode).ok_or_else(not_found)?;
+        if data.len() < offset + bytes.len() {
+            data.resize(offset + bytes.len(), 0);
+        }
+        data[offset..offset + bytes.len()].copy_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Writes a whole file at `path` (tests use it to plant files).
+    pub fn put(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        let mut state = self.state();
+        state.check_parent(path)?;
+        let inode = state.new_inode(bytes.to_vec());
+        state.names.insert(path.to_path_buf(), inode);
+        Ok(())
+    }
+}
+
+fn not_found() -> io::Error {
+    io::Error::new(io::ErrorKind::NotFound, "no such file")
+}
+
+impl MemState {
+    fn inode(&self, path: &Path) -> io::Result<u64> {
+        self.names.get(path).copied().ok_or_else(not_found)
+    }
+
+    fn new_inode(&mut self, data: Vec<u8>) -> u64 {
+        self.next_inode += 1;
+        self.inodes.insert(self.next_inode, data);
+        self.next_inode
+    }
+
+    /// The root (the empty path) always exists.
+    fn is_dir(&self, path: &Path) -> bool {
+        path.as_os_str().is_empty() || self.dirs.contains(path)
+    }
+
+    fn check_parent(&self, path: &Path) -> io::Result<()> {
+        match path.parent() {
+            Some(parent) if !self.is_dir(parent) => Err(not_found()),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// An open file of [`MemFs`].
+#[derive(Debug)]
+pub struct MemFile {
+    fs: MemFs,
+    inode: u64,
+}
+
+impl FsFile for MemFile {
+    fn append(&mut self, data: &[u8]) -> io::Result<()> {
+        let mut state = self.fs.state();
+        if std::mem::take(&mut state.fail_next_append) {
+            return Err(io::Error::other("injected append failure"));
+        }
+        state
+            .inodes
+            .get_mut(&self.inode)
+            .ok_or_else(not_found)?
+            .extend_from_slice(data);
+        Ok(())
+    }
+
+    fn sync_data(&mut self) -> io::Result<()> {
+        let mut state = self.fs.state();
+        if std::mem::take(&mut state.fail_next_sync) {
+            return Err(io::Error::other("injected fsync failure"));
+        }
+        state.file_syncs += 1;
+        Ok(())
+    }
+}
+
+/// A held lock of [`MemFs`].
+#[derive(Debug)]
+pub struct MemLock {
+    fs: MemFs,
+    path: PathBuf,
+}
+
+impl Drop for MemLock {
+    fn drop(&mut self) {
+        self.fs.state().locks.remove(&self.path);
+    }
+}
+
+impl Fs for MemFs {
+    type File = MemFile;
+    type Lock = MemLock;
+
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        let mut state = self.state();
+        for ancestor in dir.ancestors() {
+            if !ancestor.as_os_str().is_empty() {
+                state.dirs.insert(ancestor.to_path_buf());
+            }
+        }
+        Ok(())
+    }
+
+    fn create(&self, path: &Path) -> io::Result<MemFile> {
+        let mut state = self.state();
+        state.check_parent(path)?;
+        let inode = state.new_inode(Vec::new());
+        state.names.insert(path.to_path_buf(), inode);
+        Ok(MemFile {
+            fs: self.clone(),
+            inode,
+        })
+    }
+
+    fn open_append(&self, path: &Path) -> io::Result<MemFile> {
+        let inode = self.state().inode(path)?;
+        Ok(MemFile {
+            fs: self.clone(),
+            inode,
+        })
+    }
+
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        let state = self.state();
+        let inode = state.inode(path)?;
+        Ok(state.inodes.get(&inode).cloned().unwrap_or_default())
+    }
+
+    fn len(&self, path: &Path) -> io::Result<Option<u64>> {
+        let state = self.state();
+        Ok(state
+            .names
+            .get(path)
+            .and_then(|inode| state.inodes.get(inode))
+            .map(|data| data.len() as u64))
+    }
+
+    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
+        let mut state = self.state();
+        let inode = state.inode(path)?;
+        let data = state.inodes.get_mut(&inode).ok_or_else(not_found)?;
+        data.resize(usize::try_from(len).map_err(io::Error::other)?, 0);
+        Ok(())
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let mut state = self.state();
+        state.check_parent(to)?;
+        let inode = state.names.remove(from).ok_or_else(not_found)?;
+        state.names.insert(to.to_path_buf(), inode);
+        Ok(())
+    }
+
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        let mut state = self.state();
+        state.names.remove(path).ok_or_else(not_found)?;
+        Ok(())
+    }
+
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let state = self.state();
+        if !state.is_dir(dir) {
+            return Err(not_found());
+        }
+        let files = state.names.keys();
+        let dirs = state.dirs.iter();
+        let mut names: Vec<String> = files
+            .chain(dirs)
+            .filter(|p| p.parent() == Some(dir))
+            .filter_map(|p| p.file_name()?.to_str().map(str::to_owned))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        let mut state = self.state();
+        if !state.is_dir(dir) {
+            return Err(not_found());
+        }
+        state.dir_syncs += 1;
+        Ok(())
+    }
+
+    fn lock(&self, path: &Path) -> io::Result<MemLock> {
+        let mut state = self.state();
+        if !state.locks.insert(path.to_path_buf()) {
+            return Err(io::Error::new(io::ErrorKind::WouldBlock, "lock held"));
+        }
+        Ok(MemLock {
+            fs: self.clone(),
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exercise<F: Fs>(fs: &F) {
+        fs.create_dir_all(Path::new("a/b")).unwrap();
+        let mut file = fs.create(Path::new("a/b/f")).unwrap();
+        file.append(b"hello ").unwrap();
+        file.append(b"world").unwrap();
+        file.sync_data().unwrap();
+        assert_eq!(fs.read(Path::new("a/b/f")).unwrap(), b"hello world");
+        assert_eq!(fs.len(Path::new("a/b/f")).unwrap(), Some(11));
+        assert_eq!(fs.len(Path::new("a/b/none")).unwrap(), None);
+        fs.truncate(Path::new("a/b/f"), 5).unwrap();
+        let mut again = fs.open_append(Path::new("a/b/f")).unwrap();
+        again.append(b"!").unwrap();
+        assert_eq!(fs.read(Path::new("a/b/f")).unwrap(), b"hello!");
+        fs.rename(Path::new("a/b/f"), Path::new("a/g")).unwrap();
+        assert_eq!(fs.list(Path::new("a")).unwrap(), vec!["b", "g"]);
+        assert!(fs.list(Path::new("a/b")).unwrap().is_empty());
+        fs.sync_dir(Path::new("a")).unwrap();
+        fs.remove(Path::new("a/g")).unwrap();
+        assert_eq!(fs.list(Path::new("a")).unwrap(), vec!["b"]);
+        let held = fs.lock(Path::new("LOCK")).unwrap();
+        let second = fs.lock(Path::new("LOCK")).map(|_| ()).unwrap_err();
+        assert_eq!(second.kind(), io::ErrorKind::WouldBlock);
+        drop(held);
+        fs.lock(Path::new("LOCK")).unwrap();
+    }
+
+    #[test]
+    fn real_fs_does_what_the_trait_says() {
+        let dir = tempfile::tempdir().unwrap();
+        exercise(&RealFs::new(dir.path()).unwrap());
+    }
+
+    #[test]
+    fn mem_fs_does_what_the_trait_says() {
+        exercise(&MemFs::new());
+    }
+}

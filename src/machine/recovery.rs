@@ -1,0 +1,292 @@
+//! Recovery on open: makes the directories, turns a leftover `writing/tx.log` into a
+//! finished log (cut at its first bad block), finds the highest seq, and opens a fresh
+//! log. Idempotent: a crash anywhere in it leaves files the next run recovers the same way.
+//!
+//! Only the leftover log can hold crash damage (rotation fdatasyncs a log before it
+//! renames it), and only after its last fdatasync: a torn, zero-filled or garbage tail, or
+//! a hole followed by intact blocks. Nothing acknowledged as `Sync` lies past the first
+//! bad block, so every recovery mode cuts there (and drops a batch the cut breaks), syncs
+//! the cut, and only then renames the log into `reading/`. New records always go to a
+//! new log, so nothing is ever appended after a torn tail.
+
+use std::path::Path;
+
+use crate::clock::Timestamp;
+use crate::error::{IoContext, Result};
+use crate::format::{Damage, DecodeLimits, LogDecoder};
+use crate::fs::{Fs, FsFile};
+use crate::machine::writer::ActiveLog;
+use crate::machine::{
+    log_file_name, parse_log_file_name, reading_path, READING_DIR, TXLOGS_DIR, WRITING_DIR,
+    WRITING_LOG,
+};
+
+/// What recovery found and did with a leftover `writing/tx.log`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeftoverLog {
+    /// Its length as found.
+    pub found_len: u64,
+    /// The length it was cut to (equal to `found_len` when whole).
+    pub kept_len: u64,
+    /// Records kept.
+    pub records: u64,
+    /// The first damage, where it was cut.
+    pub damage: Option<Damage>,
+    /// The name it got in `reading/`, or `None` when it held no record and was removed.
+    pub finished_as: Option<String>,
+}
+
+/// What recovery reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// The leftover log, if there was one.
+    pub leftover: Option<LeftoverLog>,
+    /// Finished logs waiting in `reading/` after recovery.
+    pub logs_waiting: usize,
+}
+
+/// The state a store starts from.
+pub struct Recovered<F: Fs> {
+    /// The fresh, empty active log.
+    pub log: ActiveLog<F>,
+    /// The highest seq in any log or below `seq_floor`; new seqs start above it.
+    pub last_seq: u64,
+    /// The highest finished log name's timestamp; new names go above it.
+    pub last_log_ts: u64,
+    /// What was found.
+    pub report: RecoveryReport,
+}
+
+/// Recovers the store's logs. `seq_floor` is the highest seq the key store knows of (0
+/// when none), so seqs never go back even when every log has been applied and removed.
+pub fn recover<F: Fs>(fs: &F, now: Timestamp, seq_floor: u64) -> Result<Recovered<F>> {
+    for dir in [WRITING_DIR, READING_DIR] {
+        fs.create_dir_all(Path::new(dir)).io("creating", Path::new(dir))?;
+    }
+    for dir in [TXLOGS_DIR, ""] {
+        fs.sync_dir(Path::new(dir)).io("fsyncing", Path::new(dir))?;
+    }
+
+    let mut last_log_ts = 0;
+    let mut last_seq = seq_floor;
+    let mut logs_waiting = 0;
+    let reading = Path::new(READING_DIR);
+    for name in fs.list(reading).io("listing", reading)? {
+        let Some(ts) = parse_log_file_name(&name) else {
+            continue;
+        };
+        last_log_ts = last_log_ts.max(ts);
+        logs_waiting += 1;
+        let path = reading_path(&name);
+        let bytes = fs.read(&path).io("reading", &path)?;
+        let mut decoder = LogDecoder::new(&bytes, DecodeLimits::default());
+        for _ in decoder.by_ref() {}
+        last_seq = last_seq.max(decoder.last_seq().unwrap_or(0));
+    }
+
+    let leftover = recover_leftover(fs, now, &mut last_log_ts, &mut last_seq)?;
+    if leftover.as_ref().is_some_and(|l| l.finished_as.is_some()) {
+        logs_waiting += 1;
+    }
+
+    let writing_log = Path::new(WRITING_LOG);
+    let log = ActiveLog::create(fs, writing_log).io("creating", writing_log)?;
+    fs.sync_dir(Path::new(WRITING_DIR)).io("fsyncing", Path::new(WRITING_DIR))?;
+    Ok(Recovered {
+        log,
+        last_seq,
+        last_log_ts,
+        report: RecoveryReport {
+            leftover,
+            logs_waiting,
+        },
+    })
+}
+
+fn recover_leftover<F: Fs>(
+    fs: &F,
+    now: Timestamp,
+    last_log_ts: &mut u64,
+    last_seq: &mut u64,
+) -> Result<Option<LeftoverLog>> {
+    let path = Path::new(WRITING_LOG);
+    let Some(found_len) = fs.len(path).io("inspecting", path)? else {
+        return Ok(None);
+    };
+    let bytes = fs.read(path).io("reading", path)?;
+    let mut decoder = LogDecoder::new(&bytes, DecodeLimits::default());
+    let mut records = 0u64;
+    let mut kept_last_seq = None;
+    let mut damage = None;
+    for item in decoder.by_ref() {
+        match item {
+            Ok(batch) => {
+                records += batch.blocks.len() as u64;
+                kept_last_seq = batch.blocks.last().map(|b| b.seq);
+            }
+            Err(first) => {
+                damage = Some(first);
+                break;
+            }
+        }
+    }
+    let kept_len = decoder.valid_prefix_len();
+    let writing_dir = Path::new(WRITING_DIR);
+    if records == 0 {
+        fs.remove(path).io("removing", path)?;
+        fs.sync_dir(writing_dir).io("fsyncing", writing_dir)?;
+        return Ok(Some(LeftoverLog {
+            found_len,
+            kept_len: 0,
+            records,
+            damage,
+            finished_as: None,
+        }));
+    }
+    if kept_len < found_len {
+        fs.truncate(path, kept_len).io("cutting", path)?;
+    }
+    // Sync whatever survived (bytes a process crash left in the page cache, or the cut),
+    // so that a log in reading/ is always whole.
+    fs.open_append(path)
+        .and_then(|mut file| file.sync_data())
+        .io("syncing", path)?;
+    let ts = now.0.max(last_log_ts.saturating_add(1));
+    let name = log_file_name(ts);
+    let target = reading_path(&name);
+    fs.rename(path, &target).io("finishing", path)?;
+    fs.sync_dir(Path::new(READING_DIR)).io("fsyncing", Path::new(READING_DIR))?;
+    fs.sync_dir(writing_dir).io("fsyncing", writing_dir)?;
+    *last_log_ts = ts;
+    *last_seq = (*last_seq).max(kept_last_seq.unwrap_or(0));
+    Ok(Some(LeftoverLog {
+        found_len,
+        kept_len,
+        records,
+        damage,
+        finished_as: Some(name),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::{encode_block, encode_log_header, BadReason, Block, Kind, LOG_HEADER_LEN};
+    use crate::fs::MemFs;
+
+    fn log_bytes(seqs: &[u64]) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_log_header(&mut out);
+        for &seq in seqs {
+            let block = Block {
+                seq,
+                kind: Kind::Append,
+                batch_first: true,
+                batch_left: 0,
+                key: b"key",
+                payload: b"payload",
+            };
+            encode_block(&mut out, &block);
+        }
+        out
+    }
+
+    fn decoded_seqs(fs: &MemFs, path: &Path) -> Vec<u64> {
+        let bytes = fs.read(path).unwrap();
+        LogDecoder::new(&bytes, DecodeLimits::default())
+            .flat_map(|b| b.unwrap().blocks.into_iter().map(|b| b.seq).collect::<Vec<_>>())
+            .collect()
+    }
+
+    fn store_with_leftover(bytes: &[u8]) -> MemFs {
+        let fs = MemFs::new();
+        fs.create_dir_all(Path::new(WRITING_DIR)).unwrap();
+        fs.create_dir_all(Path::new(READING_DIR)).unwrap();
+        fs.put(Path::new(WRITING_LOG), bytes).unwrap();
+        fs
+    }
+
+    #[test]
+    fn a_fresh_store_gets_its_directories_and_an_empty_log() {
+        let fs = MemFs::new();
+        let recovered = recover(&fs, Timestamp(5), 0).unwrap();
+        assert_eq!(recovered.last_seq, 0);
+        assert_eq!(recovered.report.leftover, None);
+        assert_eq!(fs.len(Path::new(WRITING_LOG)).unwrap(), Some(LOG_HEADER_LEN as u64));
+    }
+
+    #[test]
+    fn a_whole_leftover_moves_to_reading_and_seqs_continue() {
+        let fs = store_with_leftover(&log_bytes(&[1, 2, 3]));
+        let recovered = recover(&fs, Timestamp(7), 0).unwrap();
+        assert_eq!(recovered.last_seq, 3);
+        let leftover = recovered.report.leftover.unwrap();
+        assert_eq!(leftover.records, 3);
+        assert_eq!(leftover.damage, None);
+        let name = leftover.finished_as.unwrap();
+        assert_eq!(fs.list(Path::new(READING_DIR)).unwrap(), vec![name.clone()]);
+        assert_eq!(decoded_seqs(&fs, &reading_path(&name)), vec![1, 2, 3]);
+        assert_eq!(recovered.report.logs_waiting, 1);
+    }
+
+    #[test]
+    fn a_torn_tail_is_cut_and_synced_before_the_rename() {
+        let whole = log_bytes(&[1, 2, 3]);
+        let fs = store_with_leftover(&whole[..whole.len() - 4]);
+        let syncs_before = fs.file_syncs();
+        let recovered = recover(&fs, Timestamp(7), 0).unwrap();
+        let leftover = recovered.report.leftover.unwrap();
+        assert_eq!(leftover.damage.unwrap().reason, BadReason::Truncated);
+        assert_eq!(leftover.records, 2);
+        assert_eq!(recovered.last_seq, 2, "seqs continue after the last kept record");
+        assert!(fs.file_syncs() > syncs_before);
+        let name = leftover.finished_as.unwrap();
+        assert_eq!(decoded_seqs(&fs, &reading_path(&name)), vec![1, 2]);
+        assert_eq!(fs.len(&reading_path(&name)).unwrap(), Some(leftover.kept_len));
+    }
+
+    #[test]
+    fn a_hole_cuts_the_log_even_when_intact_blocks_follow() {
+        let mut bytes = log_bytes(&[1, 2, 3]);
+        let second = LOG_HEADER_LEN + crate::format::block_len(3, 7);
+        bytes[second..second + 10].fill(0);
+        let fs = store_with_leftover(&bytes);
+        let recovered = recover(&fs, Timestamp(7), 0).unwrap();
+        let leftover = recovered.report.leftover.unwrap();
+        assert_eq!(leftover.records, 1);
+        assert!(!leftover.damage.unwrap().is_tail());
+        assert_eq!(recovered.last_seq, 1);
+    }
+
+    #[test]
+    fn a_leftover_without_records_is_removed() {
+        let fs = store_with_leftover(&log_bytes(&[])[..5]);
+        let recovered = recover(&fs, Timestamp(7), 0).unwrap();
+        assert_eq!(recovered.report.leftover.unwrap().finished_as, None);
+        assert!(fs.list(Path::new(READING_DIR)).unwrap().is_empty());
+        assert_eq!(recovered.report.logs_waiting, 0);
+    }
+
+    #[test]
+    fn names_and_seqs_continue_above_existing_finished_logs_and_the_floor() {
+        let fs = store_with_leftover(&log_bytes(&[11]));
+        fs.put(&reading_path(&log_file_name(900)), &log_bytes(&[9, 10])).unwrap();
+        let recovered = recover(&fs, Timestamp(100), 0).unwrap();
+        assert_eq!(recovered.last_log_ts, 901, "the clock is behind the last name");
+        assert_eq!(recovered.last_seq, 11);
+        assert_eq!(recovered.report.logs_waiting, 2);
+        let again = recover(&MemFs::new(), Timestamp(0), 500).unwrap();
+        assert_eq!(again.last_seq, 500, "the key store's floor holds");
+    }
+
+    #[test]
+    fn recovering_twice_is_the_same_as_once() {
+        let whole = log_bytes(&[1, 2, 3]);
+        let fs = store_with_leftover(&whole[..whole.len() - 1]);
+        let first = recover(&fs, Timestamp(7), 0).unwrap();
+        let listed = fs.list(Path::new(READING_DIR)).unwrap();
+        let second = recover(&fs, Timestamp(7), 0).unwrap();
+        assert_eq!(second.last_seq, first.last_seq);
+        assert_eq!(fs.list(Path::new(READING_DIR)).unwrap(), listed, "the empty new log is dropped, not finished");
+    }
+}

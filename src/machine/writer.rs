@@ -1,0 +1,404 @@
+//! The writer: a submit queue that assigns seqs, and the group-commit pass that writes a
+//! batch of requests to the active log with one write and at most one fdatasync.
+
+use std::collections::VecDeque;
+use std::path::Path;
+
+use crate::format::{self, Block, Kind};
+use crate::fs::{Fs, FsFile};
+use crate::options::Durability;
+
+/// One record of a request, owned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogRecord {
+    /// Append or delete.
+    pub kind: Kind,
+    /// The key, never empty (checked by the caller before it is queued).
+    pub key: Vec<u8>,
+    /// The payload; empty for a delete.
+    pub payload: Vec<u8>,
+}
+
+impl LogRecord {
+    /// The record's encoded length in the log.
+    pub fn encoded_len(&self) -> usize {
+        format::block_len(self.key.len(), self.payload.len())
+    }
+}
+
+/// The seqs a request was given: `first..=last`, consecutive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeqRange {
+    /// The first record's seq.
+    pub first: u64,
+    /// The last record's seq.
+    pub last: u64,
+}
+
+/// One caller's request: a batch that is written whole or not at all.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    /// Seq of `records[0]`; the others follow consecutively.
+    pub first_seq: u64,
+    /// The batch; never empty.
+    pub records: Vec<LogRecord>,
+    /// How durable the batch must be before it is acknowledged.
+    pub durability: Durability,
+    /// Sum of the records' encoded lengths.
+    pub encoded_len: usize,
+}
+
+/// The bounded queue between callers and the writer. Seqs are assigned here, in queue
+/// order, so queue order is log order.
+#[derive(Debug)]
+pub struct SubmitQueue {
+    requests: VecDeque<Request>,
+    bytes: usize,
+    bytes_max: usize,
+    next_seq: u64,
+}
+
+impl SubmitQueue {
+    /// An empty queue holding at most `bytes_max` encoded bytes, whose first request gets
+    /// seq `next_seq`.
+    pub fn new(next_seq: u64, bytes_max: usize) -> Self {
+        assert!(next_seq >= 1, "seq 0 is never given out");
+        SubmitQueue {
+            requests: VecDeque::new(),
+            bytes: 0,
+            bytes_max,
+            next_seq,
+        }
+    }
+
+    /// Whether a request of `encoded_len` bytes fits now. An empty queue takes any
+    /// request, so a request larger than the bound is taken alone rather than never.
+    pub fn has_room(&self, encoded_len: usize) -> bool {
+        self.requests.is_empty() || self.bytes.saturating_add(encoded_len) <= self.bytes_max
+    }
+
+    /// Queues a batch and gives it its seqs. The caller checked [`Self::has_room`].
+    pub fn push(&mut self, records: Vec<LogRecord>, durability: Durability) -> SeqRange {
+        assert!(!records.is_empty(), "a request holds at least one record");
+        let encoded_len: usize = records.iter().map(LogRecord::encoded_len).sum();
+        assert!(self.has_room(encoded_len), "push without room");
+        let first = self.next_seq;
+        let last = first + records.len() as u64 - 1;
+        self.next_seq = last + 1;
+        self.bytes += encoded_len;
+        self.requests.push_back(Request {
+            first_seq: first,
+            records,
+            durability,
+            encoded_len,
+        });
+        SeqRange { first, last }
+    }
+
+    /// Takes requests from the front, at least one (when any) and no more than
+    /// `pass_bytes_max` encoded bytes beyond the first.
+    pub fn take_pass(&mut self, pass_bytes_max: usize) -> Vec<Request> {
+        let mut taken = Vec::new();
+        let mut bytes = 0usize;
+        while let Some(next) = self.requests.front() {
+            if !taken.is_empty() && bytes + next.encoded_len > pass_bytes_max {
+                break;
+            }
+            bytes += next.encoded_len;
+            taken.extend(self.requests.pop_front());
+        }
+        self.bytes -= bytes;
+        taken
+    }
+
+    /// True when no request waits.
+    pub fn is_empty(&self) -> bool {
+        self.requests.is_empty()
+    }
+
+    /// Encoded bytes waiting.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The seq the next request will get.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+}
+
+/// The log file being written, with what the writer knows of it.
+pub struct ActiveLog<F: Fs> {
+    file: F::File,
+    /// Bytes in the file, header included.
+    pub bytes: u64,
+    /// Records in the file.
+    pub records: u64,
+    /// Whether bytes were written since the last fdatasync.
+    pub unsynced: bool,
+}
+
+impl<F: Fs> ActiveLog<F> {
+    /// Creates `path` as a new, empty log: header written, fdatasync'd. The caller makes
+    /// its directory entry durable.
+    pub fn create(fs: &F, path: &Path) -> std::io::Result<Self> {
+        let mut file = fs.create(path)?;
+        let mut header = Vec::with_capacity(format::LOG_HEADER_LEN);
+        format::encode_log_header(&mut header);
+        file.append(&header)?;
+        file.sync_data()?;
+        Ok(ActiveLog {
+            file,
+            bytes: header.len() as u64,
+            records: 0,
+            unsynced: false,
+        })
+    }
+
+    /// fdatasyncs the file if anything was written since the last time; returns whether
+    /// it synced.
+    pub fn sync(&mut self) -> std::io::Result<bool> {
+        if !self.unsynced {
+            return Ok(false);
+        }
+        self.file.sync_data()?;
+        self.unsynced = false;
+        Ok(true)
+    }
+}
+
+/// What one pass wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PassOutcome {
+    /// The seq of the last record written; every seq up to it is written to the OS.
+    pub last_seq: u64,
+    /// Whether the pass fdatasync'd, making every seq up to `last_seq` durable.
+    pub synced: bool,
+    /// Requests in the pass.
+    pub requests: u64,
+    /// Records in the pass.
+    pub records: u64,
+    /// Payload bytes in the pass.
+    pub payload_bytes: u64,
+}
+
+/// Why the writer acknowledges nothing more.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Poisoned(pub String);
+
+/// The group-commit writer. Owns the active log; one driver calls it.
+pub struct Writer<F: Fs> {
+    log: ActiveLog<F>,
+    buf: Vec<u8>,
+    /// Invariant: every seq written so far is at most `last_seq`, and the next pass starts
+    /// above it.
+    last_seq: u64,
+    poisoned: Option<Poisoned>,
+}
+
+impl<F: Fs> Writer<F> {
+    /// A writer appending to `log`, whose last written seq (in any log) is `last_seq`.
+    pub fn new(log: ActiveLog<F>, last_seq: u64) -> Self {
+        Writer {
+            log,
+            buf: Vec::new(),
+            last_seq,
+            poisoned: None,
+        }
+    }
+
+    /// The active log.
+    pub fn log(&self) -> &ActiveLog<F> {
+        &self.log
+    }
+
+    /// The seq of the last record written.
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// Why the writer is poisoned, if it is.
+    pub fn poisoned(&self) -> Option<&Poisoned> {
+        self.poisoned.as_ref()
+    }
+
+    /// Writes `requests` (in queue order) to the log with one write, then fdatasyncs once
+    /// if any of them asks for [`Durability::Sync`]. Any I/O error poisons the writer: a
+    /// later pass could otherwise leave a hole in what survives, and after a failed
+    /// fdatasync the kernel may have dropped the dirty pages.
+    pub fn write_pass(&mut self, requests: &[Request]) -> Result<PassOutcome, Poisoned> {
+        if let Some(poisoned) = &self.poisoned {
+            return Err(poisoned.clone());
+        }
+        self.buf.clear();
+        let mut outcome = PassOutcome {
+            last_seq: self.last_seq,
+            synced: false,
+            requests: requests.len() as u64,
+            records: 0,
+            payload_bytes: 0,
+        };
+        let mut wants_sync = false;
+        for request in requests {
+            assert!(
+                request.first_seq == outcome.last_seq + 1,
+                "seqs are consecutive in queue order: expected {}, got {}",
+                outcome.last_seq + 1,
+                request.first_seq
+            );
+            let batch_len = u32::try_from(request.records.len()).expect("batch length checked on submit");
+            for (i, record) in request.records.iter().enumerate() {
+                let block = Block {
+                    seq: request.first_seq + i as u64,
+                    kind: record.kind,
+                    batch_first: i == 0,
+                    batch_left: batch_len - 1 - i as u32,
+                    key: &record.key,
+                    payload: &record.payload,
+                };
+                format::encode_block(&mut self.buf, &block);
+                outcome.payload_bytes += record.payload.len() as u64;
+            }
+            outcome.records += request.records.len() as u64;
+            outcome.last_seq = request.first_seq + request.records.len() as u64 - 1;
+            wants_sync |= request.durability == Durability::Sync;
+        }
+        if self.buf.is_empty() {
+            return Ok(outcome);
+        }
+        if let Err(e) = self.log.file.append(&self.buf) {
+            return Err(self.poison(format!("log write failed: {e}")));
+        }
+        self.log.bytes += self.buf.len() as u64;
+        self.log.records += outcome.records;
+        self.log.unsynced = true;
+        self.last_seq = outcome.last_seq;
+        if wants_sync {
+            outcome.synced = self.sync()?;
+        }
+        Ok(outcome)
+    }
+
+    /// fdatasyncs the active log if it holds unsynced bytes; returns whether it synced.
+    pub fn sync(&mut self) -> Result<bool, Poisoned> {
+        if let Some(poisoned) = &self.poisoned {
+            return Err(poisoned.clone());
+        }
+        self.log
+            .sync()
+            .map_err(|e| self.poison(format!("log fdatasync failed: {e}")))
+    }
+
+    /// Marks the writer poisoned for `why` and returns the poison.
+    pub fn poison(&mut self, why: String) -> Poisoned {
+        self.poisoned.get_or_insert(Poisoned(why)).clone()
+    }
+
+    /// Swaps in a new active log (rotation) and hands back the old one.
+    pub fn replace_log(&mut self, log: ActiveLog<F>) -> ActiveLog<F> {
+        assert!(!self.log.unsynced, "a log is synced before it is replaced");
+        std::mem::replace(&mut self.log, log)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::{DecodeLimits, LogDecoder};
+    use crate::fs::MemFs;
+
+    fn record(key: &str, payload: &str) -> LogRecord {
+        LogRecord {
+            kind: Kind::Append,
+            key: key.as_bytes().to_vec(),
+            payload: payload.as_bytes().to_vec(),
+        }
+    }
+
+    fn writer(fs: &MemFs) -> Writer<MemFs> {
+        fs.create_dir_all(Path::new("d")).unwrap();
+        Writer::new(ActiveLog::create(fs, Path::new("d/tx.log")).unwrap(), 0)
+    }
+
+    #[test]
+    fn the_queue_assigns_consecutive_seqs_and_bounds_its_bytes() {
+        let mut queue = SubmitQueue::new(1, 100);
+        let a = queue.push(vec![record("k", "v"); 2], Durability::Sync);
+        assert_eq!(a, SeqRange { first: 1, last: 2 });
+        assert!(!queue.has_room(record("k", "v").encoded_len()), "the bound counts encoded bytes");
+        assert_eq!(queue.take_pass(1).len(), 1, "a pass takes at least one request");
+        let b = queue.push(vec![record("k", "v")], Durability::None);
+        assert_eq!(b.first, 3);
+        let c = queue.push(vec![record("k", "v")], Durability::None);
+        assert_eq!(c.first, 4);
+        assert_eq!(queue.take_pass(1 << 20).len(), 2);
+        assert!(queue.is_empty());
+        assert_eq!(queue.bytes(), 0);
+        assert!(queue.has_room(1 << 30), "an empty queue takes anything");
+    }
+
+    #[test]
+    fn a_pass_is_one_write_and_one_sync_and_decodes_back_as_batches() {
+        let fs = MemFs::new();
+        let mut writer = writer(&fs);
+        let mut queue = SubmitQueue::new(1, 1 << 20);
+        queue.push(vec![record("a", "1")], Durability::Buffered);
+        queue.push(vec![record("b", "2"), record("c", "3")], Durability::Sync);
+        queue.push(vec![record("d", "4")], Durability::None);
+        let syncs_before = fs.file_syncs();
+        let outcome = writer.write_pass(&queue.take_pass(1 << 20)).unwrap();
+        assert_eq!(outcome.last_seq, 4);
+        assert!(outcome.synced);
+        assert_eq!(fs.file_syncs() - syncs_before, 1);
+        let bytes = fs.read(Path::new("d/tx.log")).unwrap();
+        let batches: Vec<_> = LogDecoder::new(&bytes, DecodeLimits::default())
+            .map(|b| b.unwrap().blocks.iter().map(|b| (b.seq, b.key.to_vec())).collect::<Vec<_>>())
+            .collect();
+        assert_eq!(
+            batches,
+            vec![
+                vec![(1, b"a".to_vec())],
+                vec![(2, b"b".to_vec()), (3, b"c".to_vec())],
+                vec![(4, b"d".to_vec())]
+            ]
+        );
+    }
+
+    #[test]
+    fn a_pass_without_sync_requests_does_not_sync() {
+        let fs = MemFs::new();
+        let mut writer = writer(&fs);
+        let mut queue = SubmitQueue::new(1, 1 << 20);
+        queue.push(vec![record("a", "1")], Durability::Buffered);
+        let syncs_before = fs.file_syncs();
+        let outcome = writer.write_pass(&queue.take_pass(1 << 20)).unwrap();
+        assert!(!outcome.synced);
+        assert_eq!(fs.file_syncs(), syncs_before);
+        assert!(writer.sync().unwrap(), "the unsynced bytes are synced on demand");
+        assert!(!writer.sync().unwrap(), "and only once");
+    }
+
+    #[test]
+    fn a_failed_fsync_poisons_the_writer_for_good() {
+        let fs = MemFs::new();
+        let mut writer = writer(&fs);
+        let mut queue = SubmitQueue::new(1, 1 << 20);
+        queue.push(vec![record("a", "1")], Durability::Sync);
+        fs.fail_next_sync();
+        assert!(writer.write_pass(&queue.take_pass(1 << 20)).is_err());
+        queue.push(vec![record("b", "2")], Durability::Sync);
+        assert!(writer.write_pass(&queue.take_pass(1 << 20)).is_err(), "poisoned for good");
+        assert!(writer.poisoned().is_some());
+    }
+
+    #[test]
+    fn a_failed_write_poisons_the_writer() {
+        let fs = MemFs::new();
+        let mut writer = writer(&fs);
+        let mut queue = SubmitQueue::new(1, 1 << 20);
+        queue.push(vec![record("a", "1")], Durability::Buffered);
+        fs.fail_next_append();
+        assert!(writer.write_pass(&queue.take_pass(1 << 20)).is_err());
+        assert_eq!(writer.last_seq(), 0, "nothing counts as written");
+    }
+}

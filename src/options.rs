@@ -1,0 +1,133 @@
+//! Options and durability levels, validated once when a store opens.
+
+use crate::error::{Error, Result};
+use crate::format::{FORMAT_KEY_LEN_MAX, FORMAT_PAYLOAD_LEN_MAX};
+
+/// How durable a record is when its append call returns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Durability {
+    /// On stable storage (the log was fdatasync'd) before the call returns: survives a
+    /// power loss.
+    #[default]
+    Sync,
+    /// Written to the OS before the call returns: survives a process crash, not a power
+    /// loss.
+    Buffered,
+    /// Returns once queued: a crash may lose the last moments, but what survives is
+    /// always a prefix of the log order.
+    None,
+}
+
+/// What to do with a damaged block in a finished log (`txlogs/reading/`).
+///
+/// Crash damage in the leftover `writing/tx.log` is not corruption: every mode cuts that
+/// log at its first bad block on open.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RecoveryMode {
+    /// Refuse to go on, with a corruption error naming the file and offset.
+    #[default]
+    Strict,
+    /// Stop that log at its first bad block and keep what precedes it.
+    PointInTime,
+    /// Skip bad blocks (dropping the batches they break) and count them.
+    SkipCorrupt,
+}
+
+/// Everything a store can be configured with. `Options::default()` is a sound start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Durability of calls that do not name one.
+    pub durability: Durability,
+    /// Rotate the write log at least this often (when it holds records).
+    pub rotate_interval_ms: u64,
+    /// Rotate the write log once it holds this many bytes.
+    pub rotate_bytes_max: u64,
+    /// Number of committer threads that apply logs to the key store.
+    pub committers: usize,
+    /// Bytes of encoded records the write queue holds before `append` blocks and
+    /// `try_append` fails. A single request larger than this is still taken, alone.
+    pub queue_bytes_max: usize,
+    /// Bytes of encoded records the writer takes from the queue in one pass.
+    pub pass_bytes_max: usize,
+    /// Longest key accepted, in bytes (1..=65535).
+    pub max_key_len: usize,
+    /// Longest payload accepted, in bytes.
+    pub max_record_len: usize,
+    /// What to do with corruption in finished logs.
+    pub recovery_mode: RecoveryMode,
+    /// Finished logs allowed to wait for the committers before appends block.
+    pub backlog_logs_max: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            durability: Durability::Sync,
+            rotate_interval_ms: 100,
+            rotate_bytes_max: 64 << 20,
+            committers: std::thread::available_parallelism()
+                .map(usize::from)
+                .unwrap_or(1),
+            queue_bytes_max: 64 << 20,
+            pass_bytes_max: 4 << 20,
+            max_key_len: 1024,
+            max_record_len: 16 << 20,
+            recovery_mode: RecoveryMode::Strict,
+            backlog_logs_max: 64,
+        }
+    }
+}
+
+impl Options {
+    /// Checks every field's range and the fields' consistency.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |why: String| Err(Error::InvalidOptions(why));
+        if self.max_key_len == 0 || self.max_key_len > FORMAT_KEY_LEN_MAX {
+            return bad(format!("max_key_len must be 1..={FORMAT_KEY_LEN_MAX}"));
+        }
+        if self.max_record_len > FORMAT_PAYLOAD_LEN_MAX {
+            return bad(format!("max_record_len must be at most {FORMAT_PAYLOAD_LEN_MAX}"));
+        }
+        if self.rotate_interval_ms == 0 {
+            return bad("rotate_interval_ms must be at least 1".into());
+        }
+        if self.rotate_bytes_max < 4096 {
+            return bad("rotate_bytes_max must be at least 4096".into());
+        }
+        if self.committers == 0 || self.committers > 1024 {
+            return bad("committers must be 1..=1024".into());
+        }
+        if self.queue_bytes_max == 0 || self.pass_bytes_max == 0 {
+            return bad("queue_bytes_max and pass_bytes_max must be positive".into());
+        }
+        if self.backlog_logs_max == 0 {
+            return bad("backlog_logs_max must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Options::default().validate().unwrap();
+    }
+
+    #[test]
+    fn out_of_range_fields_are_refused() {
+        let cases = [
+            Options { max_key_len: 0, ..Options::default() },
+            Options { max_key_len: 70_000, ..Options::default() },
+            Options { rotate_interval_ms: 0, ..Options::default() },
+            Options { committers: 0, ..Options::default() },
+            Options { queue_bytes_max: 0, ..Options::default() },
+            Options { backlog_logs_max: 0, ..Options::default() },
+        ];
+        for options in cases {
+            assert!(matches!(options.validate(), Err(Error::InvalidOptions(_))), "{options:?}");
+        }
+    }
+}
