@@ -117,7 +117,10 @@ pub fn encode_log_header(out: &mut Vec<u8>) {
 /// asserted because a block that breaks them could never be read back.
 pub fn encode_block(out: &mut Vec<u8>, block: &Block<'_>) {
     assert!(!block.key.is_empty(), "a block's key is never empty");
-    assert!(block.key.len() <= FORMAT_KEY_LEN_MAX, "key too long for the format");
+    assert!(
+        block.key.len() <= FORMAT_KEY_LEN_MAX,
+        "key too long for the format"
+    );
     assert!(
         block.payload.len() <= FORMAT_PAYLOAD_LEN_MAX,
         "payload too long for the format"
@@ -132,7 +135,11 @@ pub fn encode_block(out: &mut Vec<u8>, block: &Block<'_>) {
     out.extend_from_slice(&0u64.to_le_bytes()); // CRC, filled in below
     out.extend_from_slice(&block.seq.to_le_bytes());
     out.push(block.kind.to_byte());
-    out.push(if block.batch_first { FLAG_BATCH_FIRST } else { 0 });
+    out.push(if block.batch_first {
+        FLAG_BATCH_FIRST
+    } else {
+        0
+    });
     out.extend_from_slice(&(block.key.len() as u16).to_le_bytes());
     out.extend_from_slice(&block.batch_left.to_le_bytes());
     out.extend_from_slice(&(block.payload.len() as u32).to_le_bytes());
@@ -371,7 +378,8 @@ impl<'a> LogDecoder<'a> {
         let magic = BLOCK_MAGIC.to_le_bytes();
         let mut at = from;
         while at.checked_add(BLOCK_HEADER_LEN)? <= self.input.len() {
-            if self.input[at..at + 4] == magic && decode_block(&self.input[at..], &self.limits).is_ok()
+            if self.input[at..at + 4] == magic
+                && decode_block(&self.input[at..], &self.limits).is_ok()
             {
                 return Some(at);
             }
@@ -500,7 +508,13 @@ mod tests {
     }
 
     /// A block; `first` marks the start of its batch.
-    fn block(seq: u64, first: bool, batch_left: u32, key: &'static [u8], payload: &'static [u8]) -> Block<'static> {
+    fn block(
+        seq: u64,
+        first: bool,
+        batch_left: u32,
+        key: &'static [u8],
+        payload: &'static [u8],
+    ) -> Block<'static> {
         Block {
             seq,
             kind: Kind::Append,
@@ -518,7 +532,11 @@ mod tests {
 
     #[test]
     fn a_cut_batch_is_dropped_whole_and_the_prefix_ends_before_it() {
-        let bytes = log_of(&[block(1, true, 0, b"a", b"x"), block(2, true, 1, b"b", b"y"), block(3, false, 0, b"c", b"z")]);
+        let bytes = log_of(&[
+            block(1, true, 0, b"a", b"x"),
+            block(2, true, 1, b"b", b"y"),
+            block(3, false, 0, b"c", b"z"),
+        ]);
         let cut = bytes.len() - 5;
         let mut decoder = LogDecoder::new(&bytes[..cut], DecodeLimits::default());
         let first = decoder.next().unwrap().unwrap();
@@ -542,7 +560,11 @@ mod tests {
 
     #[test]
     fn a_hole_followed_by_intact_blocks_resumes_after_the_hole() {
-        let mut bytes = log_of(&[block(1, true, 0, b"a", b"x"), block(2, true, 0, b"b", b"y"), block(3, true, 0, b"c", b"z")]);
+        let mut bytes = log_of(&[
+            block(1, true, 0, b"a", b"x"),
+            block(2, true, 0, b"b", b"y"),
+            block(3, true, 0, b"c", b"z"),
+        ]);
         let second = LOG_HEADER_LEN + block_len(1, 1);
         for b in &mut bytes[second..second + block_len(1, 1)] {
             *b = 0;
@@ -557,27 +579,47 @@ mod tests {
 
     #[test]
     fn a_block_whose_seq_goes_back_is_damage_even_with_a_good_checksum() {
-        let bytes = log_of(&[block(5, true, 0, b"a", b"x"), block(4, true, 0, b"b", b"y"), block(6, true, 0, b"c", b"z")]);
+        let bytes = log_of(&[
+            block(5, true, 0, b"a", b"x"),
+            block(4, true, 0, b"b", b"y"),
+            block(6, true, 0, b"c", b"z"),
+        ]);
         let items: Vec<_> = LogDecoder::new(&bytes, DecodeLimits::default()).collect();
         assert_eq!(items.len(), 3);
-        assert_eq!(items[1].as_ref().unwrap_err().reason, BadReason::SeqNotIncreasing);
+        assert_eq!(
+            items[1].as_ref().unwrap_err().reason,
+            BadReason::SeqNotIncreasing
+        );
         assert_eq!(items[2].as_ref().unwrap().blocks[0].seq, 6);
     }
 
     #[test]
     fn a_batch_interrupted_by_another_is_broken() {
-        let bytes = log_of(&[block(1, true, 2, b"a", b"x"), block(2, false, 1, b"a", b"y"), block(5, true, 0, b"c", b"z")]);
+        let bytes = log_of(&[
+            block(1, true, 2, b"a", b"x"),
+            block(2, false, 1, b"a", b"y"),
+            block(5, true, 0, b"c", b"z"),
+        ]);
         let items: Vec<_> = LogDecoder::new(&bytes, DecodeLimits::default()).collect();
         assert_eq!(items.len(), 2);
-        assert_eq!(items[0].as_ref().unwrap_err().reason, BadReason::BrokenBatch);
+        assert_eq!(
+            items[0].as_ref().unwrap_err().reason,
+            BadReason::BrokenBatch
+        );
         assert_eq!(items[1].as_ref().unwrap().blocks[0].seq, 5);
     }
 
     #[test]
     fn the_tail_of_a_batch_whose_start_was_damaged_is_not_a_batch() {
-        let mut bytes = log_of(&[block(1, true, 1, b"a", b"x"), block(2, false, 0, b"b", b"y"), block(3, true, 0, b"c", b"z")]);
+        let mut bytes = log_of(&[
+            block(1, true, 1, b"a", b"x"),
+            block(2, false, 0, b"b", b"y"),
+            block(3, true, 0, b"c", b"z"),
+        ]);
         bytes[LOG_HEADER_LEN + 40] ^= 1;
-        let batches: Vec<_> = LogDecoder::new(&bytes, DecodeLimits::default()).filter_map(Result::ok).collect();
+        let batches: Vec<_> = LogDecoder::new(&bytes, DecodeLimits::default())
+            .filter_map(Result::ok)
+            .collect();
         assert_eq!(batches.len(), 1);
         assert_eq!(batches[0].blocks[0].seq, 3);
     }
@@ -591,7 +633,10 @@ mod tests {
             key_len_max: 1024,
             payload_len_max: 1 << 20,
         };
-        assert_eq!(decode_block(&bytes[LOG_HEADER_LEN..], &limits), Err(BadReason::OverLimit));
+        assert_eq!(
+            decode_block(&bytes[LOG_HEADER_LEN..], &limits),
+            Err(BadReason::OverLimit)
+        );
         let default = decode_block(&bytes[LOG_HEADER_LEN..], &DecodeLimits::default());
         assert_eq!(default, Err(BadReason::Truncated));
     }
@@ -603,6 +648,9 @@ mod tests {
         let mut header = Vec::new();
         encode_log_header(&mut header);
         header[8] = 9;
-        assert_eq!(decode_log_header(&header), Err(BadReason::UnsupportedVersion(9)));
+        assert_eq!(
+            decode_log_header(&header),
+            Err(BadReason::UnsupportedVersion(9))
+        );
     }
 }

@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 /// An open file that the store appends to.
 pub trait FsFile: Send + 'static {
@@ -112,7 +112,9 @@ impl Fs for RealFs {
     }
 
     fn open_append(&self, path: &Path) -> io::Result<RealFile> {
-        let file = std::fs::OpenOptions::new().append(true).open(self.at(path))?;
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.at(path))?;
         Ok(RealFile { file })
     }
 
@@ -129,7 +131,9 @@ impl Fs for RealFs {
     }
 
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
-        let file = std::fs::OpenOptions::new().write(true).open(self.at(path))?;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(self.at(path))?;
         file.set_len(len)
     }
 
@@ -180,6 +184,14 @@ impl Fs for RealFs {
 #[derive(Clone, Debug, Default)]
 pub struct MemFs {
     state: Arc<Mutex<MemState>>,
+    /// While held, `sync_data` waits (see [`MemFs::hold_syncs`]).
+    sync_gate: Arc<(Mutex<SyncGate>, Condvar)>,
+}
+
+#[derive(Debug, Default)]
+struct SyncGate {
+    held: bool,
+    waiting: usize,
 }
 
 #[derive(Debug, Default)]
@@ -226,6 +238,45 @@ impl MemFs {
     /// Makes the next `append` fail with an I/O error, writing nothing.
     pub fn fail_next_append(&self) {
         self.state().fail_next_append = true;
+    }
+
+    /// Makes every `sync_data` wait until [`MemFs::release_syncs`]: a test can then fill
+    /// the write queue behind a writer stuck in its fdatasync.
+    pub fn hold_syncs(&self) {
+        self.sync_gate
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .held = true;
+    }
+
+    /// How many `sync_data` calls are waiting at a held gate.
+    pub fn syncs_waiting(&self) -> usize {
+        self.sync_gate
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .waiting
+    }
+
+    /// Lets held and later `sync_data` calls go on.
+    pub fn release_syncs(&self) {
+        self.sync_gate
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .held = false;
+        self.sync_gate.1.notify_all();
+    }
+
+    fn wait_for_sync_gate(&self) {
+        let (gate, opened) = &*self.sync_gate;
+        let mut gate = gate.lock().unwrap_or_else(|e| e.into_inner());
+        gate.waiting += 1;
+        while gate.held {
+            gate = opened.wait(gate).unwrap_or_else(|e| e.into_inner());
+        }
+        gate.waiting -= 1;
     }
 
     /// Overwrites bytes of an existing file in place (tests use it to corrupt a log).
@@ -300,6 +351,7 @@ impl FsFile for MemFile {
     }
 
     fn sync_data(&mut self) -> io::Result<()> {
+        self.fs.wait_for_sync_gate();
         let mut state = self.fs.state();
         if std::mem::take(&mut state.fail_next_sync) {
             return Err(io::Error::other("injected fsync failure"));

@@ -86,7 +86,9 @@ impl Options {
             return bad(format!("max_key_len must be 1..={FORMAT_KEY_LEN_MAX}"));
         }
         if self.max_record_len > FORMAT_PAYLOAD_LEN_MAX {
-            return bad(format!("max_record_len must be at most {FORMAT_PAYLOAD_LEN_MAX}"));
+            return bad(format!(
+                "max_record_len must be at most {FORMAT_PAYLOAD_LEN_MAX}"
+            ));
         }
         if self.rotate_interval_ms == 0 {
             return bad("rotate_interval_ms must be at least 1".into());
@@ -119,15 +121,36 @@ mod tests {
     #[test]
     fn out_of_range_fields_are_refused() {
         let cases = [
-            Options { max_key_len: 0, ..Options::default() },
-            Options { max_key_len: 70_000, ..Options::default() },
-            Options { rotate_interval_ms: 0, ..Options::default() },
-            Options { committers: 0, ..Options::default() },
-            Options { queue_bytes_max: 0, ..Options::default() },
-            Options { backlog_logs_max: 0, ..Options::default() },
+            Options {
+                max_key_len: 0,
+                ..Options::default()
+            },
+            Options {
+                max_key_len: 70_000,
+                ..Options::default()
+            },
+            Options {
+                rotate_interval_ms: 0,
+                ..Options::default()
+            },
+            Options {
+                committers: 0,
+                ..Options::default()
+            },
+            Options {
+                queue_bytes_max: 0,
+                ..Options::default()
+            },
+            Options {
+                backlog_logs_max: 0,
+                ..Options::default()
+            },
         ];
         for options in cases {
-            assert!(matches!(options.validate(), Err(Error::InvalidOptions(_))), "{options:?}");
+            assert!(
+                matches!(options.validate(), Err(Error::InvalidOptions(_))),
+                "{options:?}"
+            );
         }
     }
 }

@@ -1,22 +1,25 @@
 //! The threads and the shared state that drive the machines in production.
 //!
-//! Callers push into the [`SubmitQueue`] under one mutex and, unless their durability is
-//! `None`, wait on a condvar until the writer thread reports their last seq written
-//! (`Buffered`) or synced (`Sync`). Acknowledgement is by level, not by request: a pass
-//! publishes "every seq up to N is written/synced", so one notify serves a whole group.
+//! Callers push into the [`SubmitQueue`] under one short-held mutex and, unless their
+//! durability is `None`, park until the writer thread reports their last seq written
+//! (`Buffered`) or synced (`Sync`). Every request is satisfied by its own pass, so each
+//! request carries its caller's thread handle and the writer, after publishing the new
+//! levels in atomics, unparks exactly the callers of the pass it finished. Waiters never
+//! touch the queue's mutex to learn they are done, so a finished group wakes without a
+//! thundering herd on that lock and is back in the queue in time for the next pass.
 //! This is the only module that spawns threads or sleeps.
 #![allow(clippy::disallowed_methods)]
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
+use std::thread::{JoinHandle, Thread};
 use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::fs::Fs;
 use crate::machine::rotation::{Rotated, Rotation};
-use crate::machine::writer::{LogRecord, Poisoned, SeqRange, SubmitQueue, Writer};
+use crate::machine::writer::{LogRecord, Poisoned, Request, SeqRange, SubmitQueue, Writer};
 use crate::options::Durability;
 
 /// Counters the threads bump and `Store::stats` reads.
@@ -32,13 +35,33 @@ pub(crate) struct Counters {
 
 /// What callers and the writer thread share under one lock.
 struct WriteState {
-    queue: SubmitQueue,
-    /// Every seq at or below is written to the OS.
-    written: u64,
-    /// Every seq at or below is fdatasync'd.
-    synced: u64,
+    /// Each request carries the thread to unpark when it is done (`None` for callers
+    /// that do not wait).
+    queue: SubmitQueue<Option<Thread>>,
     poisoned: Option<Poisoned>,
     closing: bool,
+    /// The writer is waiting on `work` (so a submit must wake it).
+    writer_idle: bool,
+}
+
+/// The acknowledgement levels. Only the writer thread stores them; they only grow.
+struct Acks {
+    /// Every seq at or below is written to the OS.
+    written: AtomicU64,
+    /// Every seq at or below is fdatasync'd.
+    synced: AtomicU64,
+    /// Set (after `WriteState::poisoned`) when nothing more will be acknowledged.
+    poisoned: AtomicBool,
+}
+
+impl Acks {
+    fn level(&self, durability: Durability) -> u64 {
+        match durability {
+            Durability::Sync => self.synced.load(Ordering::SeqCst),
+            Durability::Buffered => self.written.load(Ordering::SeqCst),
+            Durability::None => u64::MAX,
+        }
+    }
 }
 
 struct Shared {
@@ -47,8 +70,7 @@ struct Shared {
     work: Condvar,
     /// Callers wait here for room in the queue.
     room: Condvar,
-    /// Callers wait here for their seqs to be written or synced.
-    acked: Condvar,
+    acks: Acks,
     counters: Arc<Counters>,
 }
 
@@ -57,6 +79,19 @@ impl Shared {
         // The writer thread never panics while holding the lock (its machines return
         // errors); if it ever did, the queue is still consistent.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records the poison, then tells every waiter.
+    fn poison(&self, state: &mut WriteState, poisoned: Poisoned) {
+        state.poisoned.get_or_insert(poisoned);
+        self.acks.poisoned.store(true, Ordering::SeqCst);
+    }
+
+    fn poison_error(&self) -> Error {
+        match &self.lock().poisoned {
+            Some(poisoned) => Error::Poisoned(poisoned.0.clone()),
+            None => Error::Poisoned("unknown".into()),
+        }
     }
 }
 
@@ -88,14 +123,17 @@ impl WriteRuntime {
         let shared = Arc::new(Shared {
             state: Mutex::new(WriteState {
                 queue: SubmitQueue::new(last_seq + 1, queue_bytes_max),
-                written: last_seq,
-                synced: last_seq,
                 poisoned: None,
                 closing: false,
+                writer_idle: false,
             }),
             work: Condvar::new(),
             room: Condvar::new(),
-            acked: Condvar::new(),
+            acks: Acks {
+                written: AtomicU64::new(last_seq),
+                synced: AtomicU64::new(last_seq),
+                poisoned: AtomicBool::new(false),
+            },
             counters,
         });
         let thread_shared = Arc::clone(&shared);
@@ -145,23 +183,33 @@ impl WriteRuntime {
             if when_full == WhenFull::Fail {
                 return Err(Error::QueueFull);
             }
-            state = self.shared.room.wait(state).unwrap_or_else(|e| e.into_inner());
+            state = self
+                .shared
+                .room
+                .wait(state)
+                .unwrap_or_else(|e| e.into_inner());
         }
-        let range = state.queue.push(records, durability);
-        self.shared.work.notify_one();
+        let waker = (durability != Durability::None).then(std::thread::current);
+        let range = state.queue.push(records, durability, waker);
+        if state.writer_idle {
+            state.writer_idle = false;
+            self.shared.work.notify_one();
+        }
+        drop(state);
+        if durability == Durability::None {
+            return Ok(range);
+        }
+        let acks = &self.shared.acks;
+        // The writer stores the level before it unparks this thread, and an unpark that
+        // comes before the park makes the park return at once: no wake-up is lost.
         loop {
-            let level = match durability {
-                Durability::None => return Ok(range),
-                Durability::Buffered => state.written,
-                Durability::Sync => state.synced,
-            };
-            if level >= range.last {
+            if acks.level(durability) >= range.last {
                 return Ok(range);
             }
-            if let Some(poisoned) = &state.poisoned {
-                return Err(Error::Poisoned(poisoned.0.clone()));
+            if acks.poisoned.load(Ordering::SeqCst) {
+                return Err(self.shared.poison_error());
             }
-            state = self.shared.acked.wait(state).unwrap_or_else(|e| e.into_inner());
+            std::thread::park();
         }
     }
 
@@ -176,10 +224,10 @@ impl WriteRuntime {
                 return Err(Error::Poisoned("the writer thread panicked".into()));
             }
         }
-        match &self.shared.lock().poisoned {
-            Some(poisoned) => Err(Error::Poisoned(poisoned.0.clone())),
-            None => Ok(()),
+        if self.shared.acks.poisoned.load(Ordering::SeqCst) {
+            return Err(self.shared.poison_error());
         }
+        Ok(())
     }
 }
 
@@ -212,47 +260,53 @@ impl<F: Fs, C: Clock> WriterDriver<F, C> {
                 shared.room.notify_all();
                 drop(state);
                 let outcome = self.writer.write_pass(&pass);
-                drop(pass);
-                state = shared.lock();
                 match outcome {
                     Ok(outcome) => {
                         let c = &shared.counters;
                         c.appends.fetch_add(outcome.records, Ordering::Relaxed);
-                        c.payload_bytes.fetch_add(outcome.payload_bytes, Ordering::Relaxed);
+                        c.payload_bytes
+                            .fetch_add(outcome.payload_bytes, Ordering::Relaxed);
                         c.passes.fetch_add(1, Ordering::Relaxed);
-                        state.written = outcome.last_seq;
                         if outcome.synced {
                             c.fsyncs.fetch_add(1, Ordering::Relaxed);
-                            state.synced = outcome.last_seq;
                         }
+                        self.publish();
+                        wake(pass);
+                        state = shared.lock();
                     }
-                    Err(poisoned) => state.poisoned = Some(poisoned),
+                    Err(poisoned) => {
+                        state = shared.lock();
+                        shared.poison(&mut state, poisoned);
+                        wake(pass);
+                    }
                 }
-                shared.acked.notify_all();
             } else if state.closing {
                 drop(state);
                 let synced = self.writer.sync();
                 state = shared.lock();
                 match synced {
-                    Ok(did) => {
-                        if did {
-                            shared.counters.fsyncs.fetch_add(1, Ordering::Relaxed);
-                        }
-                        state.synced = self.writer.last_seq();
+                    Ok(true) => {
+                        shared.counters.fsyncs.fetch_add(1, Ordering::Relaxed);
                     }
-                    Err(poisoned) => state.poisoned = Some(poisoned),
+                    Ok(false) => {}
+                    Err(poisoned) => shared.poison(&mut state, poisoned),
                 }
-                shared.acked.notify_all();
                 break;
             } else {
                 let now = self.clock.now();
                 if !self.rotation.is_due(now, self.writer.log()) {
-                    let wait_us = self.rotation.deadline().micros_since(now).clamp(1_000, 1_000_000);
+                    let wait_us = self
+                        .rotation
+                        .deadline()
+                        .micros_since(now)
+                        .clamp(1_000, 1_000_000);
+                    state.writer_idle = true;
                     state = shared
                         .work
                         .wait_timeout(state, Duration::from_micros(wait_us))
                         .map(|(guard, _)| guard)
                         .unwrap_or_else(|e| e.into_inner().0);
+                    state.writer_idle = false;
                     continue;
                 }
             }
@@ -269,17 +323,43 @@ impl<F: Fs, C: Clock> WriterDriver<F, C> {
                         if synced {
                             c.fsyncs.fetch_add(1, Ordering::Relaxed);
                         }
-                        state.synced = self.writer.last_seq();
                     }
                     Ok(Rotated::Empty) => {}
-                    Err(poisoned) => state.poisoned = Some(poisoned),
+                    Err(poisoned) => shared.poison(&mut state, poisoned),
                 }
-                shared.acked.notify_all();
+                self.publish();
             }
         }
+        // Wake everyone still queued (poisoned: they get the poison) and every caller
+        // waiting for room.
+        let left = state.queue.drain();
         drop(state);
-        // Wake everyone still waiting: they see the poison or the close.
-        shared.acked.notify_all();
+        self.publish();
+        wake(left);
         shared.room.notify_all();
+    }
+
+    /// Publishes the writer's levels: everything written, and everything synced unless
+    /// the active log holds unsynced bytes (then the synced level stays where it was).
+    fn publish(&self) {
+        let written = self.writer.last_seq();
+        let synced = if self.writer.log().unsynced {
+            self.shared.acks.synced.load(Ordering::SeqCst)
+        } else {
+            written
+        };
+        let acks = &self.shared.acks;
+        debug_assert!(synced <= written, "nothing is synced before it is written");
+        acks.written.fetch_max(written, Ordering::SeqCst);
+        acks.synced.fetch_max(synced, Ordering::SeqCst);
+    }
+}
+
+/// Unparks the callers of `requests`, after their levels (or the poison) are published.
+fn wake(requests: Vec<Request<Option<Thread>>>) {
+    for request in requests {
+        if let Some(thread) = request.token {
+            thread.unpark();
+        }
     }
 }

@@ -132,7 +132,9 @@ impl<F: Fs, C: Clock> Store<F, C> {
     /// Appends `payload` to `key`, returning once it is as durable as `durability` says.
     pub fn append_with(&self, key: &[u8], payload: &[u8], durability: Durability) -> Result<Seq> {
         let record = self.record(Kind::Append, key, payload)?;
-        let range = self.writes.submit(vec![record], durability, WhenFull::Wait)?;
+        let range = self
+            .writes
+            .submit(vec![record], durability, WhenFull::Wait)?;
         Ok(Seq(range.first))
     }
 
@@ -147,7 +149,10 @@ impl<F: Fs, C: Clock> Store<F, C> {
     }
 
     /// Appends every `(key, payload)` atomically: after any crash, all of them or none.
-    pub fn append_batch<K: AsRef<[u8]>, V: AsRef<[u8]>>(&self, records: &[(K, V)]) -> Result<Vec<Seq>> {
+    pub fn append_batch<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+        &self,
+        records: &[(K, V)],
+    ) -> Result<Vec<Seq>> {
         self.append_batch_with(records, self.options.durability)
     }
 
@@ -193,7 +198,11 @@ impl<F: Fs, C: Clock> Store<F, C> {
             appends,
             bytes: c.payload_bytes.load(Ordering::Relaxed),
             batches,
-            mean_batch_size: if batches == 0 { 0.0 } else { appends as f64 / batches as f64 },
+            mean_batch_size: if batches == 0 {
+                0.0
+            } else {
+                appends as f64 / batches as f64
+            },
             fsyncs: c.fsyncs.load(Ordering::Relaxed),
             rotations: c.rotations.load(Ordering::Relaxed),
             logs_waiting: c.logs_waiting.load(Ordering::Relaxed),

@@ -4,7 +4,9 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use writelog::format::{encode_block, encode_log_header, Block, DecodeLimits, Kind, LogDecoder, LOG_HEADER_LEN};
+use writelog::format::{
+    encode_block, encode_log_header, Block, DecodeLimits, Kind, LogDecoder, LOG_HEADER_LEN,
+};
 
 struct Counting;
 static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
@@ -26,7 +28,14 @@ static GLOBAL: Counting = Counting;
 fn a_block_claiming_4_gib_in_100_bytes_allocates_next_to_nothing() {
     let mut bytes = Vec::new();
     encode_log_header(&mut bytes);
-    let block = Block { seq: 1, kind: Kind::Append, batch_first: true, batch_left: 0, key: b"key", payload: b"x" };
+    let block = Block {
+        seq: 1,
+        kind: Kind::Append,
+        batch_first: true,
+        batch_left: 0,
+        key: b"key",
+        payload: b"x",
+    };
     encode_block(&mut bytes, &block);
     // Claim a payload of u32::MAX bytes and pad to 100 bytes of input.
     bytes[LOG_HEADER_LEN + 28..LOG_HEADER_LEN + 32].copy_from_slice(&u32::MAX.to_le_bytes());
@@ -38,5 +47,8 @@ fn a_block_claiming_4_gib_in_100_bytes_allocates_next_to_nothing() {
 
     assert_eq!(items.len(), 1);
     assert!(items[0].is_err(), "the block is damage, not a record");
-    assert!(allocated < 1024, "decoding 100 bytes allocated {allocated} bytes");
+    assert!(
+        allocated < 1024,
+        "decoding 100 bytes allocated {allocated} bytes"
+    );
 }

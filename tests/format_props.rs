@@ -17,7 +17,11 @@ struct Rec {
 }
 
 fn arb_batch() -> impl Strategy<Value = Vec<(Kind, Vec<u8>, Vec<u8>)>> {
-    let record = (any::<bool>(), prop::collection::vec(any::<u8>(), 1..24), prop::collection::vec(any::<u8>(), 0..80))
+    let record = (
+        any::<bool>(),
+        prop::collection::vec(any::<u8>(), 1..24),
+        prop::collection::vec(any::<u8>(), 0..80),
+    )
         .prop_map(|(delete, key, payload)| {
             if delete {
                 (Kind::Delete, key, Vec::new())
@@ -30,32 +34,53 @@ fn arb_batch() -> impl Strategy<Value = Vec<(Kind, Vec<u8>, Vec<u8>)>> {
 
 /// Batches with strictly increasing seqs (gaps between batches allowed), encoded.
 fn arb_log() -> impl Strategy<Value = (Vec<Vec<Rec>>, Vec<u8>)> {
-    (1u64..1000, prop::collection::vec((arb_batch(), 0u64..3), 0..12)).prop_map(|(start, batches)| {
-        let mut seq = start;
-        let mut out = Vec::new();
-        encode_log_header(&mut out);
-        let mut written = Vec::new();
-        for (batch, gap) in batches {
-            seq += gap;
-            let len = batch.len() as u32;
-            let mut recs = Vec::new();
-            for (i, (kind, key, payload)) in batch.into_iter().enumerate() {
-                let block = Block { seq, kind, batch_first: i == 0, batch_left: len - 1 - i as u32, key: &key, payload: &payload };
-                encode_block(&mut out, &block);
-                recs.push(Rec { seq, kind, key, payload });
-                seq += 1;
+    (
+        1u64..1000,
+        prop::collection::vec((arb_batch(), 0u64..3), 0..12),
+    )
+        .prop_map(|(start, batches)| {
+            let mut seq = start;
+            let mut out = Vec::new();
+            encode_log_header(&mut out);
+            let mut written = Vec::new();
+            for (batch, gap) in batches {
+                seq += gap;
+                let len = batch.len() as u32;
+                let mut recs = Vec::new();
+                for (i, (kind, key, payload)) in batch.into_iter().enumerate() {
+                    let block = Block {
+                        seq,
+                        kind,
+                        batch_first: i == 0,
+                        batch_left: len - 1 - i as u32,
+                        key: &key,
+                        payload: &payload,
+                    };
+                    encode_block(&mut out, &block);
+                    recs.push(Rec {
+                        seq,
+                        kind,
+                        key,
+                        payload,
+                    });
+                    seq += 1;
+                }
+                written.push(recs);
             }
-            written.push(recs);
-        }
-        (written, out)
-    })
+            (written, out)
+        })
 }
 
 fn owned(batch: &Batch<'_>) -> Vec<Rec> {
     batch
         .blocks
         .iter()
-        .map(|b| Rec { seq: b.seq, kind: b.kind, key: b.key.to_vec(), payload: b.payload.to_vec() })
+        .map(|b| Rec {
+            seq: b.seq,
+            kind: b.kind,
+            key: b.key.to_vec(),
+            payload: b.payload.to_vec(),
+        })
         .collect()
 }
 

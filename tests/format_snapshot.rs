@@ -24,10 +24,38 @@ fn a_known_log_encodes_to_these_bytes() {
     let mut log = Vec::new();
     encode_log_header(&mut log);
     let blocks = [
-        Block { seq: 1, kind: Kind::Append, batch_first: true, batch_left: 0, key: b"k1", payload: b"hello" },
-        Block { seq: 2, kind: Kind::Append, batch_first: true, batch_left: 1, key: b"k2", payload: b"a" },
-        Block { seq: 3, kind: Kind::Append, batch_first: false, batch_left: 0, key: b"k1", payload: b"" },
-        Block { seq: 4, kind: Kind::Delete, batch_first: true, batch_left: 0, key: b"k2", payload: b"" },
+        Block {
+            seq: 1,
+            kind: Kind::Append,
+            batch_first: true,
+            batch_left: 0,
+            key: b"k1",
+            payload: b"hello",
+        },
+        Block {
+            seq: 2,
+            kind: Kind::Append,
+            batch_first: true,
+            batch_left: 1,
+            key: b"k2",
+            payload: b"a",
+        },
+        Block {
+            seq: 3,
+            kind: Kind::Append,
+            batch_first: false,
+            batch_left: 0,
+            key: b"k1",
+            payload: b"",
+        },
+        Block {
+            seq: 4,
+            kind: Kind::Delete,
+            batch_first: true,
+            batch_left: 0,
+            key: b"k2",
+            payload: b"",
+        },
     ];
     for block in &blocks {
         encode_block(&mut log, block);

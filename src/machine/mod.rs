@@ -57,9 +57,17 @@ mod tests {
     #[test]
     fn log_names_round_trip_and_sort_numerically() {
         assert_eq!(log_file_name(42), "tx-00000000000000000042.log");
-        assert_eq!(parse_log_file_name(&log_file_name(u64::MAX)), Some(u64::MAX));
+        assert_eq!(
+            parse_log_file_name(&log_file_name(u64::MAX)),
+            Some(u64::MAX)
+        );
         assert!(log_file_name(9) < log_file_name(10));
-        for bad in ["tx-1.log", "tx-0000000000000000004x.log", "x", "tx-00000000000000000042.log.tmp"] {
+        for bad in [
+            "tx-1.log",
+            "tx-0000000000000000004x.log",
+            "x",
+            "tx-00000000000000000042.log.tmp",
+        ] {
             assert_eq!(parse_log_file_name(bad), None, "{bad}");
         }
     }

@@ -61,7 +61,8 @@ pub struct Recovered<F: Fs> {
 /// when none), so seqs never go back even when every log has been applied and removed.
 pub fn recover<F: Fs>(fs: &F, now: Timestamp, seq_floor: u64) -> Result<Recovered<F>> {
     for dir in [WRITING_DIR, READING_DIR] {
-        fs.create_dir_all(Path::new(dir)).io("creating", Path::new(dir))?;
+        fs.create_dir_all(Path::new(dir))
+            .io("creating", Path::new(dir))?;
     }
     for dir in [TXLOGS_DIR, ""] {
         fs.sync_dir(Path::new(dir)).io("fsyncing", Path::new(dir))?;
@@ -91,7 +92,8 @@ pub fn recover<F: Fs>(fs: &F, now: Timestamp, seq_floor: u64) -> Result<Recovere
 
     let writing_log = Path::new(WRITING_LOG);
     let log = ActiveLog::create(fs, writing_log).io("creating", writing_log)?;
-    fs.sync_dir(Path::new(WRITING_DIR)).io("fsyncing", Path::new(WRITING_DIR))?;
+    fs.sync_dir(Path::new(WRITING_DIR))
+        .io("fsyncing", Path::new(WRITING_DIR))?;
     Ok(Recovered {
         log,
         last_seq,
@@ -155,7 +157,8 @@ fn recover_leftover<F: Fs>(
     let name = log_file_name(ts);
     let target = reading_path(&name);
     fs.rename(path, &target).io("finishing", path)?;
-    fs.sync_dir(Path::new(READING_DIR)).io("fsyncing", Path::new(READING_DIR))?;
+    fs.sync_dir(Path::new(READING_DIR))
+        .io("fsyncing", Path::new(READING_DIR))?;
     fs.sync_dir(writing_dir).io("fsyncing", writing_dir)?;
     *last_log_ts = ts;
     *last_seq = (*last_seq).max(kept_last_seq.unwrap_or(0));
@@ -194,7 +197,13 @@ mod tests {
     fn decoded_seqs(fs: &MemFs, path: &Path) -> Vec<u64> {
         let bytes = fs.read(path).unwrap();
         LogDecoder::new(&bytes, DecodeLimits::default())
-            .flat_map(|b| b.unwrap().blocks.into_iter().map(|b| b.seq).collect::<Vec<_>>())
+            .flat_map(|b| {
+                b.unwrap()
+                    .blocks
+                    .into_iter()
+                    .map(|b| b.seq)
+                    .collect::<Vec<_>>()
+            })
             .collect()
     }
 
@@ -212,7 +221,10 @@ mod tests {
         let recovered = recover(&fs, Timestamp(5), 0).unwrap();
         assert_eq!(recovered.last_seq, 0);
         assert_eq!(recovered.report.leftover, None);
-        assert_eq!(fs.len(Path::new(WRITING_LOG)).unwrap(), Some(LOG_HEADER_LEN as u64));
+        assert_eq!(
+            fs.len(Path::new(WRITING_LOG)).unwrap(),
+            Some(LOG_HEADER_LEN as u64)
+        );
     }
 
     #[test]
@@ -238,11 +250,17 @@ mod tests {
         let leftover = recovered.report.leftover.unwrap();
         assert_eq!(leftover.damage.unwrap().reason, BadReason::Truncated);
         assert_eq!(leftover.records, 2);
-        assert_eq!(recovered.last_seq, 2, "seqs continue after the last kept record");
+        assert_eq!(
+            recovered.last_seq, 2,
+            "seqs continue after the last kept record"
+        );
         assert!(fs.file_syncs() > syncs_before);
         let name = leftover.finished_as.unwrap();
         assert_eq!(decoded_seqs(&fs, &reading_path(&name)), vec![1, 2]);
-        assert_eq!(fs.len(&reading_path(&name)).unwrap(), Some(leftover.kept_len));
+        assert_eq!(
+            fs.len(&reading_path(&name)).unwrap(),
+            Some(leftover.kept_len)
+        );
     }
 
     #[test]
@@ -270,9 +288,13 @@ mod tests {
     #[test]
     fn names_and_seqs_continue_above_existing_finished_logs_and_the_floor() {
         let fs = store_with_leftover(&log_bytes(&[11]));
-        fs.put(&reading_path(&log_file_name(900)), &log_bytes(&[9, 10])).unwrap();
+        fs.put(&reading_path(&log_file_name(900)), &log_bytes(&[9, 10]))
+            .unwrap();
         let recovered = recover(&fs, Timestamp(100), 0).unwrap();
-        assert_eq!(recovered.last_log_ts, 901, "the clock is behind the last name");
+        assert_eq!(
+            recovered.last_log_ts, 901,
+            "the clock is behind the last name"
+        );
         assert_eq!(recovered.last_seq, 11);
         assert_eq!(recovered.report.logs_waiting, 2);
         let again = recover(&MemFs::new(), Timestamp(0), 500).unwrap();
@@ -287,6 +309,10 @@ mod tests {
         let listed = fs.list(Path::new(READING_DIR)).unwrap();
         let second = recover(&fs, Timestamp(7), 0).unwrap();
         assert_eq!(second.last_seq, first.last_seq);
-        assert_eq!(fs.list(Path::new(READING_DIR)).unwrap(), listed, "the empty new log is dropped, not finished");
+        assert_eq!(
+            fs.list(Path::new(READING_DIR)).unwrap(),
+            listed,
+            "the empty new log is dropped, not finished"
+        );
     }
 }

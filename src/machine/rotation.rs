@@ -108,7 +108,7 @@ mod tests {
     use crate::machine::writer::{LogRecord, SubmitQueue};
     use crate::options::Durability;
 
-    fn setup() -> (MemFs, Writer<MemFs>, SubmitQueue) {
+    fn setup() -> (MemFs, Writer<MemFs>, SubmitQueue<()>) {
         let fs = MemFs::new();
         fs.create_dir_all(Path::new(WRITING_DIR)).unwrap();
         fs.create_dir_all(Path::new(READING_DIR)).unwrap();
@@ -116,13 +116,13 @@ mod tests {
         (fs, Writer::new(log, 0), SubmitQueue::new(1, 1 << 20))
     }
 
-    fn write_one(writer: &mut Writer<MemFs>, queue: &mut SubmitQueue, durability: Durability) {
+    fn write_one(writer: &mut Writer<MemFs>, queue: &mut SubmitQueue<()>, durability: Durability) {
         let record = LogRecord {
             kind: Kind::Append,
             key: b"k".to_vec(),
             payload: b"v".to_vec(),
         };
-        queue.push(vec![record], durability);
+        queue.push(vec![record], durability, ());
         writer.write_pass(&queue.take_pass(1 << 20)).unwrap();
     }
 
@@ -130,13 +130,22 @@ mod tests {
     fn it_is_due_by_interval_by_size_and_when_the_clock_steps_back() {
         let (_fs, mut writer, mut queue) = setup();
         let rotation = Rotation::new(100, 1 << 20, Timestamp(1_000_000), 0);
-        assert!(!rotation.is_due(Timestamp(2_000_000), writer.log()), "empty log never rotates");
+        assert!(
+            !rotation.is_due(Timestamp(2_000_000), writer.log()),
+            "empty log never rotates"
+        );
         write_one(&mut writer, &mut queue, Durability::Sync);
         assert!(!rotation.is_due(Timestamp(1_050_000), writer.log()));
         assert!(rotation.is_due(Timestamp(1_100_000), writer.log()));
-        assert!(rotation.is_due(Timestamp(999_999), writer.log()), "clock stepped back");
+        assert!(
+            rotation.is_due(Timestamp(999_999), writer.log()),
+            "clock stepped back"
+        );
         let small = Rotation::new(100, 10, Timestamp(1_000_000), 0);
-        assert!(small.is_due(Timestamp(1_000_001), writer.log()), "full by size");
+        assert!(
+            small.is_due(Timestamp(1_000_001), writer.log()),
+            "full by size"
+        );
     }
 
     #[test]
@@ -155,11 +164,17 @@ mod tests {
             }
         }
         assert_eq!(
-            names.iter().map(|n| crate::machine::parse_log_file_name(n).unwrap()).collect::<Vec<_>>(),
+            names
+                .iter()
+                .map(|n| crate::machine::parse_log_file_name(n).unwrap())
+                .collect::<Vec<_>>(),
             vec![500, 501, 502, 503, 900]
         );
         let listed = fs.list(Path::new(READING_DIR)).unwrap();
-        assert_eq!(listed, names, "every finished log is in reading/, in name order");
+        assert_eq!(
+            listed, names,
+            "every finished log is in reading/, in name order"
+        );
         assert_eq!(fs.list(Path::new(WRITING_DIR)).unwrap(), vec!["tx.log"]);
     }
 
@@ -167,9 +182,18 @@ mod tests {
     fn an_empty_log_is_not_rotated() {
         let (fs, mut writer, _queue) = setup();
         let mut rotation = Rotation::new(100, 1 << 20, Timestamp(0), 0);
-        assert_eq!(rotation.rotate(&fs, &mut writer, Timestamp(1_000_000)).unwrap(), Rotated::Empty);
+        assert_eq!(
+            rotation
+                .rotate(&fs, &mut writer, Timestamp(1_000_000))
+                .unwrap(),
+            Rotated::Empty
+        );
         assert!(fs.list(Path::new(READING_DIR)).unwrap().is_empty());
-        assert_eq!(rotation.deadline(), Timestamp(1_100_000), "the interval starts again");
+        assert_eq!(
+            rotation.deadline(),
+            Timestamp(1_100_000),
+            "the interval starts again"
+        );
     }
 
     #[test]

@@ -35,9 +35,11 @@ pub struct SeqRange {
     pub last: u64,
 }
 
-/// One caller's request: a batch that is written whole or not at all.
+/// One caller's request: a batch that is written whole or not at all. `T` is the
+/// driver's token for the caller (a thread to wake, a simulated client's id); the
+/// machine only carries it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Request {
+pub struct Request<T> {
     /// Seq of `records[0]`; the others follow consecutively.
     pub first_seq: u64,
     /// The batch; never empty.
@@ -46,19 +48,21 @@ pub struct Request {
     pub durability: Durability,
     /// Sum of the records' encoded lengths.
     pub encoded_len: usize,
+    /// The driver's token for whoever waits on this request.
+    pub token: T,
 }
 
 /// The bounded queue between callers and the writer. Seqs are assigned here, in queue
 /// order, so queue order is log order.
 #[derive(Debug)]
-pub struct SubmitQueue {
-    requests: VecDeque<Request>,
+pub struct SubmitQueue<T> {
+    requests: VecDeque<Request<T>>,
     bytes: usize,
     bytes_max: usize,
     next_seq: u64,
 }
 
-impl SubmitQueue {
+impl<T> SubmitQueue<T> {
     /// An empty queue holding at most `bytes_max` encoded bytes, whose first request gets
     /// seq `next_seq`.
     pub fn new(next_seq: u64, bytes_max: usize) -> Self {
@@ -78,7 +82,7 @@ impl SubmitQueue {
     }
 
     /// Queues a batch and gives it its seqs. The caller checked [`Self::has_room`].
-    pub fn push(&mut self, records: Vec<LogRecord>, durability: Durability) -> SeqRange {
+    pub fn push(&mut self, records: Vec<LogRecord>, durability: Durability, token: T) -> SeqRange {
         assert!(!records.is_empty(), "a request holds at least one record");
         let encoded_len: usize = records.iter().map(LogRecord::encoded_len).sum();
         assert!(self.has_room(encoded_len), "push without room");
@@ -91,13 +95,14 @@ impl SubmitQueue {
             records,
             durability,
             encoded_len,
+            token,
         });
         SeqRange { first, last }
     }
 
     /// Takes requests from the front, at least one (when any) and no more than
     /// `pass_bytes_max` encoded bytes beyond the first.
-    pub fn take_pass(&mut self, pass_bytes_max: usize) -> Vec<Request> {
+    pub fn take_pass(&mut self, pass_bytes_max: usize) -> Vec<Request<T>> {
         let mut taken = Vec::new();
         let mut bytes = 0usize;
         while let Some(next) = self.requests.front() {
@@ -109,6 +114,12 @@ impl SubmitQueue {
         }
         self.bytes -= bytes;
         taken
+    }
+
+    /// Takes every request left (a poisoned or closing driver releases their callers).
+    pub fn drain(&mut self) -> Vec<Request<T>> {
+        self.bytes = 0;
+        self.requests.drain(..).collect()
     }
 
     /// True when no request waits.
@@ -223,10 +234,11 @@ impl<F: Fs> Writer<F> {
     }
 
     /// Writes `requests` (in queue order) to the log with one write, then fdatasyncs once
-    /// if any of them asks for [`Durability::Sync`]. Any I/O error poisons the writer: a
+    /// if any of them asks for [`Durability::Sync`]. Every request of a successful pass is
+    /// then as durable as it asked, so the driver acknowledges exactly the pass's requests. Any I/O error poisons the writer: a
     /// later pass could otherwise leave a hole in what survives, and after a failed
     /// fdatasync the kernel may have dropped the dirty pages.
-    pub fn write_pass(&mut self, requests: &[Request]) -> Result<PassOutcome, Poisoned> {
+    pub fn write_pass<T>(&mut self, requests: &[Request<T>]) -> Result<PassOutcome, Poisoned> {
         if let Some(poisoned) = &self.poisoned {
             return Err(poisoned.clone());
         }
@@ -246,7 +258,8 @@ impl<F: Fs> Writer<F> {
                 outcome.last_seq + 1,
                 request.first_seq
             );
-            let batch_len = u32::try_from(request.records.len()).expect("batch length checked on submit");
+            let batch_len =
+                u32::try_from(request.records.len()).expect("batch length checked on submit");
             for (i, record) in request.records.iter().enumerate() {
                 let block = Block {
                     seq: request.first_seq + i as u64,
@@ -322,14 +335,21 @@ mod tests {
 
     #[test]
     fn the_queue_assigns_consecutive_seqs_and_bounds_its_bytes() {
-        let mut queue = SubmitQueue::new(1, 100);
-        let a = queue.push(vec![record("k", "v"); 2], Durability::Sync);
+        let mut queue = SubmitQueue::<()>::new(1, 100);
+        let a = queue.push(vec![record("k", "v"); 2], Durability::Sync, ());
         assert_eq!(a, SeqRange { first: 1, last: 2 });
-        assert!(!queue.has_room(record("k", "v").encoded_len()), "the bound counts encoded bytes");
-        assert_eq!(queue.take_pass(1).len(), 1, "a pass takes at least one request");
-        let b = queue.push(vec![record("k", "v")], Durability::None);
+        assert!(
+            !queue.has_room(record("k", "v").encoded_len()),
+            "the bound counts encoded bytes"
+        );
+        assert_eq!(
+            queue.take_pass(1).len(),
+            1,
+            "a pass takes at least one request"
+        );
+        let b = queue.push(vec![record("k", "v")], Durability::None, ());
         assert_eq!(b.first, 3);
-        let c = queue.push(vec![record("k", "v")], Durability::None);
+        let c = queue.push(vec![record("k", "v")], Durability::None, ());
         assert_eq!(c.first, 4);
         assert_eq!(queue.take_pass(1 << 20).len(), 2);
         assert!(queue.is_empty());
@@ -341,10 +361,14 @@ mod tests {
     fn a_pass_is_one_write_and_one_sync_and_decodes_back_as_batches() {
         let fs = MemFs::new();
         let mut writer = writer(&fs);
-        let mut queue = SubmitQueue::new(1, 1 << 20);
-        queue.push(vec![record("a", "1")], Durability::Buffered);
-        queue.push(vec![record("b", "2"), record("c", "3")], Durability::Sync);
-        queue.push(vec![record("d", "4")], Durability::None);
+        let mut queue = SubmitQueue::<()>::new(1, 1 << 20);
+        queue.push(vec![record("a", "1")], Durability::Buffered, ());
+        queue.push(
+            vec![record("b", "2"), record("c", "3")],
+            Durability::Sync,
+            (),
+        );
+        queue.push(vec![record("d", "4")], Durability::None, ());
         let syncs_before = fs.file_syncs();
         let outcome = writer.write_pass(&queue.take_pass(1 << 20)).unwrap();
         assert_eq!(outcome.last_seq, 4);
@@ -352,7 +376,13 @@ mod tests {
         assert_eq!(fs.file_syncs() - syncs_before, 1);
         let bytes = fs.read(Path::new("d/tx.log")).unwrap();
         let batches: Vec<_> = LogDecoder::new(&bytes, DecodeLimits::default())
-            .map(|b| b.unwrap().blocks.iter().map(|b| (b.seq, b.key.to_vec())).collect::<Vec<_>>())
+            .map(|b| {
+                b.unwrap()
+                    .blocks
+                    .iter()
+                    .map(|b| (b.seq, b.key.to_vec()))
+                    .collect::<Vec<_>>()
+            })
             .collect();
         assert_eq!(
             batches,
@@ -368,13 +398,16 @@ mod tests {
     fn a_pass_without_sync_requests_does_not_sync() {
         let fs = MemFs::new();
         let mut writer = writer(&fs);
-        let mut queue = SubmitQueue::new(1, 1 << 20);
-        queue.push(vec![record("a", "1")], Durability::Buffered);
+        let mut queue = SubmitQueue::<()>::new(1, 1 << 20);
+        queue.push(vec![record("a", "1")], Durability::Buffered, ());
         let syncs_before = fs.file_syncs();
         let outcome = writer.write_pass(&queue.take_pass(1 << 20)).unwrap();
         assert!(!outcome.synced);
         assert_eq!(fs.file_syncs(), syncs_before);
-        assert!(writer.sync().unwrap(), "the unsynced bytes are synced on demand");
+        assert!(
+            writer.sync().unwrap(),
+            "the unsynced bytes are synced on demand"
+        );
         assert!(!writer.sync().unwrap(), "and only once");
     }
 
@@ -382,12 +415,15 @@ mod tests {
     fn a_failed_fsync_poisons_the_writer_for_good() {
         let fs = MemFs::new();
         let mut writer = writer(&fs);
-        let mut queue = SubmitQueue::new(1, 1 << 20);
-        queue.push(vec![record("a", "1")], Durability::Sync);
+        let mut queue = SubmitQueue::<()>::new(1, 1 << 20);
+        queue.push(vec![record("a", "1")], Durability::Sync, ());
         fs.fail_next_sync();
         assert!(writer.write_pass(&queue.take_pass(1 << 20)).is_err());
-        queue.push(vec![record("b", "2")], Durability::Sync);
-        assert!(writer.write_pass(&queue.take_pass(1 << 20)).is_err(), "poisoned for good");
+        queue.push(vec![record("b", "2")], Durability::Sync, ());
+        assert!(
+            writer.write_pass(&queue.take_pass(1 << 20)).is_err(),
+            "poisoned for good"
+        );
         assert!(writer.poisoned().is_some());
     }
 
@@ -395,8 +431,8 @@ mod tests {
     fn a_failed_write_poisons_the_writer() {
         let fs = MemFs::new();
         let mut writer = writer(&fs);
-        let mut queue = SubmitQueue::new(1, 1 << 20);
-        queue.push(vec![record("a", "1")], Durability::Buffered);
+        let mut queue = SubmitQueue::<()>::new(1, 1 << 20);
+        queue.push(vec![record("a", "1")], Durability::Buffered, ());
         fs.fail_next_append();
         assert!(writer.write_pass(&queue.take_pass(1 << 20)).is_err());
         assert_eq!(writer.last_seq(), 0, "nothing counts as written");

@@ -1,0 +1,340 @@
+//! The `writelog` command line: `bench` (the main job).
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use hdrhistogram::Histogram;
+use indicatif::{ProgressBar, ProgressStyle};
+use writelog::{Durability, Options, Store};
+
+mod raw;
+
+#[derive(Parser)]
+#[command(
+    name = "writelog",
+    version,
+    about = "An embeddable record store with a sequential write path"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Appends records from many threads and reports throughput and latency.
+    Bench(BenchArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DurabilityArg {
+    Sync,
+    Buffered,
+    None,
+}
+
+impl From<DurabilityArg> for Durability {
+    fn from(arg: DurabilityArg) -> Durability {
+        match arg {
+            DurabilityArg::Sync => Durability::Sync,
+            DurabilityArg::Buffered => Durability::Buffered,
+            DurabilityArg::None => Durability::None,
+        }
+    }
+}
+
+#[derive(clap::Args, Clone)]
+struct BenchArgs {
+    /// Store directory; a temporary one (removed afterwards) when omitted.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Appending threads.
+    #[arg(long, default_value_t = 16)]
+    threads: usize,
+    /// Records to append in all.
+    #[arg(long, default_value_t = 200_000)]
+    records: u64,
+    /// Distinct keys.
+    #[arg(long, default_value_t = 10_000)]
+    keys: u64,
+    /// Payload bytes per record.
+    #[arg(long, default_value_t = 100)]
+    payload: usize,
+    /// Durability of every append.
+    #[arg(long, value_enum, default_value = "sync")]
+    durability: DurabilityArg,
+    /// Rotation interval in milliseconds.
+    #[arg(long, default_value_t = 100)]
+    rotate_ms: u64,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+    /// Also run the `raw` baseline (one thread, one write and one fdatasync per queued
+    /// batch) over the same input, interleaved with writelog, and print the ratios.
+    #[arg(long)]
+    compare: bool,
+    /// Rounds of each target with --compare; ratios are of the medians.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+}
+
+/// What a bench round appends to.
+enum Target<'a> {
+    Writelog(&'a Store),
+    Raw(&'a raw::RawLog),
+}
+
+impl Target<'_> {
+    fn append(&self, key: &[u8], payload: &[u8]) -> Result<(), String> {
+        match self {
+            Target::Writelog(store) => store
+                .append(key, payload)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Target::Raw(log) => log.append(key, payload),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Target::Writelog(_) => "writelog",
+            Target::Raw(_) => "raw",
+        }
+    }
+}
+
+/// `bench` with every flag at its default: what a bare `writelog` runs.
+#[derive(Parser)]
+struct DefaultBench {
+    #[command(flatten)]
+    args: BenchArgs,
+}
+
+impl Default for BenchArgs {
+    fn default() -> Self {
+        DefaultBench::parse_from(["writelog"]).args
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Bench(BenchArgs::default())) {
+        Command::Bench(args) => bench(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A key index for the `i`th append of thread `t`: spread over all keys, deterministic.
+fn key_index(t: u64, i: u64, keys: u64) -> u64 {
+    let mut x = (t << 40) ^ i ^ 0x9E37_79B9_7F4A_7C15;
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (x ^ (x >> 31)) % keys.max(1)
+}
+
+struct BenchResult {
+    target: &'static str,
+    seconds: f64,
+    appends: u64,
+    latency: Histogram<u64>,
+    stats: writelog::Stats,
+}
+
+impl BenchResult {
+    fn appends_per_s(&self) -> f64 {
+        self.appends as f64 / self.seconds
+    }
+}
+
+fn bench(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
+    if args.threads == 0 || args.records == 0 {
+        return Err("--threads and --records must be positive".into());
+    }
+    let temp;
+    let dir = match &args.dir {
+        Some(dir) => dir.clone(),
+        None => {
+            temp = tempfile::Builder::new()
+                .prefix("writelog-bench-")
+                .tempdir()?;
+            temp.path().to_path_buf()
+        }
+    };
+    let options = Options {
+        durability: args.durability.into(),
+        rotate_interval_ms: args.rotate_ms,
+        max_record_len: args.payload.max(Options::default().max_record_len),
+        ..Options::default()
+    };
+    let rounds = if args.compare { args.rounds.max(1) } else { 1 };
+    let mut results: Vec<BenchResult> = Vec::new();
+    for round in 0..rounds {
+        let round_dir = dir.join(format!("round-{round}"));
+        std::fs::create_dir_all(&round_dir)?;
+        let store = Store::open(round_dir.join("store"), options.clone())?;
+        let mut result = run_appends(&Target::Writelog(&store), args)?;
+        result.stats = store.stats();
+        store.close()?;
+        results.push(result);
+        if args.compare {
+            let log = raw::RawLog::open(&round_dir)?;
+            results.push(run_appends(&Target::Raw(&log), args)?);
+        }
+        std::fs::remove_dir_all(&round_dir)?;
+    }
+    report(args, &results);
+    Ok(())
+}
+
+/// The result with the median appends/s among those of `target`.
+fn median<'a>(results: &'a [BenchResult], target: &str) -> Option<&'a BenchResult> {
+    let mut of_target: Vec<&BenchResult> = results.iter().filter(|r| r.target == target).collect();
+    of_target.sort_by(|a, b| a.appends_per_s().total_cmp(&b.appends_per_s()));
+    of_target.get(of_target.len() / 2).copied()
+}
+
+fn run_appends(
+    target: &Target<'_>,
+    args: &BenchArgs,
+) -> Result<BenchResult, Box<dyn std::error::Error>> {
+    let progress = if args.quiet || args.json {
+        ProgressBar::hidden()
+    } else {
+        let bar = ProgressBar::new(args.records);
+        bar.set_style(ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} appends ({per_sec})",
+        )?);
+        bar
+    };
+    let done = AtomicU64::new(0);
+    let payload = vec![0x5Au8; args.payload];
+    let started = Instant::now();
+    let histograms: Vec<Result<Histogram<u64>, String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..args.threads as u64)
+            .map(|t| {
+                let (done, payload) = (&done, &payload);
+                let share = args.records / args.threads as u64
+                    + u64::from(t < args.records % args.threads as u64);
+                s.spawn(move || -> Result<Histogram<u64>, String> {
+                    let mut latency = Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
+                    for i in 0..share {
+                        let key = format!("key-{:08}", key_index(t, i, args.keys));
+                        let begun = Instant::now();
+                        target.append(key.as_bytes(), payload)?;
+                        let micros = begun.elapsed().as_micros() as u64;
+                        latency.saturating_record(micros.max(1));
+                        if i % 256 == 255 {
+                            done.fetch_add(256, Ordering::Relaxed);
+                        }
+                    }
+                    Ok(latency)
+                })
+            })
+            .collect();
+        while handles.iter().any(|h| !h.is_finished()) {
+            progress.set_position(done.load(Ordering::Relaxed));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("an appending thread panicked".into()))
+            })
+            .collect()
+    });
+    let seconds = started.elapsed().as_secs_f64();
+    progress.finish_and_clear();
+    let mut latency = Histogram::<u64>::new(3)?;
+    for histogram in histograms {
+        latency.add(histogram?)?;
+    }
+    Ok(BenchResult {
+        target: target.name(),
+        seconds,
+        appends: args.records,
+        latency,
+        stats: writelog::Stats::default(),
+    })
+}
+
+fn report(args: &BenchArgs, results: &[BenchResult]) {
+    let durability = match args.durability {
+        DurabilityArg::Sync => "sync",
+        DurabilityArg::Buffered => "buffered",
+        DurabilityArg::None => "none",
+    };
+    if !args.json {
+        println!(
+            "writelog bench: {} threads, {} records, {} keys, {} B payloads, durability {durability}",
+            args.threads, args.records, args.keys, args.payload
+        );
+        println!(
+            "  {:<9} {:>11} {:>8} {:>8} {:>8} {:>8} {:>10} {:>9} {:>8}",
+            "target",
+            "appends/s",
+            "MB/s",
+            "p50 µs",
+            "p99 µs",
+            "p99.9 µs",
+            "fdatasyncs",
+            "rec/sync",
+            "rotations"
+        );
+    }
+    for r in results {
+        let appends_per_s = r.appends_per_s();
+        let mb_per_s = appends_per_s * args.payload as f64 / 1e6;
+        let per_fsync = if r.stats.fsyncs == 0 {
+            0.0
+        } else {
+            r.stats.appends as f64 / r.stats.fsyncs as f64
+        };
+        let (p50, p99, p999) = (
+            r.latency.value_at_quantile(0.5),
+            r.latency.value_at_quantile(0.99),
+            r.latency.value_at_quantile(0.999),
+        );
+        if args.json {
+            println!(
+                "{{\"target\":\"{}\",\"threads\":{},\"records\":{},\"keys\":{},\"payload_bytes\":{},\"durability\":\"{durability}\",\
+                 \"seconds\":{:.3},\"appends_per_s\":{appends_per_s:.0},\"mb_per_s\":{mb_per_s:.2},\"p50_us\":{p50},\"p99_us\":{p99},\
+                 \"p999_us\":{p999},\"fsyncs\":{},\"records_per_fsync\":{per_fsync:.1},\"rotations\":{}}}",
+                r.target, args.threads, r.appends, args.keys, args.payload, r.seconds, r.stats.fsyncs, r.stats.rotations
+            );
+        } else if r.target == "writelog" {
+            println!(
+                "  {:<9} {appends_per_s:>11.0} {mb_per_s:>8.2} {p50:>8} {p99:>8} {p999:>8} {:>10} {per_fsync:>9.1} {:>8}",
+                r.target, r.stats.fsyncs, r.stats.rotations
+            );
+        } else {
+            println!(
+                "  {:<9} {appends_per_s:>11.0} {mb_per_s:>8.2} {p50:>8} {p99:>8} {p999:>8} {:>10} {:>9} {:>8}",
+                r.target, "-", "-", "-"
+            );
+        }
+    }
+    if let (Some(ours), Some(raw)) = (median(results, "writelog"), median(results, "raw")) {
+        if !args.json {
+            println!(
+                "  medians: writelog/raw appends/s {:.2}x, p99 latency {:.2}x",
+                ours.appends_per_s() / raw.appends_per_s(),
+                ours.latency.value_at_quantile(0.99) as f64
+                    / raw.latency.value_at_quantile(0.99).max(1) as f64
+            );
+        }
+    }
+}

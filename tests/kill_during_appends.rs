@@ -1,0 +1,119 @@
+//! A child process appending with `Sync` is killed with SIGKILL at several moments; after
+//! each kill the store reopens and holds everything the child acknowledged, exactly once.
+//!
+//! The child is this same test binary, re-run with an environment variable set; it prints
+//! `ACK <seq> <payload>` after each append returns, and the parent collects those lines.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use writelog::{Options, Store};
+
+const CHILD_DIR_VAR: &str = "WRITELOG_TEST_CHILD_DIR";
+
+#[test]
+#[ignore = "run only as the child of sync_appends_survive_sigkill"]
+fn child_appender() {
+    let Ok(dir) = std::env::var(CHILD_DIR_VAR) else {
+        return;
+    };
+    let options = Options {
+        rotate_interval_ms: 5,
+        ..Options::default()
+    };
+    let store = Store::open(&dir, options).unwrap();
+    let out = std::sync::Mutex::new(std::io::stdout());
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let (store, out) = (&store, &out);
+            s.spawn(move || {
+                for i in 0.. {
+                    let payload = format!("p{}-{t}-{i}", std::process::id());
+                    let seq = store
+                        .append(format!("k{}", i % 13).as_bytes(), payload.as_bytes())
+                        .unwrap();
+                    let mut out = out.lock().unwrap();
+                    writeln!(out, "ACK {} {payload}", seq.0).unwrap();
+                    out.flush().unwrap();
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn sync_appends_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut acked: BTreeMap<u64, String> = BTreeMap::new();
+    for (round, delay_ms) in [40u64, 95, 150, 230, 330, 470].into_iter().enumerate() {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "child_appender",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_DIR_VAR, dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .collect::<Vec<_>>()
+        });
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let lines = reader.join().unwrap();
+        let mut this_round = 0;
+        for line in lines {
+            let Some(rest) = line.strip_prefix("ACK ") else {
+                continue;
+            };
+            let (seq, payload) = rest.split_once(' ').unwrap();
+            let previous = acked.insert(seq.parse().unwrap(), payload.to_owned());
+            assert_eq!(previous, None, "a seq was acknowledged twice");
+            this_round += 1;
+        }
+        // Reopen: recovery must keep every acknowledged record.
+        Store::open(dir.path(), Options::default())
+            .unwrap()
+            .close()
+            .unwrap();
+        let records = common::logged_records(dir.path());
+        assert!(
+            records.windows(2).all(|w| w[0].seq < w[1].seq),
+            "seqs strictly increase"
+        );
+        let on_disk: BTreeMap<u64, String> = records
+            .into_iter()
+            .map(|r| (r.seq, String::from_utf8(r.payload).unwrap()))
+            .collect();
+        for (seq, payload) in &acked {
+            assert_eq!(
+                on_disk.get(seq),
+                Some(payload),
+                "round {round}: acknowledged seq {seq} lost"
+            );
+        }
+        eprintln!(
+            "round {round}: killed after {delay_ms} ms, {this_round} acks, {} on disk",
+            on_disk.len()
+        );
+    }
+    assert!(
+        acked.len() > 100,
+        "the child must have acknowledged appends: {}",
+        acked.len()
+    );
+}

@@ -1,0 +1,88 @@
+//! A failed fsync poisons the store; a full queue blocks `append` and fails `try_append`.
+#![allow(clippy::disallowed_methods)]
+
+use std::time::Duration;
+
+use writelog::clock::{ManualClock, Timestamp};
+use writelog::fs::MemFs;
+use writelog::{Durability, Error, Options, Store};
+
+fn options() -> Options {
+    Options {
+        rotate_interval_ms: 3_600_000,
+        committers: 1,
+        ..Options::default()
+    }
+}
+
+#[test]
+fn a_failed_fsync_poisons_the_store_and_nothing_after_it_is_acknowledged() {
+    let fs = MemFs::new();
+    let store = Store::open_with(fs.clone(), ManualClock::new(Timestamp(1)), options()).unwrap();
+    store.append(b"k", b"before").unwrap();
+    fs.fail_next_sync();
+    let failed = store.append(b"k", b"during");
+    assert!(
+        matches!(failed, Err(Error::Poisoned(ref why)) if why.contains("fdatasync")),
+        "{failed:?}"
+    );
+    assert!(matches!(
+        store.append(b"k", b"after"),
+        Err(Error::Poisoned(_))
+    ));
+    assert!(matches!(
+        store.append_with(b"k", b"after", Durability::None),
+        Err(Error::Poisoned(_))
+    ));
+    assert!(matches!(store.close(), Err(Error::Poisoned(_))));
+}
+
+#[test]
+fn a_full_queue_fails_try_append_and_blocks_append_until_there_is_room() {
+    let fs = MemFs::new();
+    // `try_append` uses the store's durability: `None` returns once queued.
+    let options = Options {
+        queue_bytes_max: 1024,
+        durability: Durability::None,
+        ..options()
+    };
+    let store = Store::open_with(fs.clone(), ManualClock::new(Timestamp(1)), options).unwrap();
+    /// Releases held fsyncs however the test ends, so a failure reports instead of hanging.
+    struct Release(MemFs);
+    impl Drop for Release {
+        fn drop(&mut self) {
+            self.0.release_syncs();
+        }
+    }
+    fs.hold_syncs();
+    std::thread::scope(|s| {
+        let _release = Release(fs.clone());
+        // The writer takes this one and sticks in its fdatasync.
+        let stuck = s.spawn(|| store.append_with(b"k", b"first", Durability::Sync));
+        while fs.syncs_waiting() == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let payload = [0u8; 100];
+        // Fill the queue behind it.
+        let mut queued = 0;
+        let full = loop {
+            match store.try_append(b"k", &payload) {
+                Ok(_) => queued += 1,
+                Err(e) => break e,
+            }
+            assert!(queued < 1_000, "the queue never filled");
+        };
+        assert!(matches!(full, Error::QueueFull), "{full}");
+        let store = &store;
+        let blocked = s.spawn(move || store.append_with(b"k", &payload, Durability::None));
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            !blocked.is_finished(),
+            "append waits for room rather than failing"
+        );
+        fs.release_syncs();
+        stuck.join().unwrap().unwrap();
+        blocked.join().unwrap().unwrap();
+    });
+    store.close().unwrap();
+}
