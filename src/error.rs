@@ -47,6 +47,17 @@ pub enum Error {
     /// The write queue is full (only from `try_append`; `append` waits instead).
     #[error("write queue is full")]
     QueueFull,
+    /// Too many finished logs wait for the committers (only from `try_append`; `append`
+    /// waits instead).
+    #[error("{logs_waiting} logs wait for the committers, at the backlog bound")]
+    Backlogged {
+        /// Finished logs waiting.
+        logs_waiting: u64,
+    },
+    /// The commit side (dispatcher or a committer) failed; the logs stay and are applied
+    /// after the store is reopened.
+    #[error("applying logs to the key store failed: {0}")]
+    CommitFailed(String),
     /// The store has been closed.
     #[error("store is closed")]
     Closed,

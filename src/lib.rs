@@ -21,11 +21,14 @@ pub mod clock;
 pub mod error;
 pub mod format;
 pub mod fs;
+pub mod index;
+pub mod keystore;
 pub mod machine;
 pub mod options;
 mod runtime;
 pub mod store;
 
 pub use error::{Error, Result};
+pub use index::Record;
 pub use options::{Durability, Options, RecoveryMode};
 pub use store::{Seq, Stats, Store};

@@ -64,7 +64,7 @@ impl Default for Options {
         Options {
             durability: Durability::Sync,
             rotate_interval_ms: 100,
-            rotate_bytes_max: 64 << 20,
+            rotate_bytes_max: 8 << 20,
             committers: std::thread::available_parallelism()
                 .map(usize::from)
                 .unwrap_or(1),
@@ -73,7 +73,7 @@ impl Default for Options {
             max_key_len: 1024,
             max_record_len: 16 << 20,
             recovery_mode: RecoveryMode::Strict,
-            backlog_logs_max: 64,
+            backlog_logs_max: 32,
         }
     }
 }

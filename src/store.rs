@@ -4,16 +4,23 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use std::sync::Mutex;
+
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::format::Kind;
 use crate::fs::{Fs, RealFs};
+use crate::index::{fold, PendingIndex, Record};
+use crate::keystore;
+use crate::machine::dispatch::Dispatcher;
 use crate::machine::recovery::{self, RecoveryReport};
 use crate::machine::rotation::Rotation;
 use crate::machine::writer::{LogRecord, SeqRange, Writer};
 use crate::machine::LOCK_FILE;
 use crate::options::{Durability, Options};
-use crate::runtime::{Counters, WhenFull, WriteRuntime};
+use crate::runtime::commit::{CommitRuntime, CommitSetup};
+use crate::runtime::write::{WhenFull, WriteRuntime};
+use crate::runtime::Counters;
 
 /// A record's store-wide sequence number: unique, strictly increasing in log order,
 /// across restarts.
@@ -37,19 +44,41 @@ pub struct Stats {
     pub rotations: u64,
     /// Finished logs waiting in `reading/`.
     pub logs_waiting: u64,
+    /// Records acknowledged (or found at open) that the key store does not hold yet.
+    pub records_waiting: u64,
+    /// Commit lag in seqs: the last seq written minus the applied watermark.
+    pub commit_lag: u64,
+    /// The applied watermark: every seq at or below it is in the key store.
+    pub applied_seq: u64,
+    /// Records written to key files.
+    pub records_applied: u64,
+    /// Committer passes.
+    pub commit_passes: u64,
+    /// Key files made durable (summed over passes).
+    pub key_files_synced: u64,
+    /// Damaged regions skipped in finished logs (`PointInTime`, `SkipCorrupt`).
+    pub corrupt_skipped: u64,
 }
 
 /// An open store. Share it between threads by reference (or in an `Arc`); every method
 /// takes `&self` except [`Store::close`].
 pub struct Store<F: Fs = RealFs, C: Clock = SystemClock> {
     options: Options,
+    // Field order is drop order: the writer stops first, then the commit threads.
     writes: WriteRuntime,
+    commits: CommitRuntime,
+    fs: Arc<F>,
+    index: Arc<Mutex<PendingIndex>>,
     counters: Arc<Counters>,
     recovery: RecoveryReport,
     // Dropped last: the lock is held until the threads have stopped.
     _lock: F::Lock,
     _clock: std::marker::PhantomData<C>,
 }
+
+/// Logs the dispatcher hands out before any is retired: enough that committers take
+/// several logs in one pass when logs pile up.
+const IN_FLIGHT_LOGS_MAX: usize = 16;
 
 /// Largest number of records in one batch (a block's `batch_left` is a `u32`).
 pub const BATCH_LEN_MAX: usize = u32::MAX as usize;
@@ -83,11 +112,23 @@ impl<F: Fs, C: Clock> Store<F, C> {
             }
         })?;
         let now = clock.now();
-        let recovered = recovery::recover(&fs, now, 0)?;
+        keystore::create_dirs(&fs)?;
+        let watermark = keystore::read_watermark(&fs)?;
+        let recovered = recovery::recover(&fs, now, watermark, options.recovery_mode)?;
         let counters = Arc::new(Counters::default());
         counters
             .logs_waiting
             .store(recovered.report.logs_waiting as u64, Ordering::Relaxed);
+        counters.applied_seq.store(watermark, Ordering::Relaxed);
+        counters
+            .written_seq
+            .store(recovered.last_seq, Ordering::Relaxed);
+        let mut index = PendingIndex::new();
+        for record in &recovered.unapplied {
+            index.insert(record.seq, record.kind, &record.key, &record.payload);
+        }
+        let index = Arc::new(Mutex::new(index));
+        let fs = Arc::new(fs);
         let rotation = Rotation::new(
             options.rotate_interval_ms,
             options.rotate_bytes_max,
@@ -95,18 +136,39 @@ impl<F: Fs, C: Clock> Store<F, C> {
             recovered.last_log_ts,
         );
         let writer = Writer::new(recovered.log, recovered.last_seq);
+        let (events, inbox) = CommitRuntime::channel();
         let writes = WriteRuntime::start(
-            Arc::new(fs),
+            Arc::clone(&fs),
             Arc::new(clock),
             writer,
             rotation,
-            options.queue_bytes_max,
-            options.pass_bytes_max,
+            &options,
+            Arc::clone(&index),
+            events.clone(),
             Arc::clone(&counters),
         )?;
+        let room = writes.room_signal();
+        let setup = CommitSetup {
+            fs: Arc::clone(&fs),
+            dispatcher: Dispatcher::new(
+                options.committers,
+                options.recovery_mode,
+                watermark,
+                IN_FLIGHT_LOGS_MAX,
+            ),
+            committers: options.committers,
+            rotate_interval_ms: options.rotate_interval_ms,
+            index: Arc::clone(&index),
+            counters: Arc::clone(&counters),
+            on_retired: Box::new(move || room.notify_all()),
+        };
+        let commits = CommitRuntime::start(setup, events, inbox)?;
         Ok(Store {
             options,
             writes,
+            commits,
+            fs,
+            index,
             counters,
             recovery: recovered.report,
             _lock: lock,
@@ -189,11 +251,67 @@ impl<F: Fs, C: Clock> Store<F, C> {
         Ok(Seq(range.first))
     }
 
+    /// The key's records in seq order: every record whose append has returned, whether
+    /// it is still in a log or already in the key store. Empty for an unknown or deleted
+    /// key.
+    pub fn read(&self, key: &[u8]) -> Result<Vec<Record>> {
+        self.check_key(key)?;
+        // The index first, then the key file: a record leaves the index only after the
+        // key store holds it durably, so between the two every record is seen at least
+        // once, and `fold` takes each seq once.
+        let pending = self.lock_index().ops(key);
+        let file = keystore::locate(&*self.fs, key)?.file;
+        Ok(fold(file, pending))
+    }
+
+    /// The key's records with a seq above `after`.
+    pub fn read_from(&self, key: &[u8], after: Seq) -> Result<Vec<Record>> {
+        let mut records = self.read(key)?;
+        records.retain(|r| r.seq > after.0);
+        Ok(records)
+    }
+
+    /// The key's last record, if it has any.
+    pub fn last(&self, key: &[u8]) -> Result<Option<Record>> {
+        Ok(self.read(key)?.pop())
+    }
+
+    /// Every key that holds at least one record, sorted. Reads every key file: meant for
+    /// tools and tests, not a hot path.
+    pub fn keys(&self) -> Result<Vec<Vec<u8>>> {
+        let pending_keys = self.lock_index().keys();
+        let mut keys: std::collections::BTreeSet<Vec<u8>> =
+            keystore::list_keys(&*self.fs)?.into_iter().collect();
+        for key in pending_keys {
+            if self.read(&key)?.is_empty() {
+                keys.remove(&key);
+            } else {
+                keys.insert(key);
+            }
+        }
+        Ok(keys.into_iter().collect())
+    }
+
+    /// Returns once everything acknowledged before the call is in the key store and the
+    /// logs that carried it are removed. Rotates the active log at once rather than
+    /// waiting for the interval.
+    pub fn flush(&self) -> Result<()> {
+        let target = self.writes.last_queued_seq();
+        if self.counters.applied_seq.load(Ordering::SeqCst) >= target {
+            return Ok(());
+        }
+        self.writes.request_rotation(target)?;
+        self.commits
+            .shared()
+            .wait_applied(target, || self.writes.poisoned())
+    }
+
     /// The store's counters.
     pub fn stats(&self) -> Stats {
         let c = &self.counters;
         let appends = c.appends.load(Ordering::Relaxed);
         let batches = c.passes.load(Ordering::Relaxed);
+        let applied_seq = c.applied_seq.load(Ordering::Relaxed);
         Stats {
             appends,
             bytes: c.payload_bytes.load(Ordering::Relaxed),
@@ -206,16 +324,33 @@ impl<F: Fs, C: Clock> Store<F, C> {
             fsyncs: c.fsyncs.load(Ordering::Relaxed),
             rotations: c.rotations.load(Ordering::Relaxed),
             logs_waiting: c.logs_waiting.load(Ordering::Relaxed),
+            records_waiting: self.lock_index().len() as u64,
+            commit_lag: c
+                .written_seq
+                .load(Ordering::Relaxed)
+                .saturating_sub(applied_seq),
+            applied_seq,
+            records_applied: c.records_applied.load(Ordering::Relaxed),
+            commit_passes: c.commit_passes.load(Ordering::Relaxed),
+            key_files_synced: c.key_files_synced.load(Ordering::Relaxed),
+            corrupt_skipped: c.corrupt_skipped.load(Ordering::Relaxed),
         }
     }
 
     /// Writes and syncs everything acknowledged, stops the threads and releases the lock.
-    /// Dropping the store does the same, discarding any error.
+    /// Logs not yet applied stay and are applied after the next open. Dropping the store
+    /// does the same, discarding any error.
     pub fn close(mut self) -> Result<()> {
-        self.writes.close()
+        let written = self.writes.close();
+        let committed = self.commits.stop();
+        written.and(committed)
     }
 
-    fn record(&self, kind: Kind, key: &[u8], payload: &[u8]) -> Result<LogRecord> {
+    fn lock_index(&self) -> std::sync::MutexGuard<'_, PendingIndex> {
+        self.index.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn check_key(&self, key: &[u8]) -> Result<()> {
         if key.is_empty() {
             return Err(Error::EmptyKey);
         }
@@ -225,6 +360,11 @@ impl<F: Fs, C: Clock> Store<F, C> {
                 max: self.options.max_key_len,
             });
         }
+        Ok(())
+    }
+
+    fn record(&self, kind: Kind, key: &[u8], payload: &[u8]) -> Result<LogRecord> {
+        self.check_key(key)?;
         if payload.len() > self.options.max_record_len {
             return Err(Error::RecordTooLarge {
                 len: payload.len(),

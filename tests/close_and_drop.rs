@@ -30,14 +30,18 @@ fn drop_without_close_keeps_every_acknowledged_record_and_leaks_no_thread() {
         threads_before,
         "a thread outlived its store"
     );
-    Store::open(dir.path(), Options::default())
-        .unwrap()
-        .close()
-        .unwrap();
-    let records = common::logged_records(dir.path());
+    let store = Store::open(dir.path(), Options::default()).unwrap();
+    let records = store.read(b"key").unwrap();
     assert_eq!(
         records.len(),
         500,
         "every acknowledged record, even `None`, survives a clean drop"
     );
+    store.flush().unwrap();
+    assert_eq!(
+        store.read(b"key").unwrap(),
+        records,
+        "the same once applied"
+    );
+    store.close().unwrap();
 }

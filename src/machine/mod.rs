@@ -13,6 +13,8 @@
 //!    when idle).
 //! 4. After any I/O error the writer is poisoned and acknowledges nothing more.
 
+pub mod commit;
+pub mod dispatch;
 pub mod recovery;
 pub mod rotation;
 pub mod writer;

@@ -15,11 +15,14 @@ use crate::clock::Timestamp;
 use crate::error::{IoContext, Result};
 use crate::format::{Damage, DecodeLimits, LogDecoder};
 use crate::fs::{Fs, FsFile};
+use crate::machine::commit::CommitRecord;
+use crate::machine::dispatch::route_log;
 use crate::machine::writer::ActiveLog;
 use crate::machine::{
     log_file_name, parse_log_file_name, reading_path, READING_DIR, TXLOGS_DIR, WRITING_DIR,
     WRITING_LOG,
 };
+use crate::options::RecoveryMode;
 
 /// What recovery found and did with a leftover `writing/tx.log`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +50,9 @@ pub struct RecoveryReport {
 
 /// The state a store starts from.
 pub struct Recovered<F: Fs> {
+    /// The records of the finished logs that the key store does not hold yet (above the
+    /// watermark), in seq order, as the dispatcher will apply them: reads must see them.
+    pub unapplied: Vec<CommitRecord>,
     /// The fresh, empty active log.
     pub log: ActiveLog<F>,
     /// The highest seq in any log or below `seq_floor`; new seqs start above it.
@@ -57,9 +63,17 @@ pub struct Recovered<F: Fs> {
     pub report: RecoveryReport,
 }
 
-/// Recovers the store's logs. `seq_floor` is the highest seq the key store knows of (0
-/// when none), so seqs never go back even when every log has been applied and removed.
-pub fn recover<F: Fs>(fs: &F, now: Timestamp, seq_floor: u64) -> Result<Recovered<F>> {
+/// Recovers the store's logs. `watermark` is the key store's durable applied watermark (0
+/// when none): seqs continue above it even when every log has been applied and removed,
+/// and records at or below it are not unapplied. Finished logs are checked per `mode`:
+/// under `Strict`, damage in any of them refuses the open with [`crate::Error::Corrupt`].
+pub fn recover<F: Fs>(
+    fs: &F,
+    now: Timestamp,
+    watermark: u64,
+    mode: RecoveryMode,
+) -> Result<Recovered<F>> {
+    let seq_floor = watermark;
     for dir in [WRITING_DIR, READING_DIR] {
         fs.create_dir_all(Path::new(dir))
             .io("creating", Path::new(dir))?;
@@ -68,26 +82,31 @@ pub fn recover<F: Fs>(fs: &F, now: Timestamp, seq_floor: u64) -> Result<Recovere
         fs.sync_dir(Path::new(dir)).io("fsyncing", Path::new(dir))?;
     }
 
-    let mut last_log_ts = 0;
-    let mut last_seq = seq_floor;
-    let mut logs_waiting = 0;
     let reading = Path::new(READING_DIR);
+    let mut last_log_ts = fs
+        .list(reading)
+        .io("listing", reading)?
+        .iter()
+        .filter_map(|name| parse_log_file_name(name))
+        .max()
+        .unwrap_or(0);
+    let mut last_seq = seq_floor;
+    let leftover = recover_leftover(fs, now, &mut last_log_ts, &mut last_seq)?;
+
+    let mut logs_waiting = 0;
+    let mut unapplied = Vec::new();
+    let mut routed_upto = watermark;
     for name in fs.list(reading).io("listing", reading)? {
-        let Some(ts) = parse_log_file_name(&name) else {
+        if parse_log_file_name(&name).is_none() {
             continue;
-        };
-        last_log_ts = last_log_ts.max(ts);
+        }
         logs_waiting += 1;
         let path = reading_path(&name);
         let bytes = fs.read(&path).io("reading", &path)?;
-        let mut decoder = LogDecoder::new(&bytes, DecodeLimits::default());
-        for _ in decoder.by_ref() {}
-        last_seq = last_seq.max(decoder.last_seq().unwrap_or(0));
-    }
-
-    let leftover = recover_leftover(fs, now, &mut last_log_ts, &mut last_seq)?;
-    if leftover.as_ref().is_some_and(|l| l.finished_as.is_some()) {
-        logs_waiting += 1;
+        let routed = route_log(&name, &bytes, mode, routed_upto)?;
+        last_seq = last_seq.max(routed.last_seq);
+        routed_upto = routed.last_routed_seq;
+        unapplied.extend(routed.records);
     }
 
     let writing_log = Path::new(WRITING_LOG);
@@ -95,6 +114,7 @@ pub fn recover<F: Fs>(fs: &F, now: Timestamp, seq_floor: u64) -> Result<Recovere
     fs.sync_dir(Path::new(WRITING_DIR))
         .io("fsyncing", Path::new(WRITING_DIR))?;
     Ok(Recovered {
+        unapplied,
         log,
         last_seq,
         last_log_ts,
@@ -218,7 +238,7 @@ mod tests {
     #[test]
     fn a_fresh_store_gets_its_directories_and_an_empty_log() {
         let fs = MemFs::new();
-        let recovered = recover(&fs, Timestamp(5), 0).unwrap();
+        let recovered = recover(&fs, Timestamp(5), 0, RecoveryMode::Strict).unwrap();
         assert_eq!(recovered.last_seq, 0);
         assert_eq!(recovered.report.leftover, None);
         assert_eq!(
@@ -230,7 +250,7 @@ mod tests {
     #[test]
     fn a_whole_leftover_moves_to_reading_and_seqs_continue() {
         let fs = store_with_leftover(&log_bytes(&[1, 2, 3]));
-        let recovered = recover(&fs, Timestamp(7), 0).unwrap();
+        let recovered = recover(&fs, Timestamp(7), 0, RecoveryMode::Strict).unwrap();
         assert_eq!(recovered.last_seq, 3);
         let leftover = recovered.report.leftover.unwrap();
         assert_eq!(leftover.records, 3);
@@ -246,7 +266,7 @@ mod tests {
         let whole = log_bytes(&[1, 2, 3]);
         let fs = store_with_leftover(&whole[..whole.len() - 4]);
         let syncs_before = fs.file_syncs();
-        let recovered = recover(&fs, Timestamp(7), 0).unwrap();
+        let recovered = recover(&fs, Timestamp(7), 0, RecoveryMode::Strict).unwrap();
         let leftover = recovered.report.leftover.unwrap();
         assert_eq!(leftover.damage.unwrap().reason, BadReason::Truncated);
         assert_eq!(leftover.records, 2);
@@ -269,7 +289,7 @@ mod tests {
         let second = LOG_HEADER_LEN + crate::format::block_len(3, 7);
         bytes[second..second + 10].fill(0);
         let fs = store_with_leftover(&bytes);
-        let recovered = recover(&fs, Timestamp(7), 0).unwrap();
+        let recovered = recover(&fs, Timestamp(7), 0, RecoveryMode::Strict).unwrap();
         let leftover = recovered.report.leftover.unwrap();
         assert_eq!(leftover.records, 1);
         assert!(!leftover.damage.unwrap().is_tail());
@@ -279,7 +299,7 @@ mod tests {
     #[test]
     fn a_leftover_without_records_is_removed() {
         let fs = store_with_leftover(&log_bytes(&[])[..5]);
-        let recovered = recover(&fs, Timestamp(7), 0).unwrap();
+        let recovered = recover(&fs, Timestamp(7), 0, RecoveryMode::Strict).unwrap();
         assert_eq!(recovered.report.leftover.unwrap().finished_as, None);
         assert!(fs.list(Path::new(READING_DIR)).unwrap().is_empty());
         assert_eq!(recovered.report.logs_waiting, 0);
@@ -290,24 +310,49 @@ mod tests {
         let fs = store_with_leftover(&log_bytes(&[11]));
         fs.put(&reading_path(&log_file_name(900)), &log_bytes(&[9, 10]))
             .unwrap();
-        let recovered = recover(&fs, Timestamp(100), 0).unwrap();
+        let recovered = recover(&fs, Timestamp(100), 0, RecoveryMode::Strict).unwrap();
         assert_eq!(
             recovered.last_log_ts, 901,
             "the clock is behind the last name"
         );
         assert_eq!(recovered.last_seq, 11);
         assert_eq!(recovered.report.logs_waiting, 2);
-        let again = recover(&MemFs::new(), Timestamp(0), 500).unwrap();
+        let again = recover(&MemFs::new(), Timestamp(0), 500, RecoveryMode::Strict).unwrap();
         assert_eq!(again.last_seq, 500, "the key store's floor holds");
+    }
+
+    #[test]
+    fn unapplied_records_above_the_watermark_are_handed_back_in_seq_order() {
+        let fs = store_with_leftover(&log_bytes(&[7, 8]));
+        fs.put(&reading_path(&log_file_name(900)), &log_bytes(&[4, 5, 6]))
+            .unwrap();
+        let recovered = recover(&fs, Timestamp(100), 5, RecoveryMode::Strict).unwrap();
+        let seqs: Vec<u64> = recovered.unapplied.iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, vec![6, 7, 8]);
+    }
+
+    #[test]
+    fn strict_refuses_to_open_over_a_corrupt_finished_log() {
+        let fs = store_with_leftover(&log_bytes(&[]));
+        let mut bytes = log_bytes(&[1, 2]);
+        let at = bytes.len() - 3;
+        bytes[at] ^= 1;
+        fs.put(&reading_path(&log_file_name(900)), &bytes).unwrap();
+        assert!(matches!(
+            recover(&fs, Timestamp(100), 0, RecoveryMode::Strict),
+            Err(crate::Error::Corrupt { .. })
+        ));
+        let tolerant = recover(&fs, Timestamp(100), 0, RecoveryMode::PointInTime).unwrap();
+        assert_eq!(tolerant.unapplied.len(), 1);
     }
 
     #[test]
     fn recovering_twice_is_the_same_as_once() {
         let whole = log_bytes(&[1, 2, 3]);
         let fs = store_with_leftover(&whole[..whole.len() - 1]);
-        let first = recover(&fs, Timestamp(7), 0).unwrap();
+        let first = recover(&fs, Timestamp(7), 0, RecoveryMode::Strict).unwrap();
         let listed = fs.list(Path::new(READING_DIR)).unwrap();
-        let second = recover(&fs, Timestamp(7), 0).unwrap();
+        let second = recover(&fs, Timestamp(7), 0, RecoveryMode::Strict).unwrap();
         assert_eq!(second.last_seq, first.last_seq);
         assert_eq!(
             fs.list(Path::new(READING_DIR)).unwrap(),

@@ -49,6 +49,26 @@ pub fn logged_records(dir: &Path) -> Vec<LoggedRecord> {
     records
 }
 
+/// Every record the store holds, by seq: `(key, payload)`, read through `keys` and `read`.
+/// Panics if any seq appears twice or a key's records are out of seq order.
+pub fn store_contents<F: writelog::fs::Fs, C: writelog::clock::Clock>(
+    store: &writelog::Store<F, C>,
+) -> std::collections::BTreeMap<u64, (Vec<u8>, Vec<u8>)> {
+    let mut all = std::collections::BTreeMap::new();
+    for key in store.keys().unwrap() {
+        let records = store.read(&key).unwrap();
+        assert!(
+            records.windows(2).all(|w| w[0].seq < w[1].seq),
+            "a key's records are in seq order"
+        );
+        for record in records {
+            let previous = all.insert(record.seq, (key.clone(), record.payload));
+            assert!(previous.is_none(), "seq {} is held twice", record.seq);
+        }
+    }
+    all
+}
+
 /// Every file under `dir` with its bytes, sorted by path: a picture of the store on disk.
 pub fn disk_picture(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();

@@ -1,4 +1,4 @@
-//! The threads and the shared state that drive the machines in production.
+//! The writer thread and the state callers share with it.
 //!
 //! Callers push into the [`SubmitQueue`] under one short-held mutex and, unless their
 //! durability is `None`, park until the writer thread reports their last seq written
@@ -7,7 +7,8 @@
 //! levels in atomics, unparks exactly the callers of the pass it finished. Waiters never
 //! touch the queue's mutex to learn they are done, so a finished group wakes without a
 //! thundering herd on that lock and is back in the queue in time for the next pass.
-//! This is the only module that spawns threads or sleeps.
+//! A caller also enters its records into the pending index (read-your-writes) while it
+//! holds the queue's lock, so the index receives seqs in order.
 #![allow(clippy::disallowed_methods)]
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,23 +16,15 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{JoinHandle, Thread};
 use std::time::Duration;
 
+use super::commit::DispatchEvent;
+use super::Counters;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::fs::Fs;
+use crate::index::PendingIndex;
 use crate::machine::rotation::{Rotated, Rotation};
 use crate::machine::writer::{LogRecord, Poisoned, Request, SeqRange, SubmitQueue, Writer};
 use crate::options::Durability;
-
-/// Counters the threads bump and `Store::stats` reads.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub appends: AtomicU64,
-    pub payload_bytes: AtomicU64,
-    pub passes: AtomicU64,
-    pub fsyncs: AtomicU64,
-    pub rotations: AtomicU64,
-    pub logs_waiting: AtomicU64,
-}
 
 /// What callers and the writer thread share under one lock.
 struct WriteState {
@@ -42,6 +35,9 @@ struct WriteState {
     closing: bool,
     /// The writer is waiting on `work` (so a submit must wake it).
     writer_idle: bool,
+    /// Rotate as soon as every seq up to this one is written (0: no request). `flush`
+    /// asks for it so that it need not wait for the rotation interval.
+    rotate_upto: u64,
 }
 
 /// The acknowledgement levels. Only the writer thread stores them; they only grow.
@@ -66,6 +62,9 @@ impl Acks {
 
 struct Shared {
     state: Mutex<WriteState>,
+    /// Filled under `state`'s lock, in seq order.
+    index: Arc<Mutex<PendingIndex>>,
+    backlog_logs_max: u64,
     /// The writer waits here for work.
     work: Condvar,
     /// Callers wait here for room in the queue.
@@ -101,6 +100,15 @@ pub(crate) struct WriteRuntime {
     thread: Option<JoinHandle<()>>,
 }
 
+/// Wakes callers waiting for room (the dispatcher calls it after retiring logs).
+pub(crate) struct RoomSignal(Arc<Shared>);
+
+impl RoomSignal {
+    pub(crate) fn notify_all(&self) {
+        self.0.room.notify_all();
+    }
+}
+
 /// Whether a submit waits for room or fails at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum WhenFull {
@@ -109,16 +117,20 @@ pub(crate) enum WhenFull {
 }
 
 impl WriteRuntime {
-    /// Starts the writer thread over a recovered writer.
+    /// Starts the writer thread over a recovered writer. Finished logs are announced on
+    /// `events`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn start<F: Fs, C: Clock>(
         fs: Arc<F>,
         clock: Arc<C>,
         writer: Writer<F>,
         rotation: Rotation,
-        queue_bytes_max: usize,
-        pass_bytes_max: usize,
+        options: &crate::Options,
+        index: Arc<Mutex<PendingIndex>>,
+        events: std::sync::mpsc::Sender<DispatchEvent>,
         counters: Arc<Counters>,
     ) -> Result<Self> {
+        let (queue_bytes_max, pass_bytes_max) = (options.queue_bytes_max, options.pass_bytes_max);
         let last_seq = writer.last_seq();
         let shared = Arc::new(Shared {
             state: Mutex::new(WriteState {
@@ -126,7 +138,10 @@ impl WriteRuntime {
                 poisoned: None,
                 closing: false,
                 writer_idle: false,
+                rotate_upto: 0,
             }),
+            index,
+            backlog_logs_max: options.backlog_logs_max as u64,
             work: Condvar::new(),
             room: Condvar::new(),
             acks: Acks {
@@ -147,6 +162,7 @@ impl WriteRuntime {
                     writer,
                     rotation,
                     pass_bytes_max,
+                    events,
                 };
                 driver.run();
             })
@@ -177,19 +193,39 @@ impl WriteRuntime {
             if state.closing {
                 return Err(Error::Closed);
             }
-            if state.queue.has_room(encoded_len) {
+            let logs_waiting = self.shared.counters.logs_waiting.load(Ordering::SeqCst);
+            let backlogged = logs_waiting >= self.shared.backlog_logs_max;
+            if !backlogged && state.queue.has_room(encoded_len) {
                 break;
             }
-            if when_full == WhenFull::Fail {
-                return Err(Error::QueueFull);
+            match (when_full, backlogged) {
+                (WhenFull::Fail, true) => return Err(Error::Backlogged { logs_waiting }),
+                (WhenFull::Fail, false) => return Err(Error::QueueFull),
+                // The dispatcher signals `room` when it retires logs; the timeout only
+                // guards against a signal sent between the check and the wait.
+                _ => {
+                    state = self
+                        .shared
+                        .room
+                        .wait_timeout(state, Duration::from_millis(10))
+                        .map(|(guard, _)| guard)
+                        .unwrap_or_else(|e| e.into_inner().0);
+                }
             }
-            state = self
-                .shared
-                .room
-                .wait(state)
-                .unwrap_or_else(|e| e.into_inner());
         }
         let waker = (durability != Durability::None).then(std::thread::current);
+        let first_seq = state.queue.next_seq();
+        {
+            let mut index = self.shared.index.lock().unwrap_or_else(|e| e.into_inner());
+            for (i, record) in records.iter().enumerate() {
+                index.insert(
+                    first_seq + i as u64,
+                    record.kind,
+                    &record.key,
+                    &record.payload,
+                );
+            }
+        }
         let range = state.queue.push(records, durability, waker);
         if state.writer_idle {
             state.writer_idle = false;
@@ -211,6 +247,40 @@ impl WriteRuntime {
             }
             std::thread::park();
         }
+    }
+
+    /// The seq of the last request queued so far.
+    pub(crate) fn last_queued_seq(&self) -> u64 {
+        self.shared.lock().queue.next_seq() - 1
+    }
+
+    /// Asks the writer to rotate once every seq up to `upto` is written, without waiting
+    /// for the interval.
+    pub(crate) fn request_rotation(&self, upto: u64) -> Result<()> {
+        let mut state = self.shared.lock();
+        if let Some(poisoned) = &state.poisoned {
+            return Err(Error::Poisoned(poisoned.0.clone()));
+        }
+        state.rotate_upto = state.rotate_upto.max(upto);
+        if state.writer_idle {
+            state.writer_idle = false;
+            self.shared.work.notify_one();
+        }
+        Ok(())
+    }
+
+    /// A handle that wakes callers waiting for the backlog to shrink.
+    pub(crate) fn room_signal(&self) -> RoomSignal {
+        RoomSignal(Arc::clone(&self.shared))
+    }
+
+    /// The poison, if the writer is poisoned.
+    pub(crate) fn poisoned(&self) -> Option<Error> {
+        self.shared
+            .acks
+            .poisoned
+            .load(Ordering::SeqCst)
+            .then(|| self.shared.poison_error())
     }
 
     /// Writes and syncs everything queued, stops the writer thread and waits for it.
@@ -245,6 +315,7 @@ struct WriterDriver<F: Fs, C: Clock> {
     writer: Writer<F>,
     rotation: Rotation,
     pass_bytes_max: usize,
+    events: std::sync::mpsc::Sender<DispatchEvent>,
 }
 
 impl<F: Fs, C: Clock> WriterDriver<F, C> {
@@ -294,7 +365,8 @@ impl<F: Fs, C: Clock> WriterDriver<F, C> {
                 break;
             } else {
                 let now = self.clock.now();
-                if !self.rotation.is_due(now, self.writer.log()) {
+                let asked = state.rotate_upto > 0;
+                if !asked && !self.rotation.is_due(now, self.writer.log()) {
                     let wait_us = self
                         .rotation
                         .deadline()
@@ -311,7 +383,11 @@ impl<F: Fs, C: Clock> WriterDriver<F, C> {
                 }
             }
             let now = self.clock.now();
-            if self.rotation.is_due(now, self.writer.log()) {
+            let asked = state.rotate_upto > 0 && self.writer.last_seq() >= state.rotate_upto;
+            if asked || self.rotation.is_due(now, self.writer.log()) {
+                if asked {
+                    state.rotate_upto = 0;
+                }
                 drop(state);
                 let rotated = self.rotation.rotate(&*self.fs, &mut self.writer, now);
                 state = shared.lock();
@@ -319,7 +395,9 @@ impl<F: Fs, C: Clock> WriterDriver<F, C> {
                     Ok(Rotated::Finished { synced, .. }) => {
                         let c = &shared.counters;
                         c.rotations.fetch_add(1, Ordering::Relaxed);
-                        c.logs_waiting.fetch_add(1, Ordering::Relaxed);
+                        c.logs_waiting.fetch_add(1, Ordering::SeqCst);
+                        // The dispatcher may have stopped (closing); nothing to tell then.
+                        let _ = self.events.send(DispatchEvent::LogFinished);
                         if synced {
                             c.fsyncs.fetch_add(1, Ordering::Relaxed);
                         }
@@ -350,6 +428,10 @@ impl<F: Fs, C: Clock> WriterDriver<F, C> {
         };
         let acks = &self.shared.acks;
         debug_assert!(synced <= written, "nothing is synced before it is written");
+        self.shared
+            .counters
+            .written_seq
+            .fetch_max(written, Ordering::Relaxed);
         acks.written.fetch_max(written, Ordering::SeqCst);
         acks.synced.fetch_max(synced, Ordering::SeqCst);
     }

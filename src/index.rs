@@ -1,0 +1,229 @@
+//! The pending index: every acknowledged record the key store may not hold yet, so reads
+//! see a record as soon as its append returns (read-your-writes), whether it is still in
+//! a log or already in its key file.
+//!
+//! Records enter in seq order when they are queued (and, at open, from the finished logs
+//! recovery found), and leave only when the applied watermark passes them, which happens
+//! after the key store made them durable. So at any moment, for any key, the pending ops
+//! plus the key file cover every acknowledged record; a read folds the pending ops whose
+//! seq is above the key file's highest seq onto the file's records ([`fold`]).
+//! Its size is bounded by what the backlog bound lets wait (see `Options`).
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::format::Kind;
+use crate::keystore::KeyFile;
+
+/// One pending operation on a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingOp {
+    /// The record's seq.
+    pub seq: u64,
+    /// Append or delete.
+    pub kind: Kind,
+    /// The payload; empty for a delete.
+    pub payload: Vec<u8>,
+}
+
+/// A record as reads return it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Record {
+    /// The record's seq.
+    pub seq: u64,
+    /// The payload.
+    pub payload: Vec<u8>,
+}
+
+/// Pending operations by key, and their order by seq for trimming.
+#[derive(Debug, Default)]
+pub struct PendingIndex {
+    by_key: BTreeMap<Vec<u8>, VecDeque<PendingOp>>,
+    /// Invariant: seqs strictly increase front to back, and each entry is the front-most
+    /// not yet trimmed op of its key.
+    by_seq: VecDeque<(u64, Vec<u8>)>,
+    payload_bytes: usize,
+}
+
+impl PendingIndex {
+    /// An empty index.
+    pub fn new() -> Self {
+        PendingIndex::default()
+    }
+
+    /// Adds an operation. Seqs must arrive in strictly increasing order.
+    pub fn insert(&mut self, seq: u64, kind: Kind, key: &[u8], payload: &[u8]) {
+        assert!(
+            self.by_seq.back().is_none_or(|(last, _)| *last < seq),
+            "the pending index is filled in seq order"
+        );
+        self.payload_bytes += payload.len();
+        self.by_seq.push_back((seq, key.to_vec()));
+        self.by_key
+            .entry(key.to_vec())
+            .or_default()
+            .push_back(PendingOp {
+                seq,
+                kind,
+                payload: payload.to_vec(),
+            });
+    }
+
+    /// Drops every operation at or below `applied` (the key store holds them durably).
+    pub fn trim(&mut self, applied: u64) {
+        while let Some((seq, _)) = self.by_seq.front() {
+            if *seq > applied {
+                break;
+            }
+            let Some((seq, key)) = self.by_seq.pop_front() else {
+                break;
+            };
+            if let Some(ops) = self.by_key.get_mut(&key) {
+                let op = ops.pop_front().expect("every by_seq entry has its op");
+                assert_eq!(op.seq, seq, "a key's ops leave in seq order");
+                self.payload_bytes -= op.payload.len();
+                if ops.is_empty() {
+                    self.by_key.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// A copy of `key`'s pending operations, in seq order.
+    pub fn ops(&self, key: &[u8]) -> Vec<PendingOp> {
+        self.by_key
+            .get(key)
+            .map(|ops| ops.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Keys with pending operations, sorted.
+    pub fn keys(&self) -> Vec<Vec<u8>> {
+        self.by_key.keys().cloned().collect()
+    }
+
+    /// Operations pending.
+    pub fn len(&self) -> usize {
+        self.by_seq.len()
+    }
+
+    /// True when nothing is pending.
+    pub fn is_empty(&self) -> bool {
+        self.by_seq.is_empty()
+    }
+
+    /// Payload bytes pending.
+    pub fn payload_bytes(&self) -> usize {
+        self.payload_bytes
+    }
+}
+
+/// A key's records: the key file's live records, then the pending ops above the file's
+/// highest seq applied in order (a delete clears what precedes it).
+pub fn fold(file: Option<KeyFile>, pending: Vec<PendingOp>) -> Vec<Record> {
+    let (mut records, file_last_seq) = match file {
+        Some(file) => (
+            file.records
+                .into_iter()
+                .map(|r| Record {
+                    seq: r.seq,
+                    payload: r.payload,
+                })
+                .collect::<Vec<_>>(),
+            file.last_seq,
+        ),
+        None => (Vec::new(), 0),
+    };
+    for op in pending.into_iter().filter(|op| op.seq > file_last_seq) {
+        match op.kind {
+            Kind::Delete => records.clear(),
+            Kind::Append => records.push(Record {
+                seq: op.seq,
+                payload: op.payload,
+            }),
+        }
+    }
+    records
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keystore::{KeyRecord, RecordKind};
+
+    fn file(last_seq: u64, seqs: &[u64]) -> KeyFile {
+        KeyFile {
+            key: b"k".to_vec(),
+            records: seqs
+                .iter()
+                .map(|&seq| KeyRecord {
+                    seq,
+                    kind: RecordKind::Append,
+                    payload: vec![seq as u8],
+                })
+                .collect(),
+            last_seq,
+            valid_len: 0,
+            damage: None,
+        }
+    }
+
+    fn op(seq: u64, kind: Kind) -> PendingOp {
+        PendingOp {
+            seq,
+            kind,
+            payload: if kind == Kind::Append {
+                vec![seq as u8]
+            } else {
+                vec![]
+            },
+        }
+    }
+
+    fn seqs(records: &[Record]) -> Vec<u64> {
+        records.iter().map(|r| r.seq).collect()
+    }
+
+    #[test]
+    fn fold_takes_pending_ops_above_the_file() {
+        let pending = vec![op(5, Kind::Append), op(7, Kind::Append)];
+        assert_eq!(
+            seqs(&fold(Some(file(5, &[3, 5])), pending.clone())),
+            vec![3, 5, 7]
+        );
+        assert_eq!(seqs(&fold(None, pending)), vec![5, 7]);
+    }
+
+    #[test]
+    fn fold_is_right_while_a_committer_rewrites_the_file_for_a_delete() {
+        let pending = vec![
+            op(5, Kind::Append),
+            op(6, Kind::Delete),
+            op(7, Kind::Append),
+        ];
+        // Before the delete is applied, mid-rewrite (header only), after it: all agree.
+        for state in [
+            Some(file(5, &[3, 5])),
+            None,
+            Some(file(6, &[])),
+            Some(file(7, &[7])),
+        ] {
+            assert_eq!(seqs(&fold(state, pending.clone())), vec![7]);
+        }
+    }
+
+    #[test]
+    fn trim_drops_what_the_watermark_passed() {
+        let mut index = PendingIndex::new();
+        index.insert(1, Kind::Append, b"a", b"xx");
+        index.insert(2, Kind::Append, b"b", b"y");
+        index.insert(3, Kind::Append, b"a", b"z");
+        assert_eq!(index.payload_bytes(), 4);
+        index.trim(2);
+        assert_eq!(index.len(), 1);
+        assert_eq!(index.keys(), vec![b"a".to_vec()]);
+        assert_eq!(index.ops(b"a")[0].seq, 3);
+        index.trim(10);
+        assert!(index.is_empty());
+        assert_eq!(index.payload_bytes(), 0);
+    }
+}

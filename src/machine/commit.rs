@@ -1,0 +1,358 @@
+//! The committer: applies the records the dispatcher routed to it to their key files.
+//!
+//! One call to [`Committer::commit`] is one pass over every piece of work waiting (one or
+//! several logs' worth): records are grouped by key, each key gets one write, then every
+//! touched file is made durable with one [`Fs::sync_files`] call (and new files' directories
+//! fsync'd) before the pass reports its logs done. A record whose seq is not above what the
+//! key already holds is skipped, so any log may be applied any number of times.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::error::{IoContext, Result};
+use crate::format::Kind;
+use crate::fs::{Fs, FsFile};
+use crate::keystore::{self, RecordKind};
+
+/// A record routed to a committer, owned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommitRecord {
+    /// The record's seq.
+    pub seq: u64,
+    /// Append or delete.
+    pub kind: Kind,
+    /// The key.
+    pub key: Vec<u8>,
+    /// The payload; empty for a delete.
+    pub payload: Vec<u8>,
+}
+
+/// One log's records for one committer, in seq order. An empty `records` still marks
+/// where the log ends for this committer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommitWork {
+    /// The log's file name in `reading/`.
+    pub log: String,
+    /// The records, seqs strictly increasing.
+    pub records: Vec<CommitRecord>,
+}
+
+/// What a pass did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CommitOutcome {
+    /// The logs whose records (for this committer) are now durable, in order.
+    pub logs_done: Vec<String>,
+    /// Records written to key files.
+    pub applied: u64,
+    /// Records skipped because their key already held them.
+    pub skipped: u64,
+    /// Key files made durable.
+    pub files_synced: u64,
+}
+
+/// What the committer knows of a key it has touched in this process.
+#[derive(Clone, Debug)]
+struct KeySlot {
+    path: PathBuf,
+    /// The highest seq the key's file holds (tombstones included).
+    last_seq: u64,
+    /// Whether the file exists with a good header.
+    exists: bool,
+}
+
+/// Applies routed records to the key store. One per committer thread.
+#[derive(Debug)]
+pub struct Committer {
+    slots: BTreeMap<Vec<u8>, KeySlot>,
+    slots_max: usize,
+}
+
+impl Committer {
+    /// A committer that remembers at most `slots_max` keys between passes (it forgets them
+    /// all when full: a forgotten key is looked up in its file again).
+    pub fn new(slots_max: usize) -> Self {
+        Committer {
+            slots: BTreeMap::new(),
+            slots_max: slots_max.max(1),
+        }
+    }
+
+    /// Applies every record of `work` and makes it durable. On error nothing is reported
+    /// done; the caller stops (the logs stay and are applied again after a restart).
+    pub fn commit<F: Fs>(&mut self, fs: &F, work: &[CommitWork]) -> Result<CommitOutcome> {
+        let mut by_key: BTreeMap<&[u8], Vec<&CommitRecord>> = BTreeMap::new();
+        for piece in work {
+            for record in &piece.records {
+                by_key.entry(&record.key).or_default().push(record);
+            }
+        }
+        if self.slots.len() + by_key.len() > self.slots_max {
+            self.slots.clear();
+        }
+        let mut outcome = CommitOutcome::default();
+        let mut touched = Vec::new();
+        let mut new_dirs = std::collections::BTreeSet::new();
+        let mut buf = Vec::new();
+        for (key, records) in by_key {
+            let slot = self.slot(fs, key)?;
+            let offered = records.len();
+            let fresh: Vec<&CommitRecord> = records
+                .into_iter()
+                .filter(|r| r.seq > slot.last_seq)
+                .collect();
+            outcome.skipped += (offered - fresh.len()) as u64;
+            if fresh.is_empty() {
+                continue;
+            }
+            for pair in fresh.windows(2) {
+                assert!(
+                    pair[0].seq < pair[1].seq,
+                    "a key's records reach its committer in seq order"
+                );
+            }
+            buf.clear();
+            let last_delete = fresh.iter().rposition(|r| r.kind == Kind::Delete);
+            let rewrite = last_delete.is_some() || !slot.exists;
+            let from = match last_delete {
+                Some(at) => {
+                    keystore::encode_key_header(&mut buf, key);
+                    keystore::encode_key_record(
+                        &mut buf,
+                        fresh[at].seq,
+                        RecordKind::Tombstone,
+                        &[],
+                    );
+                    at + 1
+                }
+                None => {
+                    if !slot.exists {
+                        keystore::encode_key_header(&mut buf, key);
+                    }
+                    0
+                }
+            };
+            for record in &fresh[from..] {
+                keystore::encode_key_record(
+                    &mut buf,
+                    record.seq,
+                    RecordKind::Append,
+                    &record.payload,
+                );
+            }
+            let mut file = if rewrite {
+                fs.create(&slot.path).io("creating", &slot.path)?
+            } else {
+                fs.open_append(&slot.path).io("opening", &slot.path)?
+            };
+            file.append(&buf).io("appending to", &slot.path)?;
+            if !slot.exists {
+                new_dirs.insert(slot.path.parent().map(PathBuf::from).unwrap_or_default());
+            }
+            let last_seq = fresh.last().map_or(slot.last_seq, |r| r.seq);
+            outcome.applied += fresh.len() as u64;
+            touched.push(slot.path.clone());
+            self.slots.insert(
+                key.to_vec(),
+                KeySlot {
+                    path: slot.path,
+                    last_seq,
+                    exists: true,
+                },
+            );
+        }
+        if !touched.is_empty() {
+            fs.sync_files(&touched).io(
+                "syncing key files in",
+                std::path::Path::new(keystore::KEYS_DIR),
+            )?;
+        }
+        for dir in &new_dirs {
+            fs.sync_dir(dir).io("fsyncing", dir)?;
+        }
+        outcome.files_synced = touched.len() as u64;
+        outcome.logs_done = work.iter().map(|w| w.log.clone()).collect();
+        Ok(outcome)
+    }
+
+    /// The key's slot: remembered, or found in the key store (cutting a torn tail first,
+    /// so that the next append lands right after the last intact record).
+    fn slot<F: Fs>(&mut self, fs: &F, key: &[u8]) -> Result<KeySlot> {
+        if let Some(slot) = self.slots.get(key) {
+            return Ok(slot.clone());
+        }
+        let located = keystore::locate(fs, key)?;
+        let slot = match located.file {
+            Some(file) => {
+                let len = fs
+                    .len(&located.path)
+                    .io("inspecting", &located.path)?
+                    .unwrap_or(0);
+                if file.valid_len < len {
+                    fs.truncate(&located.path, file.valid_len)
+                        .io("cutting", &located.path)?;
+                }
+                KeySlot {
+                    path: located.path,
+                    last_seq: file.last_seq,
+                    exists: true,
+                }
+            }
+            None => KeySlot {
+                path: located.path,
+                last_seq: 0,
+                exists: false,
+            },
+        };
+        Ok(slot)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::MemFs;
+    use crate::keystore::{create_dirs, locate};
+
+    fn rec(seq: u64, kind: Kind, key: &str, payload: &str) -> CommitRecord {
+        CommitRecord {
+            seq,
+            kind,
+            key: key.as_bytes().to_vec(),
+            payload: payload.as_bytes().to_vec(),
+        }
+    }
+
+    fn work(log: &str, records: Vec<CommitRecord>) -> CommitWork {
+        CommitWork {
+            log: log.into(),
+            records,
+        }
+    }
+
+    fn payloads(fs: &MemFs, key: &str) -> Vec<(u64, String)> {
+        locate(fs, key.as_bytes())
+            .unwrap()
+            .file
+            .map(|f| {
+                f.records
+                    .into_iter()
+                    .map(|r| (r.seq, String::from_utf8(r.payload).unwrap()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn setup() -> MemFs {
+        let fs = MemFs::new();
+        create_dirs(&fs).unwrap();
+        fs
+    }
+
+    #[test]
+    fn records_land_in_their_keys_in_seq_order_with_one_sync_call() {
+        let fs = setup();
+        let mut committer = Committer::new(1000);
+        let pieces = [
+            work(
+                "a",
+                vec![
+                    rec(1, Kind::Append, "x", "1"),
+                    rec(2, Kind::Append, "y", "2"),
+                ],
+            ),
+            work("b", vec![rec(3, Kind::Append, "x", "3")]),
+        ];
+        let outcome = committer.commit(&fs, &pieces).unwrap();
+        assert_eq!(outcome.logs_done, vec!["a", "b"]);
+        assert_eq!(outcome.applied, 3);
+        assert_eq!(outcome.files_synced, 2);
+        assert_eq!(payloads(&fs, "x"), vec![(1, "1".into()), (3, "3".into())]);
+        assert_eq!(payloads(&fs, "y"), vec![(2, "2".into())]);
+    }
+
+    #[test]
+    fn applying_the_same_work_again_changes_nothing() {
+        let fs = setup();
+        let pieces = [work(
+            "a",
+            vec![
+                rec(1, Kind::Append, "x", "1"),
+                rec(2, Kind::Delete, "y", ""),
+                rec(3, Kind::Append, "x", "3"),
+            ],
+        )];
+        Committer::new(1000).commit(&fs, &pieces).unwrap();
+        let before = (payloads(&fs, "x"), payloads(&fs, "y"));
+        // A fresh committer (as after a restart) and the same one both skip everything.
+        for mut committer in [Committer::new(1000), Committer::new(1)] {
+            let outcome = committer.commit(&fs, &pieces).unwrap();
+            assert_eq!(outcome.applied, 0);
+            assert_eq!(outcome.skipped, 3);
+        }
+        assert_eq!((payloads(&fs, "x"), payloads(&fs, "y")), before);
+    }
+
+    #[test]
+    fn a_delete_removes_the_key_and_a_later_append_starts_it_afresh() {
+        let fs = setup();
+        let mut committer = Committer::new(1000);
+        committer
+            .commit(&fs, &[work("a", vec![rec(1, Kind::Append, "k", "old")])])
+            .unwrap();
+        committer
+            .commit(
+                &fs,
+                &[work(
+                    "b",
+                    vec![
+                        rec(2, Kind::Delete, "k", ""),
+                        rec(3, Kind::Append, "k", "new"),
+                    ],
+                )],
+            )
+            .unwrap();
+        assert_eq!(payloads(&fs, "k"), vec![(3, "new".into())]);
+        committer
+            .commit(&fs, &[work("c", vec![rec(4, Kind::Delete, "k", "")])])
+            .unwrap();
+        assert_eq!(payloads(&fs, "k"), vec![]);
+        // Replaying the first log after the delete (a fresh committer) does not bring it back.
+        Committer::new(1000)
+            .commit(&fs, &[work("a", vec![rec(1, Kind::Append, "k", "old")])])
+            .unwrap();
+        assert_eq!(payloads(&fs, "k"), vec![]);
+        assert!(
+            keystore::list_keys(&fs).unwrap().is_empty(),
+            "a deleted key is not listed"
+        );
+    }
+
+    #[test]
+    fn a_torn_key_file_tail_is_cut_before_the_next_append() {
+        let fs = setup();
+        Committer::new(1000)
+            .commit(&fs, &[work("a", vec![rec(1, Kind::Append, "k", "one")])])
+            .unwrap();
+        let path = locate(&fs, b"k").unwrap().path;
+        let len = fs.len(&path).unwrap().unwrap() as usize;
+        fs.overwrite(&path, len, b"WREC garbage that is a torn record")
+            .unwrap();
+        Committer::new(1000)
+            .commit(&fs, &[work("b", vec![rec(2, Kind::Append, "k", "two")])])
+            .unwrap();
+        assert_eq!(
+            payloads(&fs, "k"),
+            vec![(1, "one".into()), (2, "two".into())]
+        );
+        assert_eq!(locate(&fs, b"k").unwrap().file.unwrap().damage, None);
+    }
+
+    #[test]
+    fn a_failed_sync_reports_no_log_done() {
+        let fs = setup();
+        fs.fail_next_sync();
+        let result =
+            Committer::new(1000).commit(&fs, &[work("a", vec![rec(1, Kind::Append, "k", "v")])]);
+        assert!(result.is_err());
+    }
+}

@@ -1,0 +1,427 @@
+//! The dispatcher: takes finished logs in name order, decodes them per the recovery mode,
+//! routes each record to committer `key_hash(key) % C`, and retires a log once every
+//! committer that got records from it has made them durable: first the durable applied
+//! watermark moves past the log, then the log is removed and `reading/` fsync'd.
+//!
+//! Call order for a driver: list `reading/`, ask [`Dispatcher::next_log`], read that file
+//! and hand it to [`Dispatcher::dispatch`], give each committer its [`CommitWork`]; report
+//! each committer's finished logs with [`Dispatcher::handle_committed`]; then
+//! [`Dispatcher::take_finished`] and [`Dispatcher::finish`] retire what is done.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::path::Path;
+
+use crate::error::{Error, IoContext, Result};
+use crate::format::{Damage, DecodeLimits, LogDecoder};
+use crate::fs::Fs;
+use crate::keystore::{self, committer_for};
+use crate::machine::commit::{CommitRecord, CommitWork};
+use crate::machine::{parse_log_file_name, reading_path, READING_DIR};
+use crate::options::RecoveryMode;
+
+/// A log handed out and not yet retired.
+#[derive(Clone, Debug)]
+struct InFlight {
+    name: String,
+    /// The highest seq in the log (0 when it holds none).
+    last_seq: u64,
+    /// Committers that got records from this log and have not reported them durable.
+    pending: BTreeSet<usize>,
+}
+
+/// What [`Dispatcher::dispatch`] made of one log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dispatched {
+    /// The log's name.
+    pub log: String,
+    /// Work per committer, for the committers that got records.
+    pub work: Vec<(usize, CommitWork)>,
+    /// Records routed.
+    pub routed: u64,
+    /// Records skipped because an earlier log already carried their seq (a replay).
+    pub duplicates: u64,
+    /// Damaged regions skipped (`SkipCorrupt`) or where the log was stopped (`PointInTime`).
+    pub damage: Vec<Damage>,
+}
+
+/// The records a finished log contributes, per the recovery mode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoutedLog {
+    /// Records whose seq is above `after_seq`, in seq order.
+    pub records: Vec<CommitRecord>,
+    /// The highest seq of any intact block in the log, duplicates, damaged batches and
+    /// blocks past a `PointInTime` stop included (0 when none): where the watermark goes
+    /// once the log is retired, the same measure recovery uses for the store's last seq.
+    pub last_seq: u64,
+    /// The highest seq of `records` (or `after_seq` when there are none).
+    pub last_routed_seq: u64,
+    /// Records at or below `after_seq`: carried by an earlier log already.
+    pub duplicates: u64,
+    /// Damage skipped (`SkipCorrupt`) or where the log was stopped (`PointInTime`).
+    pub damage: Vec<Damage>,
+}
+
+/// Decodes the finished log `name` and keeps, per `mode`, the records above `after_seq`.
+/// The one rule for what a log contributes: the dispatcher routes exactly these, and
+/// recovery indexes exactly these for reads. `Strict` refuses any damage with
+/// [`Error::Corrupt`] naming the file and offset.
+pub fn route_log(
+    name: &str,
+    bytes: &[u8],
+    mode: RecoveryMode,
+    after_seq: u64,
+) -> Result<RoutedLog> {
+    let mut routed = RoutedLog {
+        records: Vec::new(),
+        last_seq: 0,
+        last_routed_seq: after_seq,
+        duplicates: 0,
+        damage: Vec::new(),
+    };
+    let mut decoder = LogDecoder::new(bytes, DecodeLimits::default());
+    for item in decoder.by_ref() {
+        let batch = match item {
+            Ok(batch) => batch,
+            Err(found) => {
+                if mode == RecoveryMode::Strict {
+                    return Err(Error::Corrupt {
+                        path: reading_path(name),
+                        offset: found.offset,
+                        reason: found.reason,
+                    });
+                }
+                routed.damage.push(found);
+                if mode == RecoveryMode::PointInTime {
+                    break;
+                }
+                continue;
+            }
+        };
+        for block in batch.blocks {
+            if block.seq <= routed.last_routed_seq {
+                routed.duplicates += 1;
+                continue;
+            }
+            routed.last_routed_seq = block.seq;
+            routed.records.push(CommitRecord {
+                seq: block.seq,
+                kind: block.kind,
+                key: block.key.to_vec(),
+                payload: block.payload.to_vec(),
+            });
+        }
+    }
+    for _ in decoder.by_ref() {}
+    routed.last_seq = decoder.last_seq().unwrap_or(0);
+    Ok(routed)
+}
+
+/// Logs whose records are all durable in the key store, ready to be retired.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finished {
+    /// The applied watermark once they are retired.
+    pub watermark: u64,
+    /// Their names, in order.
+    pub logs: Vec<String>,
+}
+
+/// Routes logs to committers and retires them in order.
+#[derive(Debug)]
+pub struct Dispatcher {
+    committers: usize,
+    mode: RecoveryMode,
+    in_flight_max: usize,
+    /// The durable applied watermark: every seq at or below it is in the key store.
+    watermark: u64,
+    /// Invariant: every seq at or below has been routed (or was already applied);
+    /// `watermark <= dispatched_seq`.
+    dispatched_seq: u64,
+    in_flight: VecDeque<InFlight>,
+}
+
+impl Dispatcher {
+    /// A dispatcher for `committers` committers, starting from the durable `watermark`,
+    /// with at most `in_flight_max` logs handed out and not retired.
+    pub fn new(
+        committers: usize,
+        mode: RecoveryMode,
+        watermark: u64,
+        in_flight_max: usize,
+    ) -> Self {
+        assert!(committers >= 1, "at least one committer");
+        Dispatcher {
+            committers,
+            mode,
+            in_flight_max: in_flight_max.max(1),
+            watermark,
+            dispatched_seq: watermark,
+            in_flight: VecDeque::new(),
+        }
+    }
+
+    /// The durable applied watermark.
+    pub fn watermark(&self) -> u64 {
+        self.watermark
+    }
+
+    /// Logs handed out and not yet retired.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// The next log to dispatch among `names` (a listing of `reading/`, sorted): the first
+    /// log name not already in flight, unless the in-flight bound is reached.
+    pub fn next_log<'a>(&self, names: &'a [String]) -> Option<&'a str> {
+        if self.in_flight.len() >= self.in_flight_max {
+            return None;
+        }
+        names
+            .iter()
+            .filter(|name| parse_log_file_name(name).is_some())
+            .find(|name| !self.in_flight.iter().any(|f| &f.name == *name))
+            .map(String::as_str)
+    }
+
+    /// Decodes the log `name` (its bytes) and routes its records. Records whose seq is
+    /// not above every seq already routed are duplicates of an earlier log (a replay) and
+    /// are dropped here; the key store would skip them anyway.
+    ///
+    /// Damage follows the recovery mode: `Strict` refuses with [`Error::Corrupt`] (nothing
+    /// is routed), `PointInTime` keeps what precedes the first damage, `SkipCorrupt` skips
+    /// every damaged region (a damaged batch is dropped whole) and reports them.
+    pub fn dispatch(&mut self, name: &str, bytes: &[u8]) -> Result<Dispatched> {
+        assert!(
+            !self.in_flight.iter().any(|f| f.name == name),
+            "a log is dispatched once until it is retired"
+        );
+        let routed_log = route_log(name, bytes, self.mode, self.dispatched_seq)?;
+        self.dispatched_seq = self.dispatched_seq.max(routed_log.last_routed_seq);
+        let routed = routed_log.records.len() as u64;
+        let mut per_committer: Vec<Vec<CommitRecord>> = vec![Vec::new(); self.committers];
+        for record in routed_log.records {
+            per_committer[committer_for(&record.key, self.committers)].push(record);
+        }
+        let work: Vec<(usize, CommitWork)> = per_committer
+            .into_iter()
+            .enumerate()
+            .filter(|(_, records)| !records.is_empty())
+            .map(|(committer, records)| {
+                (
+                    committer,
+                    CommitWork {
+                        log: name.to_owned(),
+                        records,
+                    },
+                )
+            })
+            .collect();
+        self.in_flight.push_back(InFlight {
+            name: name.to_owned(),
+            last_seq: routed_log.last_seq,
+            pending: work.iter().map(|(c, _)| *c).collect(),
+        });
+        Ok(Dispatched {
+            log: name.to_owned(),
+            work,
+            routed,
+            duplicates: routed_log.duplicates,
+            damage: routed_log.damage,
+        })
+    }
+
+    /// Committer `committer` has made its records of `log` durable.
+    pub fn handle_committed(&mut self, committer: usize, log: &str) {
+        let entry = self
+            .in_flight
+            .iter_mut()
+            .find(|f| f.name == log)
+            .expect("a committer reports only logs it was given");
+        assert!(
+            entry.pending.remove(&committer),
+            "a committer reports a log once"
+        );
+    }
+
+    /// Takes the logs at the front whose every committer is done (they retire in order).
+    pub fn take_finished(&mut self) -> Option<Finished> {
+        let mut logs = Vec::new();
+        let mut watermark = self.watermark;
+        while self.in_flight.front().is_some_and(|f| f.pending.is_empty()) {
+            if let Some(done) = self.in_flight.pop_front() {
+                watermark = watermark.max(done.last_seq);
+                logs.push(done.name);
+            }
+        }
+        (!logs.is_empty()).then_some(Finished { watermark, logs })
+    }
+
+    /// Retires finished logs: the watermark is made durable first (when it moved), then
+    /// the logs are removed and `reading/` fsync'd. A crash between the two leaves logs
+    /// the watermark already covers: replayed, skipped.
+    pub fn finish<F: Fs>(&mut self, fs: &F, finished: &Finished) -> Result<()> {
+        assert!(
+            finished.watermark >= self.watermark,
+            "the watermark never goes back"
+        );
+        assert!(
+            finished.watermark <= self.dispatched_seq,
+            "nothing is applied before it is routed"
+        );
+        if finished.watermark > self.watermark {
+            keystore::write_watermark(fs, finished.watermark)?;
+            self.watermark = finished.watermark;
+        }
+        for log in &finished.logs {
+            let path = reading_path(log);
+            fs.remove(&path).io("removing", &path)?;
+        }
+        fs.sync_dir(Path::new(READING_DIR))
+            .io("fsyncing", Path::new(READING_DIR))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::{encode_block, encode_log_header, Block, Kind, LOG_HEADER_LEN};
+    use crate::fs::MemFs;
+    use crate::machine::log_file_name;
+
+    fn log(seqs: &[(u64, &'static str)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_log_header(&mut out);
+        for &(seq, key) in seqs {
+            let block = Block {
+                seq,
+                kind: Kind::Append,
+                batch_first: true,
+                batch_left: 0,
+                key: key.as_bytes(),
+                payload: b"p",
+            };
+            encode_block(&mut out, &block);
+        }
+        out
+    }
+
+    fn setup() -> MemFs {
+        let fs = MemFs::new();
+        fs.create_dir_all(Path::new(READING_DIR)).unwrap();
+        keystore::create_dirs(&fs).unwrap();
+        fs
+    }
+
+    #[test]
+    fn records_go_to_the_committer_of_their_key_hash() {
+        let mut dispatcher = Dispatcher::new(3, RecoveryMode::Strict, 0, 4);
+        let keys = ["a", "b", "c", "d", "e", "f"];
+        let seqs: Vec<(u64, &str)> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (i as u64 + 1, *k))
+            .collect();
+        let dispatched = dispatcher.dispatch("tx-1", &log(&seqs)).unwrap();
+        assert_eq!(dispatched.routed, 6);
+        for (committer, work) in &dispatched.work {
+            for record in &work.records {
+                assert_eq!(committer_for(&record.key, 3), *committer);
+            }
+        }
+    }
+
+    #[test]
+    fn logs_retire_in_order_and_the_watermark_follows() {
+        let fs = setup();
+        let names = [log_file_name(1), log_file_name(2)];
+        fs.put(&reading_path(&names[0]), &log(&[(1, "a")])).unwrap();
+        fs.put(&reading_path(&names[1]), &log(&[(2, "a")])).unwrap();
+        let mut dispatcher = Dispatcher::new(1, RecoveryMode::Strict, 0, 4);
+        let listing = fs.list(Path::new(READING_DIR)).unwrap();
+        let first = dispatcher.next_log(&listing).unwrap().to_owned();
+        assert_eq!(first, names[0]);
+        dispatcher.dispatch(&first, &log(&[(1, "a")])).unwrap();
+        let second = dispatcher.next_log(&listing).unwrap().to_owned();
+        assert_eq!(second, names[1]);
+        dispatcher.dispatch(&second, &log(&[(2, "a")])).unwrap();
+        assert_eq!(dispatcher.next_log(&listing), None, "both are in flight");
+        dispatcher.handle_committed(0, &second);
+        assert_eq!(
+            dispatcher.take_finished(),
+            None,
+            "the first is not done: nothing retires"
+        );
+        dispatcher.handle_committed(0, &first);
+        let finished = dispatcher.take_finished().unwrap();
+        assert_eq!(finished.logs, names.to_vec());
+        assert_eq!(finished.watermark, 2);
+        dispatcher.finish(&fs, &finished).unwrap();
+        assert_eq!(keystore::read_watermark(&fs).unwrap(), 2);
+        assert!(fs.list(Path::new(READING_DIR)).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_replayed_log_routes_nothing_and_retires_at_once() {
+        let mut dispatcher = Dispatcher::new(2, RecoveryMode::Strict, 10, 4);
+        let dispatched = dispatcher
+            .dispatch("tx-old", &log(&[(9, "a"), (10, "b")]))
+            .unwrap();
+        assert_eq!(dispatched.routed, 0);
+        assert_eq!(dispatched.duplicates, 2);
+        assert!(dispatched.work.is_empty());
+        assert_eq!(dispatcher.take_finished().unwrap().watermark, 10);
+    }
+
+    #[test]
+    fn a_copy_of_a_log_in_flight_routes_nothing() {
+        let mut dispatcher = Dispatcher::new(1, RecoveryMode::Strict, 0, 4);
+        dispatcher
+            .dispatch("tx-1", &log(&[(1, "a"), (2, "b")]))
+            .unwrap();
+        let copy = dispatcher
+            .dispatch("tx-2", &log(&[(1, "a"), (2, "b")]))
+            .unwrap();
+        assert_eq!(copy.routed, 0);
+        assert_eq!(copy.duplicates, 2);
+    }
+
+    fn corrupt_middle() -> Vec<u8> {
+        let mut bytes = log(&[(1, "a"), (2, "b"), (3, "c")]);
+        let second = LOG_HEADER_LEN + crate::format::block_len(1, 1);
+        bytes[second + 20] ^= 0x40;
+        bytes
+    }
+
+    #[test]
+    fn strict_refuses_corruption_with_file_and_offset() {
+        let mut dispatcher = Dispatcher::new(1, RecoveryMode::Strict, 0, 4);
+        match dispatcher.dispatch("tx-9", &corrupt_middle()) {
+            Err(Error::Corrupt { path, offset, .. }) => {
+                assert_eq!(path, reading_path("tx-9"));
+                assert_eq!(
+                    offset,
+                    (LOG_HEADER_LEN + crate::format::block_len(1, 1)) as u64
+                );
+            }
+            other => panic!("expected corruption, got {other:?}"),
+        }
+        assert_eq!(dispatcher.in_flight(), 0);
+    }
+
+    #[test]
+    fn point_in_time_keeps_what_precedes_the_damage() {
+        let mut dispatcher = Dispatcher::new(1, RecoveryMode::PointInTime, 0, 4);
+        let dispatched = dispatcher.dispatch("tx-9", &corrupt_middle()).unwrap();
+        assert_eq!(dispatched.routed, 1);
+        assert_eq!(dispatched.damage.len(), 1);
+    }
+
+    #[test]
+    fn skip_corrupt_skips_the_damage_and_keeps_the_rest() {
+        let mut dispatcher = Dispatcher::new(1, RecoveryMode::SkipCorrupt, 0, 4);
+        let dispatched = dispatcher.dispatch("tx-9", &corrupt_middle()).unwrap();
+        assert_eq!(dispatched.routed, 2);
+        let seqs: Vec<u64> = dispatched.work[0].1.records.iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, vec![1, 3]);
+        assert_eq!(dispatched.damage.len(), 1);
+    }
+}

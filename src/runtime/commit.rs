@@ -1,0 +1,351 @@
+//! The dispatcher thread and the committer threads.
+//!
+//! The dispatcher owns the [`Dispatcher`] machine. It waits on one channel of events
+//! (a log finished, a committer done, stop), lists `reading/` when a log may have
+//! arrived, hands each new log's work to the committers' channels, and retires logs in
+//! order as committers report them durable: watermark first, then removal. After
+//! retiring it trims the pending index and wakes callers held back by the backlog bound.
+//! Each committer thread owns a [`Committer`] machine and takes every piece of work
+//! waiting in one pass, so a backlog of logs costs one sync call per pass, not per log.
+#![allow(clippy::disallowed_methods)]
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::Counters;
+use crate::error::{Error, IoContext, Result};
+use crate::fs::Fs;
+use crate::index::PendingIndex;
+use crate::machine::commit::{CommitWork, Committer};
+use crate::machine::dispatch::Dispatcher;
+use crate::machine::{reading_path, READING_DIR};
+
+/// What the dispatcher thread is told.
+#[derive(Debug)]
+pub(crate) enum DispatchEvent {
+    /// A log was rotated into `reading/`.
+    LogFinished,
+    /// A committer finished a pass.
+    Committed {
+        committer: usize,
+        outcome: std::result::Result<Vec<String>, String>,
+    },
+    /// Stop dispatching and let the committers go.
+    Stop,
+}
+
+/// The applied watermark and the commit side's failure, for `flush` to wait on.
+#[derive(Debug, Default)]
+struct CommitState {
+    applied: u64,
+    failed: Option<String>,
+    stopped: bool,
+}
+
+/// What the store's callers share with the commit threads.
+#[derive(Debug, Default)]
+pub(crate) struct CommitShared {
+    state: Mutex<CommitState>,
+    applied_changed: Condvar,
+}
+
+impl CommitShared {
+    fn lock(&self) -> MutexGuard<'_, CommitState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until the applied watermark reaches `seq`, the commit side fails or stops,
+    /// or `give_up()` says so (checked every few milliseconds).
+    pub(crate) fn wait_applied(&self, seq: u64, give_up: impl Fn() -> Option<Error>) -> Result<()> {
+        let mut state = self.lock();
+        loop {
+            if state.applied >= seq {
+                return Ok(());
+            }
+            if let Some(failed) = &state.failed {
+                return Err(Error::CommitFailed(failed.clone()));
+            }
+            if state.stopped {
+                return Err(Error::Closed);
+            }
+            if let Some(error) = give_up() {
+                return Err(error);
+            }
+            state = self
+                .applied_changed
+                .wait_timeout(state, Duration::from_millis(20))
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+    }
+
+    /// The commit side's failure, if any.
+    pub(crate) fn failure(&self) -> Option<String> {
+        self.lock().failed.clone()
+    }
+}
+
+/// The dispatcher thread (which owns the committer threads).
+pub(crate) struct CommitRuntime {
+    events: Sender<DispatchEvent>,
+    shared: Arc<CommitShared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// What the dispatcher needs to start.
+pub(crate) struct CommitSetup<F: Fs> {
+    pub fs: Arc<F>,
+    pub dispatcher: Dispatcher,
+    pub committers: usize,
+    pub rotate_interval_ms: u64,
+    pub index: Arc<Mutex<PendingIndex>>,
+    pub counters: Arc<Counters>,
+    /// Called after logs retire, to wake callers held back by the backlog bound.
+    pub on_retired: Box<dyn Fn() + Send>,
+}
+
+impl CommitRuntime {
+    /// A channel for events, made before the writer starts so it can announce logs.
+    pub(crate) fn channel() -> (Sender<DispatchEvent>, Receiver<DispatchEvent>) {
+        channel()
+    }
+
+    /// Starts the dispatcher and the committers.
+    pub(crate) fn start<F: Fs>(
+        setup: CommitSetup<F>,
+        events: Sender<DispatchEvent>,
+        inbox: Receiver<DispatchEvent>,
+    ) -> Result<Self> {
+        let shared = Arc::new(CommitShared::default());
+        shared.lock().applied = setup.dispatcher.watermark();
+        let mut work_senders = Vec::new();
+        let mut committer_threads = Vec::new();
+        for id in 0..setup.committers {
+            let (work_tx, work_rx) = channel::<CommitWork>();
+            work_senders.push(work_tx);
+            let fs = Arc::clone(&setup.fs);
+            let done = events.clone();
+            let counters = Arc::clone(&setup.counters);
+            let thread = std::thread::Builder::new()
+                .name(format!("writelog-commit-{id}"))
+                .spawn(move || run_committer(id, &*fs, &work_rx, &done, &counters))
+                .map_err(spawn_error)?;
+            committer_threads.push(thread);
+        }
+        let thread_shared = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("writelog-dispatch".into())
+            .spawn(move || {
+                let mut driver = DispatchDriver {
+                    setup,
+                    shared: thread_shared,
+                    work_senders,
+                };
+                let result = driver.run(&inbox);
+                let mut state = driver.shared.lock();
+                if let Err(e) = result {
+                    state.failed.get_or_insert(e.to_string());
+                }
+                state.stopped = true;
+                drop(state);
+                driver.shared.applied_changed.notify_all();
+                // Closing the work channels lets every committer finish and exit.
+                driver.work_senders.clear();
+                for thread in committer_threads {
+                    let _ = thread.join();
+                }
+            })
+            .map_err(spawn_error)?;
+        Ok(CommitRuntime {
+            events,
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// What callers wait on.
+    pub(crate) fn shared(&self) -> &CommitShared {
+        &self.shared
+    }
+
+    /// Stops the dispatcher and the committers and waits for them. Logs not yet retired
+    /// stay and are applied after the next open.
+    pub(crate) fn stop(&mut self) -> Result<()> {
+        let _ = self.events.send(DispatchEvent::Stop);
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                return Err(Error::CommitFailed("the dispatcher thread panicked".into()));
+            }
+        }
+        match self.shared.failure() {
+            Some(failed) => Err(Error::CommitFailed(failed)),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for CommitRuntime {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+fn spawn_error(source: std::io::Error) -> Error {
+    Error::Io {
+        action: "spawning a commit thread for",
+        path: ".".into(),
+        source,
+    }
+}
+
+fn run_committer<F: Fs>(
+    id: usize,
+    fs: &F,
+    work: &Receiver<CommitWork>,
+    done: &Sender<DispatchEvent>,
+    counters: &Counters,
+) {
+    /// Pieces of work taken in one pass at the most.
+    const PASS_PIECES_MAX: usize = 256;
+    let mut committer = Committer::new(1 << 16);
+    while let Ok(first) = work.recv() {
+        let mut pass = vec![first];
+        while pass.len() < PASS_PIECES_MAX {
+            match work.try_recv() {
+                Ok(piece) => pass.push(piece),
+                Err(_) => break,
+            }
+        }
+        let outcome = committer.commit(fs, &pass);
+        let failed = outcome.is_err();
+        let outcome = outcome
+            .map(|o| {
+                counters.commit_passes.fetch_add(1, Ordering::Relaxed);
+                counters
+                    .records_applied
+                    .fetch_add(o.applied, Ordering::Relaxed);
+                counters
+                    .key_files_synced
+                    .fetch_add(o.files_synced, Ordering::Relaxed);
+                o.logs_done
+            })
+            .map_err(|e| e.to_string());
+        if done
+            .send(DispatchEvent::Committed {
+                committer: id,
+                outcome,
+            })
+            .is_err()
+            || failed
+        {
+            return;
+        }
+    }
+}
+
+struct DispatchDriver<F: Fs> {
+    setup: CommitSetup<F>,
+    shared: Arc<CommitShared>,
+    work_senders: Vec<Sender<CommitWork>>,
+}
+
+impl<F: Fs> DispatchDriver<F> {
+    fn run(&mut self, inbox: &Receiver<DispatchEvent>) -> Result<()> {
+        let idle_wait = Duration::from_millis(self.setup.rotate_interval_ms.clamp(5, 1000));
+        let mut need_listing = true;
+        loop {
+            let event = if need_listing {
+                inbox.try_recv().ok()
+            } else {
+                match inbox.recv_timeout(idle_wait) {
+                    Ok(event) => Some(event),
+                    // Look again now and then: a log may have been put in by hand.
+                    Err(RecvTimeoutError::Timeout) => {
+                        need_listing = true;
+                        None
+                    }
+                    Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                }
+            };
+            match event {
+                Some(DispatchEvent::Stop) => return Ok(()),
+                Some(DispatchEvent::LogFinished) => need_listing = true,
+                Some(DispatchEvent::Committed { committer, outcome }) => {
+                    for log in outcome.map_err(Error::CommitFailed)? {
+                        self.setup.dispatcher.handle_committed(committer, &log);
+                    }
+                }
+                None => {}
+            }
+            // Retire and hand out until nothing more retires: a replayed log has no work
+            // and is done as soon as it is dispatched.
+            loop {
+                let retired = self.retire()?;
+                if need_listing || retired {
+                    need_listing = false;
+                    self.dispatch_new_logs()?;
+                }
+                if !retired {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Retires the logs every committer is done with; true when any retired.
+    fn retire(&mut self) -> Result<bool> {
+        let Some(finished) = self.setup.dispatcher.take_finished() else {
+            return Ok(false);
+        };
+        self.setup.dispatcher.finish(&*self.setup.fs, &finished)?;
+        let applied = finished.watermark;
+        self.setup
+            .index
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .trim(applied);
+        self.setup
+            .counters
+            .applied_seq
+            .store(applied, Ordering::SeqCst);
+        self.shared.lock().applied = applied;
+        self.shared.applied_changed.notify_all();
+        Ok(true)
+    }
+
+    /// Lists `reading/` and hands out every log not yet in flight, up to the bound.
+    fn dispatch_new_logs(&mut self) -> Result<()> {
+        let reading = Path::new(READING_DIR);
+        let names = self.setup.fs.list(reading).io("listing", reading)?;
+        let waiting = names
+            .iter()
+            .filter(|n| crate::machine::parse_log_file_name(n).is_some())
+            .count();
+        self.setup
+            .counters
+            .logs_waiting
+            .store(waiting as u64, Ordering::SeqCst);
+        (self.setup.on_retired)();
+        while let Some(name) = self.setup.dispatcher.next_log(&names) {
+            let name = name.to_owned();
+            let path = reading_path(&name);
+            let bytes = self.setup.fs.read(&path).io("reading", &path)?;
+            let dispatched = self.setup.dispatcher.dispatch(&name, &bytes)?;
+            let skipped = dispatched.damage.len() as u64;
+            self.setup
+                .counters
+                .corrupt_skipped
+                .fetch_add(skipped, Ordering::Relaxed);
+            for (committer, work) in dispatched.work {
+                self.work_senders[committer]
+                    .send(work)
+                    .map_err(|_| Error::CommitFailed(format!("committer {committer} stopped")))?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,26 @@
+//! The threads and channels that drive the machines in production: the writer thread
+//! ([`write`]) and the dispatcher with its committer threads ([`commit`]). This is the
+//! only code that spawns threads, blocks on condvars or sleeps; the machines it calls
+//! are the same ones the simulator drives from one thread.
+
+pub(crate) mod commit;
+pub(crate) mod write;
+
+use std::sync::atomic::AtomicU64;
+
+/// Counters the threads bump and `Store::stats` reads.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub appends: AtomicU64,
+    pub payload_bytes: AtomicU64,
+    pub passes: AtomicU64,
+    pub fsyncs: AtomicU64,
+    pub rotations: AtomicU64,
+    pub logs_waiting: AtomicU64,
+    pub written_seq: AtomicU64,
+    pub applied_seq: AtomicU64,
+    pub commit_passes: AtomicU64,
+    pub records_applied: AtomicU64,
+    pub key_files_synced: AtomicU64,
+    pub corrupt_skipped: AtomicU64,
+}
