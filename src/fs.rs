@@ -224,7 +224,8 @@ pub struct MemFs {
 
 #[derive(Debug, Default)]
 struct SyncGate {
-    held: bool,
+    /// Syncs of files under this prefix wait (`Some("")`: every file).
+    held: Option<PathBuf>,
     waiting: usize,
 }
 
@@ -277,37 +278,38 @@ impl MemFs {
     /// Makes every `sync_data` wait until [`MemFs::release_syncs`]: a test can then fill
     /// the write queue behind a writer stuck in its fdatasync.
     pub fn hold_syncs(&self) {
-        self.sync_gate
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .held = true;
+        self.hold_syncs_under(Path::new(""));
+    }
+
+    /// Like [`MemFs::hold_syncs`], for the files under `prefix` only.
+    pub fn hold_syncs_under(&self, prefix: &Path) {
+        self.gate().held = Some(prefix.to_path_buf());
+    }
+
+    fn gate(&self) -> MutexGuard<'_, SyncGate> {
+        self.sync_gate.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// How many `sync_data` calls are waiting at a held gate.
     pub fn syncs_waiting(&self) -> usize {
-        self.sync_gate
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .waiting
+        self.gate().waiting
     }
 
     /// Lets held and later `sync_data` calls go on.
     pub fn release_syncs(&self) {
-        self.sync_gate
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .held = false;
+        self.gate().held = None;
         self.sync_gate.1.notify_all();
     }
 
-    fn wait_for_sync_gate(&self) {
+    fn wait_for_sync_gate(&self, path: &Path) {
         let (gate, opened) = &*self.sync_gate;
         let mut gate = gate.lock().unwrap_or_else(|e| e.into_inner());
+        let held = |gate: &SyncGate| gate.held.as_ref().is_some_and(|p| path.starts_with(p));
+        if !held(&gate) {
+            return;
+        }
         gate.waiting += 1;
-        while gate.held {
+        while held(&gate) {
             gate = opened.wait(gate).unwrap_or_else(|e| e.into_inner());
         }
         gate.waiting -= 1;
@@ -368,6 +370,7 @@ impl MemState {
 pub struct MemFile {
     fs: MemFs,
     inode: u64,
+    path: PathBuf,
 }
 
 impl FsFile for MemFile {
@@ -385,7 +388,7 @@ impl FsFile for MemFile {
     }
 
     fn sync_data(&mut self) -> io::Result<()> {
-        self.fs.wait_for_sync_gate();
+        self.fs.wait_for_sync_gate(&self.path);
         let mut state = self.fs.state();
         if std::mem::take(&mut state.fail_next_sync) {
             return Err(io::Error::other("injected fsync failure"));
@@ -430,6 +433,7 @@ impl Fs for MemFs {
         Ok(MemFile {
             fs: self.clone(),
             inode,
+            path: path.to_path_buf(),
         })
     }
 
@@ -438,6 +442,7 @@ impl Fs for MemFs {
         Ok(MemFile {
             fs: self.clone(),
             inode,
+            path: path.to_path_buf(),
         })
     }
 

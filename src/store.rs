@@ -297,10 +297,9 @@ impl<F: Fs, C: Clock> Store<F, C> {
     /// waiting for the interval.
     pub fn flush(&self) -> Result<()> {
         let target = self.writes.last_queued_seq();
-        if self.counters.applied_seq.load(Ordering::SeqCst) >= target {
-            return Ok(());
+        if self.counters.applied_seq.load(Ordering::SeqCst) < target {
+            self.writes.request_rotation(target)?;
         }
-        self.writes.request_rotation(target)?;
         self.commits
             .shared()
             .wait_applied(target, || self.writes.poisoned())

@@ -133,7 +133,8 @@ pub struct Dispatcher {
     in_flight_max: usize,
     /// The durable applied watermark: every seq at or below it is in the key store.
     watermark: u64,
-    /// Invariant: every seq at or below has been routed (or was already applied);
+    /// Invariant: every seq at or below has been routed, was already applied, or was
+    /// dropped on purpose (damage under `PointInTime`/`SkipCorrupt`);
     /// `watermark <= dispatched_seq`.
     dispatched_seq: u64,
     in_flight: VecDeque<InFlight>,
@@ -195,7 +196,12 @@ impl Dispatcher {
             "a log is dispatched once until it is retired"
         );
         let routed_log = route_log(name, bytes, self.mode, self.dispatched_seq)?;
-        self.dispatched_seq = self.dispatched_seq.max(routed_log.last_routed_seq);
+        // Blocks past a `PointInTime` stop are dropped on purpose: they count as dispatched,
+        // so a later copy of them is not routed either.
+        self.dispatched_seq = self
+            .dispatched_seq
+            .max(routed_log.last_routed_seq)
+            .max(routed_log.last_seq);
         let routed = routed_log.records.len() as u64;
         let mut per_committer: Vec<Vec<CommitRecord>> = vec![Vec::new(); self.committers];
         for record in routed_log.records {

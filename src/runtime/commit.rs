@@ -42,6 +42,9 @@ pub(crate) enum DispatchEvent {
 #[derive(Debug, Default)]
 struct CommitState {
     applied: u64,
+    /// Every log found in `reading/` when the store opened has been retired (replayed
+    /// copies of applied logs included, which move no watermark).
+    found_at_open_retired: bool,
     failed: Option<String>,
     stopped: bool,
 }
@@ -58,12 +61,13 @@ impl CommitShared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Waits until the applied watermark reaches `seq`, the commit side fails or stops,
-    /// or `give_up()` says so (checked every few milliseconds).
+    /// Waits until the applied watermark reaches `seq` and every log found at open is
+    /// retired, or the commit side fails or stops, or `give_up()` says so (checked every
+    /// few milliseconds).
     pub(crate) fn wait_applied(&self, seq: u64, give_up: impl Fn() -> Option<Error>) -> Result<()> {
         let mut state = self.lock();
         loop {
-            if state.applied >= seq {
+            if state.applied >= seq && state.found_at_open_retired {
                 return Ok(());
             }
             if let Some(failed) = &state.failed {
@@ -140,19 +144,18 @@ impl CommitRuntime {
         let thread = std::thread::Builder::new()
             .name("writelog-dispatch".into())
             .spawn(move || {
+                let _stopped = StoppedOnExit(Arc::clone(&thread_shared));
                 let mut driver = DispatchDriver {
                     setup,
                     shared: thread_shared,
                     work_senders,
+                    last_found_at_open: None,
+                    first_listing: true,
                 };
-                let result = driver.run(&inbox);
-                let mut state = driver.shared.lock();
-                if let Err(e) = result {
-                    state.failed.get_or_insert(e.to_string());
+                if let Err(e) = driver.run(&inbox) {
+                    driver.shared.lock().failed.get_or_insert(e.to_string());
+                    driver.shared.applied_changed.notify_all();
                 }
-                state.stopped = true;
-                drop(state);
-                driver.shared.applied_changed.notify_all();
                 // Closing the work channels lets every committer finish and exit.
                 driver.work_senders.clear();
                 for thread in committer_threads {
@@ -194,6 +197,43 @@ impl Drop for CommitRuntime {
     }
 }
 
+/// Marks the commit side stopped when the dispatcher thread ends, however it ends (a
+/// panic included), so that no caller waits on it forever.
+struct StoppedOnExit(Arc<CommitShared>);
+
+impl Drop for StoppedOnExit {
+    fn drop(&mut self) {
+        let mut state = self.0.lock();
+        if std::thread::panicking() {
+            state
+                .failed
+                .get_or_insert_with(|| "the dispatcher thread panicked".into());
+        }
+        state.stopped = true;
+        drop(state);
+        self.0.applied_changed.notify_all();
+    }
+}
+
+/// Tells the dispatcher when a committer thread dies of a panic, so the logs it held are
+/// not waited on forever.
+struct ReportPanic<'a> {
+    id: usize,
+    done: &'a Sender<DispatchEvent>,
+}
+
+impl Drop for ReportPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let outcome = Err(format!("committer {} panicked", self.id));
+            let _ = self.done.send(DispatchEvent::Committed {
+                committer: self.id,
+                outcome,
+            });
+        }
+    }
+}
+
 fn spawn_error(source: std::io::Error) -> Error {
     Error::Io {
         action: "spawning a commit thread for",
@@ -211,6 +251,7 @@ fn run_committer<F: Fs>(
 ) {
     /// Pieces of work taken in one pass at the most.
     const PASS_PIECES_MAX: usize = 256;
+    let _report = ReportPanic { id, done };
     let mut committer = Committer::new(1 << 16);
     while let Ok(first) = work.recv() {
         let mut pass = vec![first];
@@ -251,6 +292,9 @@ struct DispatchDriver<F: Fs> {
     setup: CommitSetup<F>,
     shared: Arc<CommitShared>,
     work_senders: Vec<Sender<CommitWork>>,
+    /// The last log name of the first listing, until every log up to it is retired.
+    last_found_at_open: Option<String>,
+    first_listing: bool,
 }
 
 impl<F: Fs> DispatchDriver<F> {
@@ -302,6 +346,12 @@ impl<F: Fs> DispatchDriver<F> {
             return Ok(false);
         };
         self.setup.dispatcher.finish(&*self.setup.fs, &finished)?;
+        let retired = finished.logs.len() as u64;
+        let _ = self.setup.counters.logs_waiting.fetch_update(
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+            |n| Some(n.saturating_sub(retired)),
+        );
         let applied = finished.watermark;
         self.setup
             .index
@@ -330,6 +380,23 @@ impl<F: Fs> DispatchDriver<F> {
             .logs_waiting
             .store(waiting as u64, Ordering::SeqCst);
         (self.setup.on_retired)();
+        let is_log = |n: &&String| crate::machine::parse_log_file_name(n).is_some();
+        if std::mem::take(&mut self.first_listing) {
+            self.last_found_at_open = names.iter().rfind(is_log).cloned();
+        }
+        let still_there = match &self.last_found_at_open {
+            Some(last) => names.iter().filter(is_log).any(|n| n <= last),
+            None => false,
+        };
+        if !still_there {
+            self.last_found_at_open = None;
+            let mut state = self.shared.lock();
+            if !state.found_at_open_retired {
+                state.found_at_open_retired = true;
+                drop(state);
+                self.shared.applied_changed.notify_all();
+            }
+        }
         while let Some(name) = self.setup.dispatcher.next_log(&names) {
             let name = name.to_owned();
             let path = reading_path(&name);
