@@ -57,6 +57,10 @@ pub struct Options {
     pub recovery_mode: RecoveryMode,
     /// Finished logs allowed to wait for the committers before appends block.
     pub backlog_logs_max: usize,
+    /// The dispatcher hands new logs to the committers at most this often (at once for
+    /// `flush`, or when half the backlog bound is reached), so that a committer pass
+    /// covers several logs and writes each key's file once for many records.
+    pub commit_interval_ms: u64,
 }
 
 impl Default for Options {
@@ -74,6 +78,7 @@ impl Default for Options {
             max_record_len: 16 << 20,
             recovery_mode: RecoveryMode::Strict,
             backlog_logs_max: 32,
+            commit_interval_ms: 500,
         }
     }
 }

@@ -158,6 +158,8 @@ impl<F: Fs, C: Clock> Store<F, C> {
             ),
             committers: options.committers,
             rotate_interval_ms: options.rotate_interval_ms,
+            commit_interval_ms: options.commit_interval_ms,
+            backlog_logs_max: options.backlog_logs_max as u64,
             index: Arc::clone(&index),
             counters: Arc::clone(&counters),
             on_retired: Box::new(move || room.notify_all()),
@@ -300,6 +302,7 @@ impl<F: Fs, C: Clock> Store<F, C> {
         if self.counters.applied_seq.load(Ordering::SeqCst) < target {
             self.writes.request_rotation(target)?;
         }
+        self.commits.hurry(target);
         self.commits
             .shared()
             .wait_applied(target, || self.writes.poisoned())

@@ -77,7 +77,8 @@ fn sync_appends_survive_sigkill() {
         let lines = reader.join().unwrap();
         let mut this_round = 0;
         for line in lines {
-            let Some(rest) = line.strip_prefix("ACK ") else {
+            // libtest may print `test child_appender ... ` on the same line as the first one.
+            let Some(rest) = line.find("ACK ").map(|at| &line[at + 4..]) else {
                 continue;
             };
             let (seq, payload) = rest.split_once(' ').unwrap();

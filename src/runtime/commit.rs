@@ -34,6 +34,8 @@ pub(crate) enum DispatchEvent {
         committer: usize,
         outcome: std::result::Result<Vec<String>, String>,
     },
+    /// Hand out logs without pacing until this seq is applied (a `flush` waits for it).
+    Urgent(u64),
     /// Stop dispatching and let the committers go.
     Stop,
 }
@@ -106,6 +108,8 @@ pub(crate) struct CommitSetup<F: Fs> {
     pub dispatcher: Dispatcher,
     pub committers: usize,
     pub rotate_interval_ms: u64,
+    pub commit_interval_ms: u64,
+    pub backlog_logs_max: u64,
     pub index: Arc<Mutex<PendingIndex>>,
     pub counters: Arc<Counters>,
     /// Called after logs retire, to wake callers held back by the backlog bound.
@@ -151,6 +155,7 @@ impl CommitRuntime {
                     work_senders,
                     last_found_at_open: None,
                     first_listing: true,
+                    last_handout: None,
                 };
                 if let Err(e) = driver.run(&inbox) {
                     driver.shared.lock().failed.get_or_insert(e.to_string());
@@ -173,6 +178,11 @@ impl CommitRuntime {
     /// What callers wait on.
     pub(crate) fn shared(&self) -> &CommitShared {
         &self.shared
+    }
+
+    /// Asks the dispatcher to hand out logs without pacing until `upto` is applied.
+    pub(crate) fn hurry(&self, upto: u64) {
+        let _ = self.events.send(DispatchEvent::Urgent(upto));
     }
 
     /// Stops the dispatcher and the committers and waits for them. Logs not yet retired
@@ -295,17 +305,37 @@ struct DispatchDriver<F: Fs> {
     /// The last log name of the first listing, until every log up to it is retired.
     last_found_at_open: Option<String>,
     first_listing: bool,
+    /// When logs were last handed out (pacing; runtime timing only, never seen by the
+    /// machines).
+    last_handout: Option<std::time::Instant>,
 }
 
 impl<F: Fs> DispatchDriver<F> {
     fn run(&mut self, inbox: &Receiver<DispatchEvent>) -> Result<()> {
         let idle_wait = Duration::from_millis(self.setup.rotate_interval_ms.clamp(5, 1000));
+        let interval = Duration::from_millis(self.setup.commit_interval_ms);
         let mut need_listing = true;
+        // Hand out without pacing while the watermark is below this (a flush waits).
+        let mut urgent_upto = 0;
         loop {
-            let event = if need_listing {
-                inbox.try_recv().ok()
+            let urgent = self.setup.dispatcher.watermark() < urgent_upto;
+            // Hand out now if asked, if the interval has passed, or if the backlog is half
+            // full; otherwise sleep until the interval ends (or an event comes).
+            let backlog = self.setup.counters.logs_waiting.load(Ordering::SeqCst);
+            let since = self.last_handout.map(|t| t.elapsed());
+            let due = urgent
+                || since.is_none_or(|e| e >= interval)
+                || backlog * 2 >= self.setup.backlog_logs_max;
+            let wait = if need_listing && due {
+                None
+            } else if need_listing {
+                Some(interval.saturating_sub(since.unwrap_or_default()))
             } else {
-                match inbox.recv_timeout(idle_wait) {
+                Some(idle_wait)
+            };
+            let event = match wait {
+                None => inbox.try_recv().ok(),
+                Some(wait) => match inbox.recv_timeout(wait) {
                     Ok(event) => Some(event),
                     // Look again now and then: a log may have been put in by hand.
                     Err(RecvTimeoutError::Timeout) => {
@@ -313,11 +343,15 @@ impl<F: Fs> DispatchDriver<F> {
                         None
                     }
                     Err(RecvTimeoutError::Disconnected) => return Ok(()),
-                }
+                },
             };
             match event {
                 Some(DispatchEvent::Stop) => return Ok(()),
                 Some(DispatchEvent::LogFinished) => need_listing = true,
+                Some(DispatchEvent::Urgent(upto)) => {
+                    need_listing = true;
+                    urgent_upto = if urgent { urgent_upto.max(upto) } else { upto };
+                }
                 Some(DispatchEvent::Committed { committer, outcome }) => {
                     for log in outcome.map_err(Error::CommitFailed)? {
                         self.setup.dispatcher.handle_committed(committer, &log);
@@ -329,9 +363,16 @@ impl<F: Fs> DispatchDriver<F> {
             // and is done as soon as it is dispatched.
             loop {
                 let retired = self.retire()?;
-                if need_listing || retired {
+                let backlog = self.setup.counters.logs_waiting.load(Ordering::SeqCst);
+                let due = self.setup.dispatcher.watermark() < urgent_upto
+                    || self.last_handout.is_none_or(|t| t.elapsed() >= interval)
+                    || backlog * 2 >= self.setup.backlog_logs_max;
+                if (need_listing || retired) && due {
                     need_listing = false;
+                    self.last_handout = Some(std::time::Instant::now());
                     self.dispatch_new_logs()?;
+                } else if retired {
+                    need_listing = true;
                 }
                 if !retired {
                     break;

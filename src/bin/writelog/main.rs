@@ -58,6 +58,15 @@ struct BenchArgs {
     /// Records to append in all.
     #[arg(long, default_value_t = 200_000)]
     records: u64,
+    /// Append for this many seconds instead of a number of records.
+    #[arg(long)]
+    seconds: Option<u64>,
+    /// Committer threads (default: the store's, one per core).
+    #[arg(long)]
+    committers: Option<usize>,
+    /// The dispatcher's pacing interval in milliseconds (default: the store's).
+    #[arg(long)]
+    commit_ms: Option<u64>,
     /// Distinct keys.
     #[arg(long, default_value_t = 10_000)]
     keys: u64,
@@ -151,6 +160,12 @@ struct BenchResult {
     appends: u64,
     latency: Histogram<u64>,
     stats: writelog::Stats,
+    /// The most finished logs seen waiting while appending (sampled every 100 ms).
+    logs_waiting_max: u64,
+    /// Finished logs waiting when the last append returned.
+    logs_waiting_end: u64,
+    /// Seconds `flush()` took after the last append.
+    flush_seconds: f64,
 }
 
 impl BenchResult {
@@ -177,6 +192,10 @@ fn bench(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         durability: args.durability.into(),
         rotate_interval_ms: args.rotate_ms,
         max_record_len: args.payload.max(Options::default().max_record_len),
+        committers: args.committers.unwrap_or(Options::default().committers),
+        commit_interval_ms: args
+            .commit_ms
+            .unwrap_or(Options::default().commit_interval_ms),
         ..Options::default()
     };
     let rounds = if args.compare { args.rounds.max(1) } else { 1 };
@@ -186,6 +205,10 @@ fn bench(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         std::fs::create_dir_all(&round_dir)?;
         let store = Store::open(round_dir.join("store"), options.clone())?;
         let mut result = run_appends(&Target::Writelog(&store), args)?;
+        result.logs_waiting_end = store.stats().logs_waiting;
+        let flush_started = Instant::now();
+        store.flush()?;
+        result.flush_seconds = flush_started.elapsed().as_secs_f64();
         result.stats = store.stats();
         store.close()?;
         results.push(result);
@@ -213,24 +236,39 @@ fn run_appends(
     let progress = if args.quiet || args.json {
         ProgressBar::hidden()
     } else {
-        let bar = ProgressBar::new(args.records);
+        let bar = match args.seconds {
+            Some(_) => ProgressBar::new_spinner(),
+            None => ProgressBar::new(args.records),
+        };
         bar.set_style(ProgressStyle::with_template(
             "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} appends ({per_sec})",
         )?);
         bar
     };
     let done = AtomicU64::new(0);
+    let stop = std::sync::atomic::AtomicBool::new(false);
     let payload = vec![0x5Au8; args.payload];
+    let mut logs_waiting_max = 0;
     let started = Instant::now();
+    let deadline = args.seconds.map(|s| started + Duration::from_secs(s));
     let histograms: Vec<Result<Histogram<u64>, String>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..args.threads as u64)
             .map(|t| {
-                let (done, payload) = (&done, &payload);
-                let share = args.records / args.threads as u64
-                    + u64::from(t < args.records % args.threads as u64);
+                let (done, payload, stop) = (&done, &payload, &stop);
+                let share = match args.seconds {
+                    Some(_) => u64::MAX,
+                    None => {
+                        args.records / args.threads as u64
+                            + u64::from(t < args.records % args.threads as u64)
+                    }
+                };
                 s.spawn(move || -> Result<Histogram<u64>, String> {
                     let mut latency = Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
                     for i in 0..share {
+                        if stop.load(Ordering::Relaxed) {
+                            done.fetch_add(i % 256, Ordering::Relaxed);
+                            break;
+                        }
                         let key = format!("key-{:08}", key_index(t, i, args.keys));
                         let begun = Instant::now();
                         target.append(key.as_bytes(), payload)?;
@@ -238,6 +276,8 @@ fn run_appends(
                         latency.saturating_record(micros.max(1));
                         if i % 256 == 255 {
                             done.fetch_add(256, Ordering::Relaxed);
+                        } else if i + 1 == share {
+                            done.fetch_add((i + 1) % 256, Ordering::Relaxed);
                         }
                     }
                     Ok(latency)
@@ -246,6 +286,12 @@ fn run_appends(
             .collect();
         while handles.iter().any(|h| !h.is_finished()) {
             progress.set_position(done.load(Ordering::Relaxed));
+            if let Target::Writelog(store) = target {
+                logs_waiting_max = logs_waiting_max.max(store.stats().logs_waiting);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                stop.store(true, Ordering::Relaxed);
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
         handles
@@ -265,9 +311,12 @@ fn run_appends(
     Ok(BenchResult {
         target: target.name(),
         seconds,
-        appends: args.records,
+        appends: latency.len(),
         latency,
         stats: writelog::Stats::default(),
+        logs_waiting_max,
+        logs_waiting_end: 0,
+        flush_seconds: 0.0,
     })
 }
 
@@ -280,7 +329,10 @@ fn report(args: &BenchArgs, results: &[BenchResult]) {
     if !args.json {
         println!(
             "writelog bench: {} threads, {} records, {} keys, {} B payloads, durability {durability}",
-            args.threads, args.records, args.keys, args.payload
+            args.threads,
+            results.first().map_or(args.records, |r| r.appends),
+            args.keys,
+            args.payload
         );
         println!(
             "  {:<9} {:>11} {:>8} {:>8} {:>8} {:>8} {:>10} {:>9} {:>8}",
@@ -312,8 +364,12 @@ fn report(args: &BenchArgs, results: &[BenchResult]) {
             println!(
                 "{{\"target\":\"{}\",\"threads\":{},\"records\":{},\"keys\":{},\"payload_bytes\":{},\"durability\":\"{durability}\",\
                  \"seconds\":{:.3},\"appends_per_s\":{appends_per_s:.0},\"mb_per_s\":{mb_per_s:.2},\"p50_us\":{p50},\"p99_us\":{p99},\
-                 \"p999_us\":{p999},\"fsyncs\":{},\"records_per_fsync\":{per_fsync:.1},\"rotations\":{}}}",
-                r.target, args.threads, r.appends, args.keys, args.payload, r.seconds, r.stats.fsyncs, r.stats.rotations
+                 \"p999_us\":{p999},\"fsyncs\":{},\"records_per_fsync\":{per_fsync:.1},\"rotations\":{},\
+                 \"logs_waiting_max\":{},\"logs_waiting_end\":{},\"flush_s\":{:.3},\"records_applied\":{},\
+                 \"commit_passes\":{},\"key_files_synced\":{}}}",
+                r.target, args.threads, r.appends, args.keys, args.payload, r.seconds, r.stats.fsyncs, r.stats.rotations,
+                r.logs_waiting_max, r.logs_waiting_end, r.flush_seconds, r.stats.records_applied,
+                r.stats.commit_passes, r.stats.key_files_synced
             );
         } else if r.target == "writelog" {
             println!(
@@ -324,6 +380,23 @@ fn report(args: &BenchArgs, results: &[BenchResult]) {
             println!(
                 "  {:<9} {appends_per_s:>11.0} {mb_per_s:>8.2} {p50:>8} {p99:>8} {p999:>8} {:>10} {:>9} {:>8}",
                 r.target, "-", "-", "-"
+            );
+        }
+    }
+    if !args.json {
+        for r in results.iter().filter(|r| r.target == "writelog") {
+            let applied = r.stats.records_applied.max(1) as f64;
+            println!(
+                "  commit path: logs waiting max {} / at end {}, flush() {:.3}s, {} records applied in {} passes \
+                 ({:.1} records/pass), {:.4} key-store sync calls and {:.3} key files synced per record",
+                r.logs_waiting_max,
+                r.logs_waiting_end,
+                r.flush_seconds,
+                r.stats.records_applied,
+                r.stats.commit_passes,
+                applied / r.stats.commit_passes.max(1) as f64,
+                r.stats.commit_passes as f64 / applied,
+                r.stats.key_files_synced as f64 / applied,
             );
         }
     }
