@@ -8,8 +8,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::io::Write;
 use std::time::Duration;
 
 use writelog::{Options, Store};
@@ -51,30 +50,12 @@ fn sync_appends_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let mut acked: BTreeMap<u64, String> = BTreeMap::new();
     for (round, delay_ms) in [40u64, 95, 150, 230, 330, 470].into_iter().enumerate() {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "child_appender",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_DIR_VAR, dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .collect::<Vec<_>>()
-        });
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        let lines = reader.join().unwrap();
+        let lines = common::run_child_until_killed(
+            "child_appender",
+            CHILD_DIR_VAR,
+            dir.path(),
+            Duration::from_millis(delay_ms),
+        );
         let mut this_round = 0;
         for line in lines {
             // libtest may print `test child_appender ... ` on the same line as the first one.

@@ -4,9 +4,10 @@
 //! is its one operation in flight at the kill: the store must show it done or not done.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::io::Write;
 use std::time::Duration;
 
 use writelog::{Options, Store};
@@ -76,32 +77,15 @@ fn acknowledged_state_survives_twenty_kills() {
     let mut total_acks = 0;
     for round in 0..20u64 {
         let delay_ms = 20 + (round * 37) % 230;
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "child_worker",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_DIR_VAR, dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .collect::<Vec<_>>()
-        });
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        child.kill().unwrap();
-        child.wait().unwrap();
+        let lines = common::run_child_until_killed(
+            "child_worker",
+            CHILD_DIR_VAR,
+            dir.path(),
+            Duration::from_millis(delay_ms),
+        );
         // Per thread: acknowledged ops go into the model; the one in flight stays open.
         let mut in_flight: BTreeMap<usize, Op> = BTreeMap::new();
-        for line in reader.join().unwrap() {
+        for line in lines {
             // libtest may print `test child_worker ... ` on the same line as the first one.
             let Some(at) = line.find("TRY ").or_else(|| line.find("ACK ")) else {
                 continue;

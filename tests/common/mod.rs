@@ -3,50 +3,40 @@
 
 use std::path::Path;
 
-use writelog::format::{DecodeLimits, Kind, LogDecoder};
-use writelog::machine::{parse_log_file_name, READING_DIR, WRITING_LOG};
-
-/// A record as read back from the logs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LoggedRecord {
-    pub seq: u64,
-    pub kind: Kind,
-    pub key: Vec<u8>,
-    pub payload: Vec<u8>,
-}
-
-/// Every record in the store's logs, finished logs in name order then the active log,
-/// panicking on any damage (the tests only read logs of cleanly recovered stores).
-pub fn logged_records(dir: &Path) -> Vec<LoggedRecord> {
-    let mut paths: Vec<_> = std::fs::read_dir(dir.join(READING_DIR))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| parse_log_file_name(n).is_some())
-        .collect();
-    paths.sort();
-    let mut paths: Vec<_> = paths
-        .into_iter()
-        .map(|n| dir.join(READING_DIR).join(n))
-        .collect();
-    if dir.join(WRITING_LOG).exists() {
-        paths.push(dir.join(WRITING_LOG));
-    }
-    let mut records = Vec::new();
-    for path in paths {
-        let bytes = std::fs::read(&path).unwrap();
-        for item in LogDecoder::new(&bytes, DecodeLimits::default()) {
-            let batch = item.unwrap_or_else(|d| panic!("damage in {}: {d:?}", path.display()));
-            for b in batch.blocks {
-                records.push(LoggedRecord {
-                    seq: b.seq,
-                    kind: b.kind,
-                    key: b.key.to_vec(),
-                    payload: b.payload.to_vec(),
-                });
-            }
-        }
-    }
-    records
+/// Runs the ignored test `child` of this test binary as a child process with `var` set
+/// to `dir`, kills it with SIGKILL after `delay`, and returns the lines it printed. A
+/// child's first line may carry libtest's `test NAME ... ` prefix.
+pub fn run_child_until_killed(
+    child: &str,
+    var: &str,
+    dir: &Path,
+    delay: std::time::Duration,
+) -> Vec<String> {
+    use std::io::BufRead;
+    let mut process = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            child,
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(var, dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = process.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<_>>()
+    });
+    std::thread::sleep(delay);
+    process.kill().unwrap(); // SIGKILL
+    process.wait().unwrap();
+    reader.join().unwrap()
 }
 
 /// Every record the store holds, by seq: `(key, payload)`, read through `keys` and `read`.
