@@ -428,7 +428,15 @@ impl Fs for MemFs {
     fn create(&self, path: &Path) -> io::Result<MemFile> {
         let mut state = self.state();
         state.check_parent(path)?;
-        let inode = state.new_inode(Vec::new());
+        // An existing file is truncated in place (same inode), as the trait says.
+        let existing = state.names.get(path).copied();
+        let inode = match existing.and_then(|i| state.inodes.get_mut(&i).map(|data| (i, data))) {
+            Some((inode, data)) => {
+                data.clear();
+                inode
+            }
+            None => state.new_inode(Vec::new()),
+        };
         state.names.insert(path.to_path_buf(), inode);
         Ok(MemFile {
             fs: self.clone(),

@@ -65,6 +65,12 @@ struct KeySlot {
 pub struct Committer {
     slots: BTreeMap<Vec<u8>, KeySlot>,
     slots_max: usize,
+    /// Fan-out directories fsync'd by this committer since it started. A key file found
+    /// on disk may have been created by a process that crashed before fsyncing its
+    /// directory; the first pass that touches a directory fsyncs it, so nothing this
+    /// committer reports durable rests on a directory entry that is not. (Found by the
+    /// simulator.)
+    dirs_synced: std::collections::BTreeSet<PathBuf>,
 }
 
 impl Committer {
@@ -74,6 +80,7 @@ impl Committer {
         Committer {
             slots: BTreeMap::new(),
             slots_max: slots_max.max(1),
+            dirs_synced: std::collections::BTreeSet::new(),
         }
     }
 
@@ -145,8 +152,9 @@ impl Committer {
                 fs.open_append(&slot.path).io("opening", &slot.path)?
             };
             file.append(&buf).io("appending to", &slot.path)?;
-            if !slot.exists {
-                new_dirs.insert(slot.path.parent().map(PathBuf::from).unwrap_or_default());
+            let dir = slot.path.parent().map(PathBuf::from).unwrap_or_default();
+            if !slot.exists || !self.dirs_synced.contains(&dir) {
+                new_dirs.insert(dir);
             }
             let last_seq = fresh.last().map_or(slot.last_seq, |r| r.seq);
             outcome.applied += fresh.len() as u64;
@@ -166,8 +174,9 @@ impl Committer {
                 std::path::Path::new(keystore::KEYS_DIR),
             )?;
         }
-        for dir in &new_dirs {
-            fs.sync_dir(dir).io("fsyncing", dir)?;
+        for dir in new_dirs {
+            fs.sync_dir(&dir).io("fsyncing", &dir)?;
+            self.dirs_synced.insert(dir);
         }
         outcome.files_synced = touched.len() as u64;
         outcome.logs_done = work.iter().map(|w| w.log.clone()).collect();

@@ -2,8 +2,12 @@
 //! strictly greater than every earlier one, then opens a fresh `writing/tx.log`.
 //!
 //! The steps, each durable before the next: fdatasync the log; rename it to
-//! `reading/tx-{ts}.log`; fsync `reading/`; create the new log (header fdatasync'd);
-//! fsync `writing/`, which makes both the old name's removal and the new file durable.
+//! `reading/tx-{ts}.log`; fsync `reading/` and `writing/` (the rename is durable on both
+//! sides); create the new log (header fdatasync'd); fsync `writing/` again for the new
+//! file. The rename must be durable before the new `tx.log` is created: a file system may
+//! persist unsynced directory operations in any subset, and a new `tx.log` entry persisted
+//! without the rename would leave the old log, acknowledged records and all, with no name.
+//! (Found by the simulator.)
 
 use std::path::Path;
 
@@ -88,6 +92,8 @@ impl Rotation {
             .map_err(|e| fail(writer, "rename", e))?;
         fs.sync_dir(Path::new(READING_DIR))
             .map_err(|e| fail(writer, "fsync of reading/", e))?;
+        fs.sync_dir(Path::new(WRITING_DIR))
+            .map_err(|e| fail(writer, "fsync of writing/", e))?;
         let fresh = ActiveLog::create(fs, Path::new(WRITING_LOG))
             .map_err(|e| fail(writer, "creating the new log", e))?;
         fs.sync_dir(Path::new(WRITING_DIR))
@@ -197,12 +203,12 @@ mod tests {
     }
 
     #[test]
-    fn rotation_fsyncs_both_directories() {
+    fn rotation_makes_the_rename_durable_before_creating_the_new_log() {
         let (fs, mut writer, mut queue) = setup();
         let mut rotation = Rotation::new(100, 1 << 20, Timestamp(0), 0);
         write_one(&mut writer, &mut queue, Durability::Sync);
         let before = fs.dir_syncs();
         rotation.rotate(&fs, &mut writer, Timestamp(1)).unwrap();
-        assert_eq!(fs.dir_syncs() - before, 2);
+        assert_eq!(fs.dir_syncs() - before, 3);
     }
 }

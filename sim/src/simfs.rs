@@ -1,0 +1,493 @@
+//! A simulated file system with the persistence model of DESIGN section 5 (after ALICE):
+//! per file the durable bytes and the writes since the last fdatasync; per directory the
+//! durable entries and the creates, renames and unlinks since its last fsync.
+//!
+//! A crash is injected at a chosen file-system call: that call and every later one fail
+//! until [`SimFs::restart`], which applies a process crash (every completed call survives)
+//! or a power loss (the durable state, plus any subset of the unsynced writes, each kept,
+//! lost, torn at a random byte, or zero- or garbage-filled, plus any subset of the unsynced
+//! directory operations). A rename is atomic: after a power loss it happened or it did not;
+//! it is durable once both its directories were fsync'd after it.
+//!
+//! Simplification, stated: a truncate is durable at once (the store syncs right after it).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+use writelog::fs::{Fs, FsFile};
+
+type Inode = u64;
+
+/// One file's bytes: what a reader sees now, and what survives a power loss for sure.
+#[derive(Clone, Debug, Default)]
+struct FileData {
+    current: Vec<u8>,
+    durable: Vec<u8>,
+    /// Writes since the last sync, as (offset, bytes), in order.
+    unsynced: Vec<(usize, Vec<u8>)>,
+}
+
+/// A directory operation not yet made durable.
+#[derive(Clone, Debug)]
+enum DirOp {
+    /// `path` now names `inode` (a create, or the new name of a rename).
+    Link { path: PathBuf, inode: Inode },
+    /// `path` no longer names `inode` (an unlink).
+    Unlink { path: PathBuf, inode: Inode },
+    /// A rename, atomic: both halves or neither.
+    Rename {
+        from: PathBuf,
+        to: PathBuf,
+        inode: Inode,
+    },
+}
+
+impl DirOp {
+    /// The directories whose fsync this operation waits for.
+    fn dirs(&self) -> Vec<PathBuf> {
+        let parent = |p: &Path| p.parent().map(Path::to_path_buf).unwrap_or_default();
+        match self {
+            DirOp::Link { path, .. } | DirOp::Unlink { path, .. } => vec![parent(path)],
+            DirOp::Rename { from, to, .. } => vec![parent(from), parent(to)],
+        }
+    }
+}
+
+/// A pending directory operation and the directories it still waits for.
+#[derive(Clone, Debug)]
+struct PendingDirOp {
+    op: DirOp,
+    waiting_for: BTreeSet<PathBuf>,
+}
+
+/// What a crash did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CrashKind {
+    /// The process died: every completed call survives.
+    Process,
+    /// The machine lost power: only what was made durable survives for sure.
+    PowerLoss,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    names: BTreeMap<PathBuf, Inode>,
+    durable_names: BTreeMap<PathBuf, Inode>,
+    pending: Vec<PendingDirOp>,
+    files: BTreeMap<Inode, FileData>,
+    dirs: BTreeSet<PathBuf>,
+    next_inode: Inode,
+    locks: BTreeSet<PathBuf>,
+    /// File-system calls made so far.
+    calls: u64,
+    /// The call at which to crash (`None`: no crash scheduled).
+    crash_at: Option<u64>,
+    crashed: bool,
+    /// File-system calls that had I/O in flight (writes, syncs, renames) when a crash hit.
+    crashes_mid_io: u64,
+}
+
+/// The simulated file system. Clones share state.
+#[derive(Clone, Debug, Default)]
+pub struct SimFs {
+    state: Arc<Mutex<State>>,
+}
+
+fn crashed_error() -> io::Error {
+    io::Error::other("simulated crash")
+}
+
+fn not_found() -> io::Error {
+    io::Error::new(io::ErrorKind::NotFound, "no such file")
+}
+
+impl SimFs {
+    /// An empty file system.
+    pub fn new() -> Self {
+        SimFs::default()
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Schedules a crash at the `after`-th file-system call from now.
+    pub fn schedule_crash(&self, after: u64) {
+        let mut state = self.state();
+        state.crash_at = Some(state.calls + after.max(1));
+    }
+
+    /// Whether a crash has happened (every call fails until `restart`).
+    pub fn crashed(&self) -> bool {
+        self.state().crashed
+    }
+
+    /// File-system calls made so far.
+    pub fn calls(&self) -> u64 {
+        self.state().calls
+    }
+
+    /// Counts a call; fails it when the crash point is reached or passed.
+    fn enter(&self, state: &mut State) -> io::Result<()> {
+        if state.crashed {
+            return Err(crashed_error());
+        }
+        state.calls += 1;
+        if state.crash_at.is_some_and(|at| state.calls >= at) {
+            state.crashed = true;
+            state.crash_at = None;
+            return Err(crashed_error());
+        }
+        Ok(())
+    }
+
+    /// Applies a crash of `kind` and makes the file system usable again. For a power
+    /// loss, `rng` picks what of the unsynced state survives.
+    pub fn restart(&self, kind: CrashKind, rng: &mut ChaCha8Rng) {
+        let mut state = self.state();
+        state.crashed = false;
+        state.crash_at = None;
+        state.locks.clear();
+        if kind == CrashKind::Process {
+            return;
+        }
+        // Directory operations: each pending one persists or not, in order.
+        let mut names = state.durable_names.clone();
+        for pending in std::mem::take(&mut state.pending) {
+            if rng.random_bool(0.5) {
+                apply_dir_op(&mut names, &pending.op);
+            }
+        }
+        state.names = names.clone();
+        state.durable_names = names;
+        // File data: durable bytes, then each unsynced write kept, lost, torn or filled.
+        for file in state.files.values_mut() {
+            let mut bytes = file.durable.clone();
+            for (offset, data) in std::mem::take(&mut file.unsynced) {
+                let fate = rng.random_range(0..5u32);
+                let kept: Vec<u8> = match fate {
+                    0 => continue, // lost
+                    1 => data.clone(),
+                    2 => data[..rng.random_range(0..=data.len())].to_vec(), // torn
+                    3 => vec![0; data.len()],
+                    _ => (0..data.len())
+                        .map(|_| rng.random_range(0..=255u32) as u8)
+                        .collect(),
+                };
+                if bytes.len() < offset + kept.len() {
+                    bytes.resize(offset + kept.len(), 0);
+                }
+                bytes[offset..offset + kept.len()].copy_from_slice(&kept);
+            }
+            file.current = bytes.clone();
+            file.durable = bytes;
+        }
+        let live: BTreeSet<Inode> = state.names.values().copied().collect();
+        state.files.retain(|inode, _| live.contains(inode));
+    }
+
+    /// Every file path with its current bytes (for the oracle and for replays).
+    pub fn files(&self) -> BTreeMap<PathBuf, Vec<u8>> {
+        let state = self.state();
+        state
+            .names
+            .iter()
+            .filter_map(|(path, inode)| {
+                Some((path.clone(), state.files.get(inode)?.current.clone()))
+            })
+            .collect()
+    }
+
+    /// Puts a file in place durably, bypassing the call counter (a fault: a replayed log).
+    pub fn plant(&self, path: &Path, bytes: &[u8]) {
+        let mut state = self.state();
+        state.next_inode += 1;
+        let inode = state.next_inode;
+        state.files.insert(
+            inode,
+            FileData {
+                current: bytes.to_vec(),
+                durable: bytes.to_vec(),
+                unsynced: Vec::new(),
+            },
+        );
+        state.names.insert(path.to_path_buf(), inode);
+        state.durable_names.insert(path.to_path_buf(), inode);
+    }
+
+    /// For traces: `path`'s inode now and after a power loss for sure, and its lengths.
+    pub fn describe(&self, path: &Path) -> String {
+        let state = self.state();
+        let now = state.names.get(path).copied();
+        let durable = state.durable_names.get(path).copied();
+        let lens = |inode: Option<Inode>| {
+            inode
+                .and_then(|i| state.files.get(&i))
+                .map(|f| (f.current.len(), f.durable.len()))
+        };
+        format!(
+            "{path:?}: now {now:?} {:?}, durable {durable:?} {:?}, pending dir ops {}",
+            lens(now),
+            lens(durable),
+            state.pending.len()
+        )
+    }
+
+    /// Crashes that hit while I/O was in flight.
+    pub fn crashes_mid_io(&self) -> u64 {
+        self.state().crashes_mid_io
+    }
+}
+
+fn apply_dir_op(names: &mut BTreeMap<PathBuf, Inode>, op: &DirOp) {
+    match op {
+        DirOp::Link { path, inode } => {
+            names.insert(path.clone(), *inode);
+        }
+        // A stale removal never takes away a name that a later durable operation pointed
+        // at another file: on one name, the file system keeps operations in order.
+        DirOp::Unlink { path, inode } => {
+            if names.get(path) == Some(inode) {
+                names.remove(path);
+            }
+        }
+        DirOp::Rename { from, to, inode } => {
+            if names.get(from) == Some(inode) {
+                names.remove(from);
+            }
+            names.insert(to.clone(), *inode);
+        }
+    }
+}
+
+impl State {
+    fn is_dir(&self, path: &Path) -> bool {
+        path.as_os_str().is_empty() || self.dirs.contains(path)
+    }
+
+    fn check_parent(&self, path: &Path) -> io::Result<()> {
+        match path.parent() {
+            Some(parent) if !self.is_dir(parent) => Err(not_found()),
+            _ => Ok(()),
+        }
+    }
+
+    fn record(&mut self, op: DirOp) {
+        let waiting_for = op.dirs().into_iter().collect();
+        self.pending.push(PendingDirOp { op, waiting_for });
+    }
+}
+
+/// An open file of [`SimFs`].
+#[derive(Debug)]
+pub struct SimFile {
+    fs: SimFs,
+    inode: Inode,
+}
+
+impl FsFile for SimFile {
+    fn append(&mut self, data: &[u8]) -> io::Result<()> {
+        let mut state = self.fs.state();
+        if let Err(e) = self.fs.enter(&mut state) {
+            if state.crashed {
+                state.crashes_mid_io += 1;
+            }
+            return Err(e);
+        }
+        let file = state.files.get_mut(&self.inode).ok_or_else(not_found)?;
+        let offset = file.current.len();
+        file.current.extend_from_slice(data);
+        file.unsynced.push((offset, data.to_vec()));
+        Ok(())
+    }
+
+    fn sync_data(&mut self) -> io::Result<()> {
+        let mut state = self.fs.state();
+        if let Err(e) = self.fs.enter(&mut state) {
+            state.crashes_mid_io += 1;
+            return Err(e);
+        }
+        let file = state.files.get_mut(&self.inode).ok_or_else(not_found)?;
+        file.durable = file.current.clone();
+        file.unsynced.clear();
+        Ok(())
+    }
+}
+
+impl Fs for SimFs {
+    type File = SimFile;
+    type Lock = ();
+
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        let mut state = self.state();
+        self.enter(&mut state)?;
+        // Directories are durable at once (the store creates them once, then fsyncs).
+        for ancestor in dir.ancestors() {
+            if !ancestor.as_os_str().is_empty() {
+                state.dirs.insert(ancestor.to_path_buf());
+            }
+        }
+        Ok(())
+    }
+
+    fn create(&self, path: &Path) -> io::Result<SimFile> {
+        let mut state = self.state();
+        self.enter(&mut state)?;
+        state.check_parent(path)?;
+        // An existing file is truncated in place, as `open(O_CREAT | O_TRUNC)` does: same
+        // inode, no directory operation (the truncate is durable at once, as above).
+        if let Some(&inode) = state.names.get(path) {
+            if let Some(file) = state.files.get_mut(&inode) {
+                *file = FileData::default();
+                return Ok(SimFile {
+                    fs: self.clone(),
+                    inode,
+                });
+            }
+        }
+        state.next_inode += 1;
+        let inode = state.next_inode;
+        state.files.insert(inode, FileData::default());
+        state.names.insert(path.to_path_buf(), inode);
+        state.record(DirOp::Link {
+            path: path.to_path_buf(),
+            inode,
+        });
+        Ok(SimFile {
+            fs: self.clone(),
+            inode,
+        })
+    }
+
+    fn open_append(&self, path: &Path) -> io::Result<SimFile> {
+        let mut state = self.state();
+        self.enter(&mut state)?;
+        let inode = *state.names.get(path).ok_or_else(not_found)?;
+        Ok(SimFile {
+            fs: self.clone(),
+            inode,
+        })
+    }
+
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        let mut state = self.state();
+        self.enter(&mut state)?;
+        let inode = state.names.get(path).ok_or_else(not_found)?;
+        Ok(state
+            .files
+            .get(inode)
+            .map(|f| f.current.clone())
+            .unwrap_or_default())
+    }
+
+    fn len(&self, path: &Path) -> io::Result<Option<u64>> {
+        let mut state = self.state();
+        self.enter(&mut state)?;
+        Ok(state
+            .names
+            .get(path)
+            .and_then(|inode| state.files.get(inode))
+            .map(|f| f.current.len() as u64))
+    }
+
+    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
+        let mut state = self.state();
+        self.enter(&mut state)?;
+        let inode = *state.names.get(path).ok_or_else(not_found)?;
+        let file = state.files.get_mut(&inode).ok_or_else(not_found)?;
+        let len = len as usize;
+        file.current.truncate(len);
+        file.durable.truncate(len);
+        for (offset, data) in &mut file.unsynced {
+            data.truncate(len.saturating_sub(*offset));
+        }
+        file.unsynced.retain(|(_, data)| !data.is_empty());
+        Ok(())
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let mut state = self.state();
+        if let Err(e) = self.enter(&mut state) {
+            state.crashes_mid_io += 1;
+            return Err(e);
+        }
+        state.check_parent(to)?;
+        let inode = state.names.remove(from).ok_or_else(not_found)?;
+        state.names.insert(to.to_path_buf(), inode);
+        state.record(DirOp::Rename {
+            from: from.to_path_buf(),
+            to: to.to_path_buf(),
+            inode,
+        });
+        Ok(())
+    }
+
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        let mut state = self.state();
+        self.enter(&mut state)?;
+        let inode = state.names.remove(path).ok_or_else(not_found)?;
+        state.record(DirOp::Unlink {
+            path: path.to_path_buf(),
+            inode,
+        });
+        Ok(())
+    }
+
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let mut state = self.state();
+        self.enter(&mut state)?;
+        if !state.is_dir(dir) {
+            return Err(not_found());
+        }
+        let mut names: Vec<String> = state
+            .names
+            .keys()
+            .chain(state.dirs.iter())
+            .filter(|p| p.parent() == Some(dir))
+            .filter_map(|p| p.file_name()?.to_str().map(str::to_owned))
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        let mut state = self.state();
+        if let Err(e) = self.enter(&mut state) {
+            state.crashes_mid_io += 1;
+            return Err(e);
+        }
+        if !state.is_dir(dir) {
+            return Err(not_found());
+        }
+        // Operations no longer waiting for any directory become durable, in order; a
+        // rename still waiting for its other directory stays pending. Directories are
+        // independent of each other.
+        let mut still_pending = Vec::new();
+        let mut durable = state.durable_names.clone();
+        for mut pending in std::mem::take(&mut state.pending) {
+            pending.waiting_for.remove(dir);
+            if pending.waiting_for.is_empty() {
+                apply_dir_op(&mut durable, &pending.op);
+            } else {
+                still_pending.push(pending);
+            }
+        }
+        state.durable_names = durable;
+        state.pending = still_pending;
+        Ok(())
+    }
+
+    fn lock(&self, path: &Path) -> io::Result<()> {
+        let mut state = self.state();
+        self.enter(&mut state)?;
+        if !state.locks.insert(path.to_path_buf()) {
+            return Err(io::Error::new(io::ErrorKind::WouldBlock, "lock held"));
+        }
+        Ok(())
+    }
+}
