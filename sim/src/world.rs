@@ -240,12 +240,12 @@ impl World {
                     let described = self.fs.describe(Path::new(writelog::machine::WRITING_LOG));
                     self.trace.push(format!("    after restart: {described}"));
                 }
-                let must_keep = match kind {
-                    CrashKind::PowerLoss => self.durable_upto,
-                    CrashKind::Process => self.written_upto.max(self.durable_upto),
-                };
-                self.durable_upto = must_keep;
-                self.written_upto = must_keep;
+                // A process crash keeps what was written (it is in the page cache), but only
+                // until a power loss: across a chain of crashes, what must survive is the
+                // written level if no crash in the chain lost power, else the synced level.
+                if kind == CrashKind::PowerLoss {
+                    self.written_upto = self.durable_upto;
+                }
                 if self.rng.random_bool(self.knobs.crash_in_recovery) && attempts < 5 {
                     self.fs.schedule_crash(self.rng.random_range(1..40));
                 }
@@ -319,10 +319,10 @@ impl World {
             recovered.report.leftover
         ));
         // Oracle: nothing that had to survive is lost; no batch is cut.
-        if last_seq < self.durable_upto {
+        let must_keep = self.written_upto.max(self.durable_upto);
+        if last_seq < must_keep {
             return Err(StepError::Oracle(format!(
-                "acknowledged seqs up to {} had to survive, recovery found only up to {last_seq}",
-                self.durable_upto
+                "acknowledged seqs up to {must_keep} had to survive, recovery found only up to {last_seq}",
             )));
         }
         for (first, request) in &self.history {
@@ -603,6 +603,13 @@ impl World {
             "committer {pick} applied {} skipped {}",
             outcome.applied, outcome.skipped
         ));
+        if self.trace_on {
+            if let Ok(key) = std::env::var("SIM_WATCH_KEY") {
+                let at = keystore::key_file_path(keystore::key_hash(key.as_bytes()), 0);
+                let described = self.fs.describe(&at);
+                self.trace.push(format!("    watch: {described}"));
+            }
+        }
         Ok(())
     }
 
