@@ -203,8 +203,13 @@ impl SimFs {
     }
 
     /// Puts a file in place durably, bypassing the call counter (a fault: a replayed log).
-    pub fn plant(&self, path: &Path, bytes: &[u8]) {
+    /// A name already taken is left alone (returns false): overwriting a live file is
+    /// destruction, not a fault the store can be asked to survive.
+    pub fn plant(&self, path: &Path, bytes: &[u8]) -> bool {
         let mut state = self.state();
+        if state.names.contains_key(path) || state.durable_names.contains_key(path) {
+            return false;
+        }
         state.next_inode += 1;
         let inode = state.next_inode;
         state.files.insert(
@@ -217,6 +222,7 @@ impl SimFs {
         );
         state.names.insert(path.to_path_buf(), inode);
         state.durable_names.insert(path.to_path_buf(), inode);
+        true
     }
 
     /// For traces: `path`'s inode now and after a power loss for sure, and its lengths.

@@ -293,7 +293,9 @@ impl World {
                 + self.rng.random_range(1..1_000_000_000u64);
             writelog::machine::log_file_name(ts)
         };
-        self.fs.plant(&reading_path(&name), &bytes);
+        if !self.fs.plant(&reading_path(&name), &bytes) {
+            return;
+        }
         self.summary.replays += 1;
         self.note(format!("replay {name}"));
     }

@@ -19,9 +19,10 @@ fn a_seed_gives_the_same_digest_on_every_run() {
 ///   not durable.
 /// - 825: a committer skipped records a crashed process had written to a key file but never
 ///   synced, and the watermark moved past them.
+/// - 1564: the same for the key file's directory entry.
 #[test]
 fn seeds_that_found_bugs_pass() {
-    for seed in [266, 836, 825] {
+    for seed in [266, 836, 825, 1564] {
         if let Err(failure) = run_seed(seed, false) {
             panic!(
                 "seed {seed} failed at step {}: {}",

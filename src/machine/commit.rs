@@ -102,11 +102,16 @@ impl Committer {
         let mut buf = Vec::new();
         for (key, records) in by_key {
             let (slot, loaded) = self.slot(fs, key)?;
+            let dir = slot.path.parent().map(PathBuf::from).unwrap_or_default();
             if loaded && slot.exists {
                 // What a crashed process wrote may be visible without being durable: sync
-                // a file found on disk before anything skipped because of it is reported
-                // durable. Once per key per process. (Found by the simulator.)
+                // a file found on disk, and its directory entry, before anything skipped
+                // because of it is reported durable. Once per key per process. (Found by
+                // the simulator.)
                 touched.push(slot.path.clone());
+                if !self.dirs_synced.contains(&dir) {
+                    new_dirs.insert(dir.clone());
+                }
             }
             let offered = records.len();
             let fresh: Vec<&CommitRecord> = records
@@ -161,7 +166,6 @@ impl Committer {
                 fs.open_append(&slot.path).io("opening", &slot.path)?
             };
             file.append(&buf).io("appending to", &slot.path)?;
-            let dir = slot.path.parent().map(PathBuf::from).unwrap_or_default();
             if !slot.exists || !self.dirs_synced.contains(&dir) {
                 new_dirs.insert(dir);
             }
