@@ -112,6 +112,7 @@ fn main() -> ExitCode {
         t.steps, t.submitted, t.process_crashes, t.power_losses, t.crashes_in_recovery, t.crashes_mid_io,
         t.replays, t.clock_steps_back, t.checks
     );
+    println!("simulator: {passed} passed, {} failed", failures.len());
     if failures.is_empty() {
         ExitCode::SUCCESS
     } else {
