@@ -78,6 +78,8 @@ fn main() -> ExitCode {
                         t.crashes_mid_io += summary.crashes_mid_io;
                         t.replays += summary.replays;
                         t.clock_steps_back += summary.clock_steps_back;
+                        t.clock_jumps_ahead += summary.clock_jumps_ahead;
+                        t.sync_eio += summary.sync_eio;
                         t.checks += summary.checks;
                         totals.1 += 1;
                     }
@@ -108,9 +110,10 @@ fn main() -> ExitCode {
     );
     println!(
         "  steps {}, requests {}, faults: process crashes {}, power losses {}, crashes in recovery {}, \
-         crashes with I/O in flight {}, replayed logs {}, clock steps back {}; oracle checks {}",
+         crashes with I/O in flight {}, EIO on sync {}, replayed logs {}, clock steps back {}, clock jumps \
+         ahead {}; oracle checks {}",
         t.steps, t.submitted, t.process_crashes, t.power_losses, t.crashes_in_recovery, t.crashes_mid_io,
-        t.replays, t.clock_steps_back, t.checks
+        t.sync_eio, t.replays, t.clock_steps_back, t.clock_jumps_ahead, t.checks
     );
     println!("simulator: {passed} passed, {} failed", failures.len());
     if failures.is_empty() {

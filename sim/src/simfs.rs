@@ -89,6 +89,14 @@ struct State {
     crashed: bool,
     /// File-system calls that had I/O in flight (writes, syncs, renames) when a crash hit.
     crashes_mid_io: u64,
+    /// Chance that an fdatasync or a directory fsync fails with EIO (no crash).
+    sync_eio_rate: f64,
+    /// A ChaCha8 stream for the EIO draws, seeded by the world.
+    eio_rng: Option<ChaCha8Rng>,
+    /// EIO answers given since the world last asked.
+    eio_unseen: u64,
+    /// EIO answers given in all.
+    eio_total: u64,
 }
 
 /// The simulated file system. Clones share state.
@@ -243,6 +251,24 @@ impl SimFs {
         )
     }
 
+    /// Makes fdatasyncs and directory fsyncs fail with EIO at `rate`, drawn from `rng`.
+    /// After an EIO the unsynced writes stay unsynced: a later power loss decides them.
+    pub fn set_sync_eio(&self, rate: f64, rng: ChaCha8Rng) {
+        let mut state = self.state();
+        state.sync_eio_rate = rate;
+        state.eio_rng = Some(rng);
+    }
+
+    /// Whether an EIO was answered since the last call (and forgets it).
+    pub fn take_eio(&self) -> bool {
+        std::mem::take(&mut self.state().eio_unseen) > 0
+    }
+
+    /// EIO answers given in all.
+    pub fn eio_total(&self) -> u64 {
+        self.state().eio_total
+    }
+
     /// Crashes that hit while I/O was in flight.
     pub fn crashes_mid_io(&self) -> u64 {
         self.state().crashes_mid_io
@@ -271,6 +297,21 @@ fn apply_dir_op(names: &mut BTreeMap<PathBuf, Inode>, op: &DirOp) {
 }
 
 impl State {
+    /// Draws whether this sync fails with EIO.
+    fn sync_eio(&mut self) -> io::Result<()> {
+        let rate = self.sync_eio_rate;
+        let fail = match self.eio_rng.as_mut() {
+            Some(rng) if rate > 0.0 => rng.random_bool(rate),
+            _ => false,
+        };
+        if fail {
+            self.eio_unseen += 1;
+            self.eio_total += 1;
+            return Err(io::Error::other("simulated EIO on sync"));
+        }
+        Ok(())
+    }
+
     fn is_dir(&self, path: &Path) -> bool {
         path.as_os_str().is_empty() || self.dirs.contains(path)
     }
@@ -317,6 +358,7 @@ impl FsFile for SimFile {
             state.crashes_mid_io += 1;
             return Err(e);
         }
+        state.sync_eio()?;
         let file = state.files.get_mut(&self.inode).ok_or_else(not_found)?;
         file.durable = file.current.clone();
         file.unsynced.clear();
@@ -470,6 +512,7 @@ impl Fs for SimFs {
         if !state.is_dir(dir) {
             return Err(not_found());
         }
+        state.sync_eio()?;
         // Operations no longer waiting for any directory become durable, in order; a
         // rename still waiting for its other directory stays pending. Directories are
         // independent of each other.

@@ -45,6 +45,10 @@ pub struct Summary {
     pub replays: u64,
     /// Clock steps back.
     pub clock_steps_back: u64,
+    /// Clock jumps ahead.
+    pub clock_jumps_ahead: u64,
+    /// fdatasyncs and directory fsyncs answered with EIO (each poisons; the store reopens).
+    pub sync_eio: u64,
     /// Oracle checks made.
     pub checks: u64,
     /// The trace digest: the same for the same seed on every run.
@@ -82,6 +86,8 @@ struct Knobs {
     crash_in_recovery: f64,
     replay_rate: f64,
     clock_back_rate: f64,
+    clock_jump_rate: f64,
+    sync_eio_rate: f64,
     big_payloads: bool,
     steps: u64,
 }
@@ -149,13 +155,20 @@ impl World {
             crash_in_recovery: [0.0, 0.3][rng.random_range(0..2)],
             replay_rate: [0.0, 0.02][rng.random_range(0..2)],
             clock_back_rate: [0.0, 0.01][rng.random_range(0..2)],
+            clock_jump_rate: [0.0, 0.005][rng.random_range(0..2)],
+            sync_eio_rate: [0.0, 0.0, 0.003, 0.02][rng.random_range(0..4)],
             big_payloads: rng.random_bool(0.2),
             steps: rng.random_range(200..1200),
         };
+        let fs = SimFs::new();
+        fs.set_sync_eio(
+            knobs.sync_eio_rate,
+            ChaCha8Rng::seed_from_u64(rng.random_range(0..u64::MAX)),
+        );
         World {
             rng,
             knobs,
-            fs: SimFs::new(),
+            fs,
             now: 1_000_000_000,
             node: None,
             history: BTreeMap::new(),
@@ -197,6 +210,11 @@ impl World {
             match self.one_step() {
                 Ok(()) => {}
                 Err(StepError::Oracle(message)) => return Err(self.fail(message)),
+                Err(StepError::Crash) if !self.fs.crashed() => {
+                    // An EIO poisoned the store: it is closed and reopened.
+                    self.note("poisoned by EIO: reopen".into());
+                    self.restart_after(Some(CrashKind::Process))?;
+                }
                 Err(StepError::Crash) => {
                     let kind = if self.rng.random_bool(self.knobs.power_loss_share) {
                         CrashKind::PowerLoss
@@ -214,6 +232,7 @@ impl World {
         }
         self.summary.steps = self.step;
         self.summary.crashes_mid_io = self.fs.crashes_mid_io();
+        self.summary.sync_eio = self.fs.eio_total();
         self.summary.digest = crc64(&self.digest_input);
         Ok(self.summary)
     }
@@ -304,7 +323,7 @@ impl World {
     fn recover(&mut self) -> Step<()> {
         let fs = &self.fs;
         let crash = |e: writelog::Error| {
-            if fs.crashed() {
+            if fs.crashed() || fs.take_eio() {
                 StepError::Crash
             } else {
                 StepError::from(e)
@@ -386,7 +405,7 @@ impl World {
         let node = self.node.as_ref().ok_or(StepError::Crash)?;
         let pending = node.index.ops(key);
         let located = keystore::locate(&self.fs, key).map_err(|e| {
-            if self.fs.crashed() {
+            if self.is_fault() {
                 StepError::Crash
             } else {
                 StepError::from(e)
@@ -416,6 +435,11 @@ impl World {
 
     fn one_step(&mut self) -> Step<()> {
         self.now += self.rng.random_range(0..3_000);
+        if self.rng.random_bool(self.knobs.clock_jump_rate) {
+            self.now += self.rng.random_range(1_000_000..3_600_000_000u64);
+            self.summary.clock_jumps_ahead += 1;
+            self.note(format!("clock ahead to {}", self.now));
+        }
         if self.rng.random_bool(self.knobs.clock_back_rate) {
             self.now -= self.rng.random_range(0..500_000u64).min(self.now - 1);
             self.summary.clock_steps_back += 1;
@@ -435,13 +459,19 @@ impl World {
         }
     }
 
+    /// Whether an error came from an injected fault: a crash, or an EIO (which poisons
+    /// the store: the user closes and reopens it, a restart without power loss).
+    fn is_fault(&self) -> bool {
+        self.fs.crashed() || self.fs.take_eio()
+    }
+
     fn node(&mut self) -> Step<&mut Node> {
         self.node.as_mut().ok_or(StepError::Crash)
     }
 
     fn crash_or<T>(&self, result: writelog::Result<T>) -> Step<T> {
         result.map_err(|e| {
-            if self.fs.crashed() {
+            if self.is_fault() {
                 StepError::Crash
             } else {
                 StepError::from(e)
@@ -571,7 +601,7 @@ impl World {
         };
         let bytes = match fs.read(&reading_path(&name)) {
             Ok(bytes) => bytes,
-            Err(_) if fs.crashed() => return Err(StepError::Crash),
+            Err(_) if self.is_fault() => return Err(StepError::Crash),
             Err(e) => return Err(StepError::Oracle(format!("reading {name}: {e}"))),
         };
         let dispatched = node.dispatcher.dispatch(&name, &bytes)?;
@@ -595,7 +625,7 @@ impl World {
         let work: Vec<CommitWork> = node.inbox[pick].drain(..).collect();
         let outcome = match node.committers[pick].commit(&fs, &work) {
             Ok(outcome) => outcome,
-            Err(_) if fs.crashed() => return Err(StepError::Crash),
+            Err(_) if self.is_fault() => return Err(StepError::Crash),
             Err(e) => return Err(StepError::from(e)),
         };
         for log in &outcome.logs_done {
@@ -629,7 +659,7 @@ impl World {
         }
         match node.dispatcher.finish(&fs, &finished) {
             Ok(()) => {}
-            Err(_) if fs.crashed() => return Err(StepError::Crash),
+            Err(_) if self.is_fault() => return Err(StepError::Crash),
             Err(e) => return Err(StepError::from(e)),
         }
         node.index.trim(finished.watermark);
@@ -668,6 +698,7 @@ impl World {
     /// everything drained and that the key store alone equals the model.
     fn drain(&mut self) -> Step<()> {
         self.fs.schedule_crash(u64::MAX / 2);
+        self.fs.set_sync_eio(0.0, ChaCha8Rng::seed_from_u64(0));
         for _ in 0..10_000 {
             let node = self.node()?;
             if node.queue.is_empty() {
