@@ -89,6 +89,9 @@ struct State {
     crashed: bool,
     /// File-system calls that had I/O in flight (writes, syncs, renames) when a crash hit.
     crashes_mid_io: u64,
+    /// Defer a due crash to the next call that changes something (a write, sync, create,
+    /// rename, remove, truncate): crashes biased toward I/O in flight.
+    crash_on_io_only: bool,
     /// Chance that an fdatasync or a directory fsync fails with EIO (no crash).
     sync_eio_rate: f64,
     /// A ChaCha8 stream for the EIO draws, seeded by the world.
@@ -129,6 +132,11 @@ impl SimFs {
         state.crash_at = Some(state.calls + after.max(1));
     }
 
+    /// Biases crashes toward calls with I/O in flight (see the field).
+    pub fn set_crash_on_io_only(&self, on: bool) {
+        self.state().crash_on_io_only = on;
+    }
+
     /// Whether a crash has happened (every call fails until `restart`).
     pub fn crashed(&self) -> bool {
         self.state().crashed
@@ -139,13 +147,15 @@ impl SimFs {
         self.state().calls
     }
 
-    /// Counts a call; fails it when the crash point is reached or passed.
-    fn enter(&self, state: &mut State) -> io::Result<()> {
+    /// Counts a call; fails it when the crash point is reached or passed. `mutates` tells
+    /// a call that changes something from one that only looks.
+    fn enter(&self, state: &mut State, mutates: bool) -> io::Result<()> {
         if state.crashed {
             return Err(crashed_error());
         }
         state.calls += 1;
-        if state.crash_at.is_some_and(|at| state.calls >= at) {
+        let due = state.crash_at.is_some_and(|at| state.calls >= at);
+        if due && (mutates || !state.crash_on_io_only) {
             state.crashed = true;
             state.crash_at = None;
             return Err(crashed_error());
@@ -339,7 +349,7 @@ pub struct SimFile {
 impl FsFile for SimFile {
     fn append(&mut self, data: &[u8]) -> io::Result<()> {
         let mut state = self.fs.state();
-        if let Err(e) = self.fs.enter(&mut state) {
+        if let Err(e) = self.fs.enter(&mut state, true) {
             if state.crashed {
                 state.crashes_mid_io += 1;
             }
@@ -354,7 +364,7 @@ impl FsFile for SimFile {
 
     fn sync_data(&mut self) -> io::Result<()> {
         let mut state = self.fs.state();
-        if let Err(e) = self.fs.enter(&mut state) {
+        if let Err(e) = self.fs.enter(&mut state, true) {
             state.crashes_mid_io += 1;
             return Err(e);
         }
@@ -372,7 +382,7 @@ impl Fs for SimFs {
 
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
         let mut state = self.state();
-        self.enter(&mut state)?;
+        self.enter(&mut state, true)?;
         // Directories are durable at once (the store creates them once, then fsyncs).
         for ancestor in dir.ancestors() {
             if !ancestor.as_os_str().is_empty() {
@@ -384,7 +394,7 @@ impl Fs for SimFs {
 
     fn create(&self, path: &Path) -> io::Result<SimFile> {
         let mut state = self.state();
-        self.enter(&mut state)?;
+        self.enter(&mut state, true)?;
         state.check_parent(path)?;
         // An existing file is truncated in place, as `open(O_CREAT | O_TRUNC)` does: same
         // inode, no directory operation (the truncate is durable at once, as above).
@@ -413,7 +423,7 @@ impl Fs for SimFs {
 
     fn open_append(&self, path: &Path) -> io::Result<SimFile> {
         let mut state = self.state();
-        self.enter(&mut state)?;
+        self.enter(&mut state, false)?;
         let inode = *state.names.get(path).ok_or_else(not_found)?;
         Ok(SimFile {
             fs: self.clone(),
@@ -423,7 +433,7 @@ impl Fs for SimFs {
 
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         let mut state = self.state();
-        self.enter(&mut state)?;
+        self.enter(&mut state, false)?;
         let inode = state.names.get(path).ok_or_else(not_found)?;
         Ok(state
             .files
@@ -434,7 +444,7 @@ impl Fs for SimFs {
 
     fn len(&self, path: &Path) -> io::Result<Option<u64>> {
         let mut state = self.state();
-        self.enter(&mut state)?;
+        self.enter(&mut state, false)?;
         Ok(state
             .names
             .get(path)
@@ -444,7 +454,7 @@ impl Fs for SimFs {
 
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
         let mut state = self.state();
-        self.enter(&mut state)?;
+        self.enter(&mut state, true)?;
         let inode = *state.names.get(path).ok_or_else(not_found)?;
         let file = state.files.get_mut(&inode).ok_or_else(not_found)?;
         let len = len as usize;
@@ -459,7 +469,7 @@ impl Fs for SimFs {
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         let mut state = self.state();
-        if let Err(e) = self.enter(&mut state) {
+        if let Err(e) = self.enter(&mut state, true) {
             state.crashes_mid_io += 1;
             return Err(e);
         }
@@ -476,7 +486,7 @@ impl Fs for SimFs {
 
     fn remove(&self, path: &Path) -> io::Result<()> {
         let mut state = self.state();
-        self.enter(&mut state)?;
+        self.enter(&mut state, true)?;
         let inode = state.names.remove(path).ok_or_else(not_found)?;
         state.record(DirOp::Unlink {
             path: path.to_path_buf(),
@@ -487,7 +497,7 @@ impl Fs for SimFs {
 
     fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
         let mut state = self.state();
-        self.enter(&mut state)?;
+        self.enter(&mut state, false)?;
         if !state.is_dir(dir) {
             return Err(not_found());
         }
@@ -505,7 +515,7 @@ impl Fs for SimFs {
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         let mut state = self.state();
-        if let Err(e) = self.enter(&mut state) {
+        if let Err(e) = self.enter(&mut state, true) {
             state.crashes_mid_io += 1;
             return Err(e);
         }
@@ -533,7 +543,7 @@ impl Fs for SimFs {
 
     fn lock(&self, path: &Path) -> io::Result<()> {
         let mut state = self.state();
-        self.enter(&mut state)?;
+        self.enter(&mut state, false)?;
         if !state.locks.insert(path.to_path_buf()) {
             return Err(io::Error::new(io::ErrorKind::WouldBlock, "lock held"));
         }

@@ -88,6 +88,7 @@ struct Knobs {
     clock_back_rate: f64,
     clock_jump_rate: f64,
     sync_eio_rate: f64,
+    crash_on_io_only: bool,
     big_payloads: bool,
     steps: u64,
 }
@@ -157,10 +158,12 @@ impl World {
             clock_back_rate: [0.0, 0.01][rng.random_range(0..2)],
             clock_jump_rate: [0.0, 0.005][rng.random_range(0..2)],
             sync_eio_rate: [0.0, 0.0, 0.003, 0.02][rng.random_range(0..4)],
+            crash_on_io_only: rng.random_bool(0.5),
             big_payloads: rng.random_bool(0.2),
             steps: rng.random_range(200..1200),
         };
         let fs = SimFs::new();
+        fs.set_crash_on_io_only(knobs.crash_on_io_only);
         fs.set_sync_eio(
             knobs.sync_eio_rate,
             ChaCha8Rng::seed_from_u64(rng.random_range(0..u64::MAX)),
