@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds and runs every fuzz target for the given seconds each (default 60), one after the
+# other. New inputs go to a scratch corpus under fuzz/target/; the checked-in seed corpus
+# (fuzz/corpus/<target>) is read, not written. A crash lands in fuzz/artifacts/<target>/:
+# copy it into fuzz/regressions/<target>/ so `cargo test` replays it forever.
+#   fuzz/run.sh 600            # AddressSanitizer (RUSTC_BOOTSTRAP=1 on stable)
+#   SANITIZER=none fuzz/run.sh # no sanitizer
+set -euo pipefail
+cd "$(dirname "$0")"
+seconds=${1:-60}
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
+targets=(log_decode log_roundtrip keyfile_decode)
+for target in "${targets[@]}"; do
+    scratch="target/scratch-corpus/$target"
+    mkdir -p "$scratch" "corpus/$target"
+    if [ "${SANITIZER:-address}" = none ]; then
+        cargo fuzz run --sanitizer none "$target" "$scratch" "corpus/$target" -- -max_total_time="$seconds"
+    else
+        RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "$scratch" "corpus/$target" -- -max_total_time="$seconds"
+    fi
+done
