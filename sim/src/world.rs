@@ -619,32 +619,30 @@ impl World {
     }
 
     fn commit(&mut self) -> Step<()> {
-        let fs = self.fs.clone();
         let pick = self.rng.random_range(0..self.knobs.committers);
+        self.commit_one(pick)
+    }
+
+    /// Committer `id` takes everything in its inbox in one pass.
+    fn commit_one(&mut self, id: usize) -> Step<()> {
+        let fs = self.fs.clone();
         let node = self.node()?;
-        if node.inbox[pick].is_empty() {
+        if node.inbox[id].is_empty() {
             return Ok(());
         }
-        let work: Vec<CommitWork> = node.inbox[pick].drain(..).collect();
-        let outcome = match node.committers[pick].commit(&fs, &work) {
+        let work: Vec<CommitWork> = node.inbox[id].drain(..).collect();
+        let outcome = match node.committers[id].commit(&fs, &work) {
             Ok(outcome) => outcome,
             Err(_) if self.is_fault() => return Err(StepError::Crash),
             Err(e) => return Err(StepError::from(e)),
         };
         for log in &outcome.logs_done {
-            node.dispatcher.handle_committed(pick, log);
+            node.dispatcher.handle_committed(id, log);
         }
         self.note(format!(
-            "committer {pick} applied {} skipped {}",
+            "committer {id} applied {} skipped {}",
             outcome.applied, outcome.skipped
         ));
-        if self.trace_on {
-            if let Ok(key) = std::env::var("SIM_WATCH_KEY") {
-                let at = keystore::key_file_path(keystore::key_hash(key.as_bytes()), 0);
-                let described = self.fs.describe(&at);
-                self.trace.push(format!("    watch: {described}"));
-            }
-        }
         Ok(())
     }
 
@@ -713,15 +711,7 @@ impl World {
         for _ in 0..10_000 {
             self.dispatch()?;
             for committer in 0..self.knobs.committers {
-                let fs = self.fs.clone();
-                let node = self.node()?;
-                if !node.inbox[committer].is_empty() {
-                    let work: Vec<CommitWork> = node.inbox[committer].drain(..).collect();
-                    let outcome = node.committers[committer].commit(&fs, &work)?;
-                    for log in &outcome.logs_done {
-                        node.dispatcher.handle_committed(committer, log);
-                    }
-                }
+                self.commit_one(committer)?;
             }
             self.retire()?;
             let names = self.crash_or(self.fs.list(Path::new(READING_DIR)).map_err(io_error))?;
