@@ -5,7 +5,12 @@
 pub mod simfs;
 pub mod world;
 
-pub use world::{Failure, Summary, World};
+pub use world::{Failure, ScriptOp, Summary, World};
+
+/// Runs a script (see [`ScriptOp`]) with the oracle; `seed` decides what power losses keep.
+pub fn run_script(seed: u64, ops: &[ScriptOp]) -> Result<Summary, Failure> {
+    World::scripted(seed).run_script(ops)
+}
 
 /// Runs one seed. A panic inside the run (an invariant assertion of a machine) is a
 /// failure of that seed, reported like an oracle failure.

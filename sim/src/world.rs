@@ -93,6 +93,44 @@ struct Knobs {
     steps: u64,
 }
 
+/// One operation of a scripted run: what the `sim_ops` fuzz target feeds the simulator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ScriptOp {
+    /// Append `payload` to key `k{key}`.
+    Append {
+        key: u8,
+        payload: Vec<u8>,
+        durability: Durability,
+    },
+    /// Append to several keys atomically.
+    Batch {
+        keys: Vec<u8>,
+        durability: Durability,
+    },
+    /// Delete key `k{key}`.
+    Delete { key: u8, durability: Durability },
+    /// Read key `k{key}` and check it against the model.
+    Read { key: u8 },
+    /// One writer pass.
+    WriterPass,
+    /// Rotate the active log (even before its interval).
+    Rotate,
+    /// Hand the next finished log to the committers.
+    Dispatch,
+    /// One pass of committer `committer % committers`.
+    Commit { committer: u8 },
+    /// Retire what every committer is done with.
+    Retire,
+    /// The process dies.
+    Crash,
+    /// The machine loses power.
+    PowerLoss,
+    /// An applied log is put back into `reading/`.
+    Replay,
+    /// The wall clock moves by this many milliseconds (back when negative).
+    Clock { ms: i16 },
+}
+
 /// A failed oracle check.
 #[derive(Clone, Debug)]
 pub struct Failure {
@@ -201,6 +239,112 @@ impl World {
             message,
             trace: self.trace.clone(),
         }
+    }
+
+    /// A world that runs a script instead of a seeded workload: two committers, no random
+    /// faults; `seed` only decides what of the unsynced state a power loss keeps.
+    pub fn scripted(seed: u64) -> Self {
+        let mut world = World::new(seed, false);
+        world.knobs = Knobs {
+            committers: 2,
+            rotate_interval_ms: 5,
+            rotate_bytes_max: 4096,
+            keys: 8,
+            crash_rate: 0.0,
+            power_loss_share: 0.0,
+            crash_in_recovery: 0.0,
+            replay_rate: 0.0,
+            clock_back_rate: 0.0,
+            clock_jump_rate: 0.0,
+            sync_eio_rate: 0.0,
+            crash_on_io_only: false,
+            big_payloads: false,
+            steps: 0,
+        };
+        world.fs.set_sync_eio(0.0, ChaCha8Rng::seed_from_u64(0));
+        world
+    }
+
+    /// Runs `ops` with the oracle after each, then the quiet drain and liveness checks.
+    pub fn run_script(mut self, ops: &[ScriptOp]) -> Result<Summary, Failure> {
+        self.restart_after(None)?;
+        for op in ops {
+            self.step += 1;
+            let done = match op.clone() {
+                ScriptOp::Crash => {
+                    self.restart_after(Some(CrashKind::Process))?;
+                    Ok(())
+                }
+                ScriptOp::PowerLoss => {
+                    self.restart_after(Some(CrashKind::PowerLoss))?;
+                    Ok(())
+                }
+                ScriptOp::Replay => {
+                    self.plant_replay();
+                    Ok(())
+                }
+                ScriptOp::Clock { ms } => {
+                    let delta = i64::from(ms) * 1000;
+                    self.now = self.now.saturating_add_signed(delta).max(1);
+                    Ok(())
+                }
+                ScriptOp::Append {
+                    key,
+                    payload,
+                    durability,
+                } => {
+                    let record = LogRecord {
+                        kind: Kind::Append,
+                        key: format!("k{key}").into_bytes(),
+                        payload,
+                    };
+                    self.submit_records(vec![record], durability)
+                }
+                ScriptOp::Batch { keys, durability } if !keys.is_empty() => {
+                    let records = keys
+                        .iter()
+                        .map(|k| LogRecord {
+                            kind: Kind::Append,
+                            key: format!("k{k}").into_bytes(),
+                            payload: vec![*k],
+                        })
+                        .collect();
+                    self.submit_records(records, durability)
+                }
+                ScriptOp::Batch { .. } => Ok(()),
+                ScriptOp::Delete { key, durability } => {
+                    let record = LogRecord {
+                        kind: Kind::Delete,
+                        key: format!("k{key}").into_bytes(),
+                        payload: Vec::new(),
+                    };
+                    self.submit_records(vec![record], durability)
+                }
+                ScriptOp::Read { key } => self.check_key(format!("k{key}").into_bytes()),
+                ScriptOp::WriterPass => self.writer_pass(),
+                ScriptOp::Rotate => self.rotate(true),
+                ScriptOp::Dispatch => self.dispatch(),
+                ScriptOp::Commit { committer } => {
+                    self.commit_one(usize::from(committer) % self.knobs.committers)
+                }
+                ScriptOp::Retire => self.retire(),
+            };
+            match done {
+                Ok(()) => {}
+                Err(StepError::Oracle(message)) => return Err(self.fail(message)),
+                Err(StepError::Crash) => {
+                    return Err(self.fail("a fault while the script injected none".into()))
+                }
+            }
+        }
+        match self.drain() {
+            Ok(()) => {}
+            Err(StepError::Oracle(message)) => return Err(self.fail(message)),
+            Err(StepError::Crash) => return Err(self.fail("a crash while faults were off".into())),
+        }
+        self.summary.steps = self.step;
+        self.summary.digest = crc64(&self.digest_input);
+        Ok(self.summary)
     }
 
     /// Runs the seed to the end: the workload with faults, then a quiet drain and the
@@ -517,6 +661,11 @@ impl World {
         };
         let durability =
             [Durability::Sync, Durability::Buffered, Durability::None][self.rng.random_range(0..3)];
+        self.submit_records(records, durability)
+    }
+
+    /// Queues one request, enters it in the pending index and the model.
+    fn submit_records(&mut self, records: Vec<LogRecord>, durability: Durability) -> Step<()> {
         for record in &records {
             self.keys_used.insert(record.key.clone());
         }
@@ -673,14 +822,15 @@ impl World {
     }
 
     fn check_one_read(&mut self) -> Step<()> {
-        let Some(key) = self
-            .keys_used
-            .iter()
-            .nth(self.rng.random_range(0..self.keys_used.len().max(1)))
-            .cloned()
-        else {
-            return Ok(());
-        };
+        let pick = self.rng.random_range(0..self.keys_used.len().max(1));
+        match self.keys_used.iter().nth(pick).cloned() {
+            Some(key) => self.check_key(key),
+            None => Ok(()),
+        }
+    }
+
+    /// Reads `key` and checks it against the model.
+    fn check_key(&mut self, key: Vec<u8>) -> Step<()> {
         let got = self.read(&key)?;
         let want = self.model().remove(&key).unwrap_or_default();
         self.summary.checks += 1;
