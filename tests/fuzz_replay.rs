@@ -97,7 +97,7 @@ fn write_seed_corpus() {
     }
     write_all(&root.join("log_decode"), &variants);
     let mut keyfiles = Vec::new();
-    for n in 0..5u64 {
+    for n in 0..6u64 {
         let mut bytes = Vec::new();
         writelog::keystore::encode_key_header(&mut bytes, format!("key-{n}").as_bytes());
         for seq in 1..=n {
@@ -111,6 +111,14 @@ fn write_seed_corpus() {
         }
         keyfiles.push(bytes.clone());
         keyfiles.push(bytes[..bytes.len() - 1].to_vec());
+        keyfiles.push(bytes[..bytes.len() / 2].to_vec());
+        for at in [3, bytes.len() / 3, bytes.len() * 3 / 4] {
+            let mut flipped = bytes.clone();
+            if let Some(byte) = flipped.get_mut(at) {
+                *byte ^= 0x01;
+            }
+            keyfiles.push(flipped);
+        }
     }
     write_all(&root.join("keyfile_decode"), &keyfiles);
     let roundtrips: Vec<Vec<u8>> = (0..24u8)
