@@ -565,17 +565,23 @@ impl World {
     fn check_all_reads(&mut self) -> Step<()> {
         let model = self.model();
         for key in self.keys_used.clone() {
-            let got = self.read(&key)?;
-            let want = model.get(&key).cloned().unwrap_or_default();
-            self.summary.checks += 1;
-            if got != want {
-                return Err(StepError::Oracle(format!(
-                    "key {:?}: read {:?}, the model says {:?}",
-                    String::from_utf8_lossy(&key),
-                    got.iter().map(|r| r.seq).collect::<Vec<_>>(),
-                    want.iter().map(|r| r.seq).collect::<Vec<_>>()
-                )));
-            }
+            self.check_against(&key, &model)?;
+        }
+        Ok(())
+    }
+
+    /// Reads `key` and compares it with what `model` holds for it.
+    fn check_against(&mut self, key: &[u8], model: &BTreeMap<Vec<u8>, Vec<Record>>) -> Step<()> {
+        let got = self.read(key)?;
+        let want = model.get(key).map(Vec::as_slice).unwrap_or_default();
+        self.summary.checks += 1;
+        if got != want {
+            return Err(StepError::Oracle(format!(
+                "key {:?}: read {:?}, the model says {:?}",
+                String::from_utf8_lossy(key),
+                got.iter().map(|r| r.seq).collect::<Vec<_>>(),
+                want.iter().map(|r| r.seq).collect::<Vec<_>>()
+            )));
         }
         Ok(())
     }
@@ -831,18 +837,8 @@ impl World {
 
     /// Reads `key` and checks it against the model.
     fn check_key(&mut self, key: Vec<u8>) -> Step<()> {
-        let got = self.read(&key)?;
-        let want = self.model().remove(&key).unwrap_or_default();
-        self.summary.checks += 1;
-        if got != want {
-            return Err(StepError::Oracle(format!(
-                "read of {:?} saw seqs {:?}, the model says {:?}",
-                String::from_utf8_lossy(&key),
-                got.iter().map(|r| r.seq).collect::<Vec<_>>(),
-                want.iter().map(|r| r.seq).collect::<Vec<_>>()
-            )));
-        }
-        Ok(())
+        let model = self.model();
+        self.check_against(&key, &model)
     }
 
     /// Faults off: write everything, rotate, apply and retire every log, then check that
