@@ -433,7 +433,9 @@ impl<'a> Iterator for LogDecoder<'a> {
                 return Some(Err(self.damage_here(BadReason::SeqNotIncreasing, len)));
             }
             if self.pending.is_empty() && !block.batch_first {
-                // An orphan: the tail of a batch whose start was lost to damage.
+                // An orphan: the tail of a batch whose start was lost to damage. It is
+                // intact, so its seq counts: a seq once written is never handed out again.
+                self.last_seq = Some(block.seq);
                 return Some(Err(self.damage_here(BadReason::BrokenBatch, len)));
             }
             if let Some(prev) = self.pending.last() {

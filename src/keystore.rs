@@ -313,6 +313,14 @@ pub fn list_keys<F: Fs>(fs: &F) -> Result<Vec<Vec<u8>>> {
     Ok(keys)
 }
 
+/// Where the replacement of the key file `path` is written before it is renamed over it:
+/// `path` with `.new` appended. Neither `locate` nor `list_keys` takes it for a key file.
+pub fn replacement_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".new");
+    PathBuf::from(name)
+}
+
 /// Creates `keys/` and its 256 fan-out directories, and makes them durable.
 pub fn create_dirs<F: Fs>(fs: &F) -> Result<()> {
     let root = Path::new(KEYS_DIR);

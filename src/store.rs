@@ -71,6 +71,9 @@ pub struct Store<F: Fs = RealFs, C: Clock = SystemClock> {
     index: Arc<Mutex<PendingIndex>>,
     counters: Arc<Counters>,
     recovery: RecoveryReport,
+    /// Seqs recovery left unused because damage may hide them (`last_seq` above
+    /// `last_kept_seq`): no record holds them, so `flush` never waits for them.
+    unused_seqs: std::ops::RangeInclusive<u64>,
     // Dropped last: the lock is held until the threads have stopped.
     _lock: F::Lock,
     _clock: std::marker::PhantomData<C>,
@@ -122,7 +125,8 @@ impl<F: Fs, C: Clock> Store<F, C> {
         counters.applied_seq.store(watermark, Ordering::Relaxed);
         counters
             .written_seq
-            .store(recovered.last_seq, Ordering::Relaxed);
+            .store(recovered.last_kept_seq, Ordering::Relaxed);
+        let unused_seqs = recovered.last_kept_seq + 1..=recovered.last_seq;
         let mut index = PendingIndex::new();
         for record in &recovered.unapplied {
             index.insert(record.seq, record.kind, &record.key, &record.payload);
@@ -173,6 +177,7 @@ impl<F: Fs, C: Clock> Store<F, C> {
             index,
             counters,
             recovery: recovered.report,
+            unused_seqs,
             _lock: lock,
             _clock: std::marker::PhantomData,
         })
@@ -298,7 +303,10 @@ impl<F: Fs, C: Clock> Store<F, C> {
     /// logs that carried it are removed. Rotates the active log at once rather than
     /// waiting for the interval.
     pub fn flush(&self) -> Result<()> {
-        let target = self.writes.last_queued_seq();
+        let mut target = self.writes.last_queued_seq();
+        if self.unused_seqs.contains(&target) {
+            target = self.unused_seqs.start() - 1;
+        }
         if self.counters.applied_seq.load(Ordering::SeqCst) < target {
             self.writes.request_rotation(target)?;
         }

@@ -79,7 +79,16 @@ fn main() -> ExitCode {
                         t.replays += summary.replays;
                         t.clock_steps_back += summary.clock_steps_back;
                         t.clock_jumps_ahead += summary.clock_jumps_ahead;
-                        t.sync_eio += summary.sync_eio;
+                        t.io.sync_eio += summary.io.sync_eio;
+                        t.io.read_eio += summary.io.read_eio;
+                        t.io.short_reads += summary.io.short_reads;
+                        t.io.write_eio += summary.io.write_eio;
+                        t.io.short_writes += summary.io.short_writes;
+                        t.io.enospc += summary.io.enospc;
+                        t.reads_failed += summary.reads_failed;
+                        t.bit_rots += summary.bit_rots;
+                        t.stale_blocks += summary.stale_blocks;
+                        t.refusals += summary.refusals;
                         t.checks += summary.checks;
                         totals.1 += 1;
                     }
@@ -109,11 +118,24 @@ fn main() -> ExitCode {
         failures.len()
     );
     println!(
-        "  steps {}, requests {}, faults: process crashes {}, power losses {}, crashes in recovery {}, \
-         crashes with I/O in flight {}, EIO on sync {}, replayed logs {}, clock steps back {}, clock jumps \
-         ahead {}; oracle checks {}",
-        t.steps, t.submitted, t.process_crashes, t.power_losses, t.crashes_in_recovery, t.crashes_mid_io,
-        t.sync_eio, t.replays, t.clock_steps_back, t.clock_jumps_ahead, t.checks
+        "  steps {}, requests {}, oracle checks {}",
+        t.steps, t.submitted, t.checks
+    );
+    println!(
+        "  faults: process crashes {}, power losses {}, crashes in recovery {}, crashes with I/O in \
+         flight {}, replayed logs {}, clock steps back {}, clock jumps ahead {}",
+        t.process_crashes, t.power_losses, t.crashes_in_recovery, t.crashes_mid_io, t.replays,
+        t.clock_steps_back, t.clock_jumps_ahead
+    );
+    println!(
+        "  I/O errors: EIO on sync {}, EIO on read {}, short reads {}, EIO on write {}, ENOSPC {}, \
+         short writes {}, reads answered with an error {}",
+        t.io.sync_eio, t.io.read_eio, t.io.short_reads, t.io.write_eio, t.io.enospc,
+        t.io.short_writes, t.reads_failed
+    );
+    println!(
+        "  corruption: bit rots {}, stale blocks {}, refused by Strict {}",
+        t.bit_rots, t.stale_blocks, t.refusals
     );
     println!("simulator: {passed} passed, {} failed", failures.len());
     if failures.is_empty() {

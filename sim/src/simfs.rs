@@ -92,14 +92,54 @@ struct State {
     /// Defer a due crash to the next call that changes something (a write, sync, create,
     /// rename, remove, truncate): crashes biased toward I/O in flight.
     crash_on_io_only: bool,
-    /// Chance that an fdatasync or a directory fsync fails with EIO (no crash).
-    sync_eio_rate: f64,
-    /// A ChaCha8 stream for the EIO draws, seeded by the world.
-    eio_rng: Option<ChaCha8Rng>,
-    /// EIO answers given since the world last asked.
-    eio_unseen: u64,
-    /// EIO answers given in all.
-    eio_total: u64,
+    /// The rates of the injected I/O errors.
+    rates: IoFaultRates,
+    /// A ChaCha8 stream for the error draws, seeded by the world.
+    fault_rng: Option<ChaCha8Rng>,
+    /// Calls left in the current disk-full spell (0: there is room).
+    disk_full_calls: u32,
+    /// Injected errors answered since the world last asked.
+    injected_unseen: u64,
+    /// Injected errors answered in all, by kind.
+    injected: IoFaultCounts,
+}
+
+/// The rate of each injected I/O error, each on its own switch (0 turns it off). None of
+/// them crashes: the call fails, the process goes on, and the store must fail cleanly
+/// (poison, refuse, or return the error) without losing anything it acknowledged.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct IoFaultRates {
+    /// An fdatasync or a directory fsync fails with EIO; the unsynced writes stay
+    /// unsynced (a later power loss decides them).
+    pub sync_eio: f64,
+    /// A read, a length or a listing fails with EIO.
+    pub read_eio: f64,
+    /// A read stops short. `Fs::read` returns a whole file, and `RealFs` reads until the
+    /// end of file, so a short read can only surface as an error (`UnexpectedEof`), never
+    /// as a shorter file: what the store must not mistake for a torn tail.
+    pub short_read: f64,
+    /// A write fails with EIO after writing a random prefix of its bytes (a short write).
+    pub write_eio: f64,
+    /// The disk fills for a spell of calls: writes write a prefix and fail with ENOSPC,
+    /// creates fail with ENOSPC.
+    pub enospc: f64,
+}
+
+/// How many of each injected I/O error were answered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IoFaultCounts {
+    /// fdatasyncs and directory fsyncs answered with EIO.
+    pub sync_eio: u64,
+    /// Reads, lengths and listings answered with EIO.
+    pub read_eio: u64,
+    /// Reads that stopped short.
+    pub short_reads: u64,
+    /// Writes answered with EIO (each after a short write).
+    pub write_eio: u64,
+    /// Writes and creates answered with ENOSPC.
+    pub enospc: u64,
+    /// Failed writes that left a non-empty prefix in the file.
+    pub short_writes: u64,
 }
 
 /// The simulated file system. Clones share state.
@@ -220,6 +260,14 @@ impl SimFs {
             .collect()
     }
 
+    /// The current bytes of `path`, bypassing the call counter and the faults (the
+    /// simulator looking, not the store).
+    pub fn peek(&self, path: &Path) -> Option<Vec<u8>> {
+        let state = self.state();
+        let inode = state.names.get(path)?;
+        state.files.get(inode).map(|f| f.current.clone())
+    }
+
     /// Puts a file in place durably, bypassing the call counter (a fault: a replayed log).
     /// A name already taken is left alone (returns false): overwriting a live file is
     /// destruction, not a fault the store can be asked to survive.
@@ -261,22 +309,55 @@ impl SimFs {
         )
     }
 
-    /// Makes fdatasyncs and directory fsyncs fail with EIO at `rate`, drawn from `rng`.
-    /// After an EIO the unsynced writes stay unsynced: a later power loss decides them.
-    pub fn set_sync_eio(&self, rate: f64, rng: ChaCha8Rng) {
+    /// Injects I/O errors at `rates`, drawn from `rng`.
+    pub fn set_io_faults(&self, rates: IoFaultRates, rng: ChaCha8Rng) {
         let mut state = self.state();
-        state.sync_eio_rate = rate;
-        state.eio_rng = Some(rng);
+        state.rates = rates;
+        state.fault_rng = Some(rng);
+        state.disk_full_calls = 0;
     }
 
-    /// Whether an EIO was answered since the last call (and forgets it).
-    pub fn take_eio(&self) -> bool {
-        std::mem::take(&mut self.state().eio_unseen) > 0
+    /// Whether an injected I/O error was answered since the last call (and forgets it).
+    pub fn take_injected_error(&self) -> bool {
+        std::mem::take(&mut self.state().injected_unseen) > 0
     }
 
-    /// EIO answers given in all.
-    pub fn eio_total(&self) -> u64 {
-        self.state().eio_total
+    /// Injected I/O errors answered in all, by kind.
+    pub fn injected(&self) -> IoFaultCounts {
+        self.state().injected
+    }
+
+    /// Overwrites `bytes` at `offset` of the file `path`, now and durably, bypassing the
+    /// call counter: bit rot or a misplaced block, a fault of the medium. Returns the
+    /// bytes it replaced, or `None` when there is no such file or range.
+    pub fn rot(&self, path: &Path, offset: usize, bytes: &[u8]) -> Option<Vec<u8>> {
+        let mut state = self.state();
+        let inode = *state.names.get(path)?;
+        let file = state.files.get_mut(&inode)?;
+        let end = offset.checked_add(bytes.len())?;
+        if !file.unsynced.is_empty() || end > file.durable.len() {
+            return None;
+        }
+        let old = file.durable[offset..end].to_vec();
+        file.durable[offset..end].copy_from_slice(bytes);
+        file.current = file.durable.clone();
+        Some(old)
+    }
+
+    /// Replaces the whole content of `path`, now and durably (a misplaced block spliced
+    /// in, or an operator's repair). Returns false when there is no such file.
+    pub fn replace(&self, path: &Path, bytes: &[u8]) -> bool {
+        let mut state = self.state();
+        let Some(&inode) = state.names.get(path) else {
+            return false;
+        };
+        let Some(file) = state.files.get_mut(&inode) else {
+            return false;
+        };
+        file.current = bytes.to_vec();
+        file.durable = bytes.to_vec();
+        file.unsynced.clear();
+        true
     }
 
     /// Crashes that hit while I/O was in flight.
@@ -307,19 +388,90 @@ fn apply_dir_op(names: &mut BTreeMap<PathBuf, Inode>, op: &DirOp) {
 }
 
 impl State {
-    /// Draws whether this sync fails with EIO.
-    fn sync_eio(&mut self) -> io::Result<()> {
-        let rate = self.sync_eio_rate;
-        let fail = match self.eio_rng.as_mut() {
+    /// Draws `true` with probability `rate` from the fault stream (no draw at rate 0, so
+    /// a switch that is off leaves the stream alone).
+    fn draw(&mut self, rate: f64) -> bool {
+        match self.fault_rng.as_mut() {
             Some(rng) if rate > 0.0 => rng.random_bool(rate),
             _ => false,
-        };
-        if fail {
-            self.eio_unseen += 1;
-            self.eio_total += 1;
-            return Err(io::Error::other("simulated EIO on sync"));
+        }
+    }
+
+    /// Counts an injected error for the world to see.
+    fn inject(&mut self, count: impl FnOnce(&mut IoFaultCounts), error: io::Error) -> io::Error {
+        count(&mut self.injected);
+        self.injected_unseen += 1;
+        error
+    }
+
+    /// Draws whether this sync fails with EIO.
+    fn sync_fault(&mut self) -> io::Result<()> {
+        if self.draw(self.rates.sync_eio) {
+            return Err(self.inject(
+                |c| c.sync_eio += 1,
+                io::Error::other("simulated EIO on sync"),
+            ));
         }
         Ok(())
+    }
+
+    /// Draws whether this read, length or listing fails, with EIO or short.
+    fn read_fault(&mut self) -> io::Result<()> {
+        if self.draw(self.rates.read_eio) {
+            return Err(self.inject(
+                |c| c.read_eio += 1,
+                io::Error::other("simulated EIO on read"),
+            ));
+        }
+        if self.draw(self.rates.short_read) {
+            return Err(self.inject(
+                |c| c.short_reads += 1,
+                io::Error::new(io::ErrorKind::UnexpectedEof, "simulated short read"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the disk is full for this call (starting a spell at the ENOSPC rate).
+    fn disk_full(&mut self) -> bool {
+        if self.disk_full_calls == 0 && self.draw(self.rates.enospc) {
+            let spell = match self.fault_rng.as_mut() {
+                Some(rng) => rng.random_range(1..40),
+                None => 1,
+            };
+            self.disk_full_calls = spell;
+        }
+        if self.disk_full_calls > 0 {
+            self.disk_full_calls -= 1;
+            return true;
+        }
+        false
+    }
+
+    /// Draws whether this write fails, and if so how many of its `len` bytes it wrote
+    /// first (a short write) and the error.
+    fn write_fault(&mut self, len: usize) -> Option<(usize, io::Error)> {
+        let error = if self.disk_full() {
+            self.inject(
+                |c| c.enospc += 1,
+                io::Error::new(io::ErrorKind::StorageFull, "simulated ENOSPC"),
+            )
+        } else if self.draw(self.rates.write_eio) {
+            self.inject(
+                |c| c.write_eio += 1,
+                io::Error::other("simulated EIO on write"),
+            )
+        } else {
+            return None;
+        };
+        let written = match self.fault_rng.as_mut() {
+            Some(rng) => rng.random_range(0..=len),
+            None => 0,
+        };
+        if written > 0 {
+            self.injected.short_writes += 1;
+        }
+        Some((written, error))
     }
 
     fn is_dir(&self, path: &Path) -> bool {
@@ -355,11 +507,18 @@ impl FsFile for SimFile {
             }
             return Err(e);
         }
+        let fault = state.write_fault(data.len());
         let file = state.files.get_mut(&self.inode).ok_or_else(not_found)?;
-        let offset = file.current.len();
-        file.current.extend_from_slice(data);
-        file.unsynced.push((offset, data.to_vec()));
-        Ok(())
+        let (data, result) = match fault {
+            Some((written, error)) => (&data[..written], Err(error)),
+            None => (data, Ok(())),
+        };
+        if !data.is_empty() {
+            let offset = file.current.len();
+            file.current.extend_from_slice(data);
+            file.unsynced.push((offset, data.to_vec()));
+        }
+        result
     }
 
     fn sync_data(&mut self) -> io::Result<()> {
@@ -368,7 +527,7 @@ impl FsFile for SimFile {
             state.crashes_mid_io += 1;
             return Err(e);
         }
-        state.sync_eio()?;
+        state.sync_fault()?;
         let file = state.files.get_mut(&self.inode).ok_or_else(not_found)?;
         file.durable = file.current.clone();
         file.unsynced.clear();
@@ -396,6 +555,12 @@ impl Fs for SimFs {
         let mut state = self.state();
         self.enter(&mut state, true)?;
         state.check_parent(path)?;
+        if state.disk_full() {
+            return Err(state.inject(
+                |c| c.enospc += 1,
+                io::Error::new(io::ErrorKind::StorageFull, "simulated ENOSPC"),
+            ));
+        }
         // An existing file is truncated in place, as `open(O_CREAT | O_TRUNC)` does: same
         // inode, no directory operation (the truncate is durable at once, as above).
         if let Some(&inode) = state.names.get(path) {
@@ -434,6 +599,7 @@ impl Fs for SimFs {
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         let mut state = self.state();
         self.enter(&mut state, false)?;
+        state.read_fault()?;
         let inode = state.names.get(path).ok_or_else(not_found)?;
         Ok(state
             .files
@@ -445,6 +611,7 @@ impl Fs for SimFs {
     fn len(&self, path: &Path) -> io::Result<Option<u64>> {
         let mut state = self.state();
         self.enter(&mut state, false)?;
+        state.read_fault()?;
         Ok(state
             .names
             .get(path)
@@ -498,6 +665,7 @@ impl Fs for SimFs {
     fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
         let mut state = self.state();
         self.enter(&mut state, false)?;
+        state.read_fault()?;
         if !state.is_dir(dir) {
             return Err(not_found());
         }
@@ -522,7 +690,7 @@ impl Fs for SimFs {
         if !state.is_dir(dir) {
             return Err(not_found());
         }
-        state.sync_eio()?;
+        state.sync_fault()?;
         // Operations no longer waiting for any directory become durable, in order; a
         // rename still waiting for its other directory stays pending. Directories are
         // independent of each other.

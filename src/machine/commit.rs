@@ -100,6 +100,8 @@ impl Committer {
         let mut touched = Vec::new();
         let mut new_dirs = std::collections::BTreeSet::new();
         let mut buf = Vec::new();
+        // (replacement written beside, file it replaces), renamed once synced.
+        let mut replacements: Vec<(PathBuf, PathBuf)> = Vec::new();
         for (key, records) in by_key {
             let (slot, loaded) = self.slot(fs, key)?;
             let dir = slot.path.parent().map(PathBuf::from).unwrap_or_default();
@@ -160,18 +162,35 @@ impl Committer {
                     &record.payload,
                 );
             }
-            let mut file = if rewrite {
-                fs.create(&slot.path).io("creating", &slot.path)?
+            // A file that holds records is never cut in place: its replacement is written
+            // beside it and renamed over it once synced, so a crash leaves the old file or
+            // the new one, never a file emptied before its new content was durable. (Found
+            // by the simulator: a delete half applied, then its log damaged, showed a key
+            // with the delete's losses and none of its effect.)
+            let (write_path, replaced) = if rewrite && slot.exists {
+                let tmp = keystore::replacement_path(&slot.path);
+                (tmp, true)
             } else {
-                fs.open_append(&slot.path).io("opening", &slot.path)?
+                (slot.path.clone(), false)
             };
-            file.append(&buf).io("appending to", &slot.path)?;
+            let mut file = if rewrite {
+                fs.create(&write_path).io("creating", &write_path)?
+            } else {
+                fs.open_append(&write_path).io("opening", &write_path)?
+            };
+            file.append(&buf).io("appending to", &write_path)?;
+            if replaced {
+                touched.push(write_path.clone());
+                replacements.push((write_path, slot.path.clone()));
+                new_dirs.insert(dir.clone());
+            }
             if !slot.exists || !self.dirs_synced.contains(&dir) {
                 new_dirs.insert(dir);
             }
             let last_seq = fresh.last().map_or(slot.last_seq, |r| r.seq);
             outcome.applied += fresh.len() as u64;
-            if !(loaded && slot.exists) {
+            let synced_already = loaded && slot.exists;
+            if !synced_already && !replaced {
                 touched.push(slot.path.clone());
             }
             self.slots.insert(
@@ -188,6 +207,9 @@ impl Committer {
                 "syncing key files in",
                 std::path::Path::new(keystore::KEYS_DIR),
             )?;
+        }
+        for (from, to) in &replacements {
+            fs.rename(from, to).io("renaming", from)?;
         }
         for dir in new_dirs {
             fs.sync_dir(&dir).io("fsyncing", &dir)?;

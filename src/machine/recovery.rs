@@ -13,7 +13,7 @@ use std::path::Path;
 
 use crate::clock::Timestamp;
 use crate::error::{IoContext, Result};
-use crate::format::{Damage, DecodeLimits, LogDecoder};
+use crate::format::{Damage, DecodeLimits, LogDecoder, BLOCK_HEADER_LEN};
 use crate::fs::{Fs, FsFile};
 use crate::machine::commit::CommitRecord;
 use crate::machine::dispatch::route_log;
@@ -55,8 +55,13 @@ pub struct Recovered<F: Fs> {
     pub unapplied: Vec<CommitRecord>,
     /// The fresh, empty active log.
     pub log: ActiveLog<F>,
-    /// The highest seq in any log or below `seq_floor`; new seqs start above it.
+    /// New seqs start above it: the highest seq of any intact block or below the
+    /// watermark, plus, for each finished log with damage (kept under `PointInTime` or
+    /// `SkipCorrupt`), room for every seq the damage may hide.
     pub last_seq: u64,
+    /// The highest seq of any intact block found, or the watermark: what a caller may
+    /// count on having been kept. At most `last_seq`.
+    pub last_kept_seq: u64,
     /// The highest finished log name's timestamp; new names go above it.
     pub last_log_ts: u64,
     /// What was found.
@@ -93,8 +98,9 @@ pub fn recover<F: Fs>(
         .filter_map(|name| parse_log_file_name(name))
         .max()
         .unwrap_or(0);
-    let mut last_seq = seq_floor;
-    let leftover = recover_leftover(fs, now, &mut last_log_ts, &mut last_seq)?;
+    let mut last_kept_seq = seq_floor;
+    let leftover = recover_leftover(fs, now, &mut last_log_ts, &mut last_kept_seq)?;
+    let mut allowance_upto = 0;
 
     let mut logs_waiting = 0;
     let mut unapplied = Vec::new();
@@ -107,7 +113,15 @@ pub fn recover<F: Fs>(
         let path = reading_path(&name);
         let bytes = fs.read(&path).io("reading", &path)?;
         let routed = route_log(&name, &bytes, mode, routed_upto)?;
-        last_seq = last_seq.max(routed.last_seq);
+        last_kept_seq = last_kept_seq.max(routed.last_seq);
+        if !routed.damage.is_empty() {
+            // A damaged block's seq cannot be read, yet it may have been applied before
+            // the damage came: new seqs must not reuse it. Seqs are consecutive through
+            // the logs and every block takes at least a header's bytes, so this log hid
+            // at most `len / BLOCK_HEADER_LEN` seqs above what precedes them.
+            let hidden = bytes.len() as u64 / BLOCK_HEADER_LEN as u64;
+            allowance_upto = allowance_upto.max(last_kept_seq.saturating_add(hidden));
+        }
         routed_upto = routed.last_routed_seq;
         unapplied.extend(routed.records);
     }
@@ -119,7 +133,8 @@ pub fn recover<F: Fs>(
     Ok(Recovered {
         unapplied,
         log,
-        last_seq,
+        last_seq: last_kept_seq.max(allowance_upto),
+        last_kept_seq,
         last_log_ts,
         report: RecoveryReport {
             leftover,
@@ -347,6 +362,29 @@ mod tests {
         ));
         let tolerant = recover(&fs, Timestamp(100), 0, RecoveryMode::PointInTime).unwrap();
         assert_eq!(tolerant.unapplied.len(), 1);
+    }
+
+    #[test]
+    fn a_seq_hidden_by_damage_is_never_handed_out_again() {
+        // The last block of the last log rots after it may have been applied: its seq
+        // cannot be read, so new seqs must leave room above what is left.
+        let fs = store_with_leftover(&log_bytes(&[]));
+        let mut bytes = log_bytes(&[1, 2, 3]);
+        let at = bytes.len() - 3;
+        bytes[at] ^= 1;
+        fs.put(&reading_path(&log_file_name(900)), &bytes).unwrap();
+        for mode in [RecoveryMode::PointInTime, RecoveryMode::SkipCorrupt] {
+            let recovered = recover(&fs, Timestamp(100), 0, mode).unwrap();
+            assert_eq!(recovered.last_kept_seq, 2, "{mode:?}");
+            assert!(recovered.last_seq >= 3, "{mode:?}: {}", recovered.last_seq);
+        }
+        // Undamaged logs leave no gap.
+        let clean = store_with_leftover(&log_bytes(&[]));
+        clean
+            .put(&reading_path(&log_file_name(900)), &log_bytes(&[1, 2, 3]))
+            .unwrap();
+        let recovered = recover(&clean, Timestamp(100), 0, RecoveryMode::SkipCorrupt).unwrap();
+        assert_eq!((recovered.last_seq, recovered.last_kept_seq), (3, 3));
     }
 
     #[test]
