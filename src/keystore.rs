@@ -34,7 +34,7 @@ pub const RECORD_MAGIC: u32 = u32::from_le_bytes(*b"WREC");
 pub const RECORD_HEADER_LEN: usize = 28;
 const WATERMARK_MAGIC: [u8; 8] = *b"WLWATER1";
 /// Probes tried for one hash before giving up (a hash collision this deep is an attack).
-const PROBES_MAX: u32 = 64;
+pub const PROBES_MAX: u32 = 64;
 
 /// FNV-1a, 64-bit, over the key's bytes: the specified, stable hash that names key files
 /// and picks a key's committer (`key_hash(key) % committers`). Test vectors: `""` →
@@ -212,6 +212,62 @@ pub fn decode_key_file(bytes: &[u8]) -> Result<KeyFile, BadReason> {
         }
     }
     Ok(file)
+}
+
+/// One record of a key file as `inspect` shows it: where it is and what it says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyFileEntry {
+    /// Offset of the record in the file.
+    pub offset: u64,
+    /// The record's seq.
+    pub seq: u64,
+    /// Append or tombstone.
+    pub kind: RecordKind,
+    /// Payload bytes.
+    pub payload_len: u64,
+}
+
+/// Every record of a key file in file order (tombstoned ones too), and, when the file is
+/// damaged, whether an intact record follows the damage (damage in the middle, which loses
+/// records, rather than a torn tail, which a committer cuts).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyFileWalk {
+    /// The file as `decode_key_file` reads it.
+    pub file: KeyFile,
+    /// Its records in file order, up to the first damage.
+    pub entries: Vec<KeyFileEntry>,
+    /// The offset of an intact record after the damage, if any.
+    pub intact_after_damage: Option<u64>,
+}
+
+/// Walks a key file for inspection. `Err` when the header itself is damaged.
+pub fn walk_key_file(bytes: &[u8]) -> Result<KeyFileWalk, BadReason> {
+    let file = decode_key_file(bytes)?;
+    let mut entries = Vec::new();
+    let mut pos = key_header_len(file.key.len());
+    while (pos as u64) < file.valid_len {
+        let Ok((seq, kind, payload, len)) = decode_key_record(&bytes[pos..]) else {
+            break;
+        };
+        entries.push(KeyFileEntry {
+            offset: pos as u64,
+            seq,
+            kind,
+            payload_len: payload.len() as u64,
+        });
+        pos += len;
+    }
+    let intact_after_damage = match file.damage {
+        Some((at, _)) => (at as usize + 1..bytes.len())
+            .find(|&from| decode_key_record(&bytes[from..]).is_ok())
+            .map(|from| from as u64),
+        None => None,
+    };
+    Ok(KeyFileWalk {
+        file,
+        entries,
+        intact_after_damage,
+    })
 }
 
 fn decode_key_record(input: &[u8]) -> Result<(u64, RecordKind, &[u8], usize), BadReason> {

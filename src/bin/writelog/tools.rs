@@ -1,0 +1,502 @@
+//! `inspect`, `verify`, `append` and `read`: a store's files seen from outside.
+//!
+//! `inspect` and `verify` only read: they never open the store (opening runs recovery,
+//! which changes files), so they are safe on a store that needs investigating.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use writelog::format::{block_len, DecodeLimits, LogDecoder, LOG_HEADER_LEN, LOG_MAGIC};
+use writelog::fs::{Fs, RealFs};
+use writelog::keystore::{
+    self, key_file_path, key_hash, walk_key_file, RecordKind, KEYS_DIR, KEY_FILE_MAGIC, PROBES_MAX,
+};
+use writelog::machine::{parse_log_file_name, LOCK_FILE, READING_DIR, WRITING_DIR, WRITING_LOG};
+use writelog::{Options, Store};
+
+type CliResult<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// Bytes as printable ASCII with escapes (keys are arbitrary bytes).
+fn shown(bytes: &[u8]) -> String {
+    bytes.escape_ascii().to_string()
+}
+
+/// A JSON string literal.
+fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// One block or damaged region of a log, in file order.
+enum LogItem {
+    Block {
+        offset: u64,
+        seq: u64,
+        delete: bool,
+        key: String,
+        payload_len: usize,
+        batch_first: bool,
+        batch_left: u32,
+    },
+    Damage {
+        offset: u64,
+        bad_at: u64,
+        reason: String,
+        resumes_at: Option<u64>,
+    },
+}
+
+/// The blocks and damage of a log's bytes.
+fn walk_log(bytes: &[u8]) -> Vec<LogItem> {
+    let mut items = Vec::new();
+    for item in LogDecoder::new(bytes, DecodeLimits::default()) {
+        match item {
+            Ok(batch) => {
+                let mut offset = batch.offset;
+                for block in &batch.blocks {
+                    items.push(LogItem::Block {
+                        offset,
+                        seq: block.seq,
+                        delete: block.kind == writelog::format::Kind::Delete,
+                        key: shown(block.key),
+                        payload_len: block.payload.len(),
+                        batch_first: block.batch_first,
+                        batch_left: block.batch_left,
+                    });
+                    offset += block_len(block.key.len(), block.payload.len()) as u64;
+                }
+            }
+            Err(damage) => items.push(LogItem::Damage {
+                offset: damage.offset,
+                bad_at: damage.bad_at,
+                reason: damage.reason.to_string(),
+                resumes_at: damage.resumes_at,
+            }),
+        }
+    }
+    items
+}
+
+/// `writelog inspect PATH`: a log or a key file, block by block. Returns whether the file
+/// is intact.
+pub fn inspect(path: &Path, json: bool) -> CliResult<bool> {
+    let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    if bytes.starts_with(&LOG_MAGIC) || path.extension().is_some_and(|e| e == "log") {
+        Ok(inspect_log(path, &bytes, json))
+    } else if bytes.starts_with(&KEY_FILE_MAGIC) || path.extension().is_some_and(|e| e == "key") {
+        Ok(inspect_key_file(path, &bytes, json))
+    } else {
+        Err(format!(
+            "{}: neither a writelog log nor a key file (unknown magic)",
+            path.display()
+        )
+        .into())
+    }
+}
+
+fn inspect_log(path: &Path, bytes: &[u8], json: bool) -> bool {
+    let items = walk_log(bytes);
+    let damaged = items.iter().any(|i| matches!(i, LogItem::Damage { .. }));
+    if json {
+        let rendered: Vec<String> = items
+            .iter()
+            .map(|item| match item {
+                LogItem::Block {
+                    offset,
+                    seq,
+                    delete,
+                    key,
+                    payload_len,
+                    batch_first,
+                    batch_left,
+                } => format!(
+                    "{{\"type\":\"block\",\"offset\":{offset},\"seq\":{seq},\"kind\":\"{}\",\"key\":{},\
+                     \"payload_len\":{payload_len},\"batch_first\":{batch_first},\"batch_left\":{batch_left}}}",
+                    if *delete { "delete" } else { "append" },
+                    json_string(key)
+                ),
+                LogItem::Damage {
+                    offset,
+                    bad_at,
+                    reason,
+                    resumes_at,
+                } => format!(
+                    "{{\"type\":\"damage\",\"offset\":{offset},\"bad_at\":{bad_at},\"reason\":{},\"resumes_at\":{}}}",
+                    json_string(reason),
+                    resumes_at.map_or("null".to_string(), |r| r.to_string())
+                ),
+            })
+            .collect();
+        println!(
+            "{{\"path\":{},\"file\":\"log\",\"len\":{},\"intact\":{},\"items\":[{}]}}",
+            json_string(&path.display().to_string()),
+            bytes.len(),
+            !damaged,
+            rendered.join(",")
+        );
+        return !damaged;
+    }
+    println!("{}: log, {} bytes", path.display(), bytes.len());
+    let (mut blocks, mut first, mut last) = (0u64, None, None);
+    for item in &items {
+        match item {
+            LogItem::Block {
+                offset,
+                seq,
+                delete,
+                key,
+                payload_len,
+                batch_first,
+                batch_left,
+            } => {
+                blocks += 1;
+                first = first.or(Some(*seq));
+                last = Some(*seq);
+                let kind = if *delete { "delete" } else { "append" };
+                let start = if *batch_first { " batch start," } else { "" };
+                println!(
+                    "  @{offset:<10} seq {seq:<8} {kind:<6} key \"{key}\" payload {payload_len} B,{start} {batch_left} left"
+                );
+            }
+            LogItem::Damage {
+                offset,
+                bad_at,
+                reason,
+                resumes_at,
+            } => {
+                let after = match resumes_at {
+                    Some(at) => format!("intact blocks resume at {at}"),
+                    None => "it runs to the end (a torn or zero-filled tail)".to_string(),
+                };
+                println!("  @{offset:<10} DAMAGE: {reason} at byte {bad_at}; {after}");
+            }
+        }
+    }
+    let seqs = match (first, last) {
+        (Some(a), Some(b)) => format!("seqs {a}..={b}"),
+        _ => "no records".to_string(),
+    };
+    let verdict = if damaged { "DAMAGED" } else { "intact" };
+    println!("  {blocks} blocks, {seqs}: {verdict}");
+    !damaged
+}
+
+fn inspect_key_file(path: &Path, bytes: &[u8], json: bool) -> bool {
+    let walk = match walk_key_file(bytes) {
+        Ok(walk) => walk,
+        Err(reason) => {
+            if json {
+                println!(
+                    "{{\"path\":{},\"file\":\"key\",\"len\":{},\"intact\":false,\"header_damage\":{}}}",
+                    json_string(&path.display().to_string()),
+                    bytes.len(),
+                    json_string(&reason.to_string())
+                );
+            } else {
+                println!(
+                    "{}: key file, {} bytes\n  @0 DAMAGE: header: {reason}",
+                    path.display(),
+                    bytes.len()
+                );
+            }
+            return false;
+        }
+    };
+    let damaged = walk.file.damage.is_some();
+    let kind = |k: RecordKind| match k {
+        RecordKind::Append => "append",
+        RecordKind::Tombstone => "tombstone",
+    };
+    if json {
+        let entries: Vec<String> = walk
+            .entries
+            .iter()
+            .map(|e| {
+                format!(
+                    "{{\"offset\":{},\"seq\":{},\"kind\":\"{}\",\"payload_len\":{}}}",
+                    e.offset,
+                    e.seq,
+                    kind(e.kind),
+                    e.payload_len
+                )
+            })
+            .collect();
+        let damage = match walk.file.damage {
+            Some((at, reason)) => format!(
+                "{{\"offset\":{at},\"reason\":{},\"intact_after\":{}}}",
+                json_string(&reason.to_string()),
+                walk.intact_after_damage
+                    .map_or("null".to_string(), |o| o.to_string())
+            ),
+            None => "null".to_string(),
+        };
+        println!(
+            "{{\"path\":{},\"file\":\"key\",\"len\":{},\"key\":{},\"intact\":{},\"records\":[{}],\"damage\":{damage}}}",
+            json_string(&path.display().to_string()),
+            bytes.len(),
+            json_string(&shown(&walk.file.key)),
+            !damaged,
+            entries.join(",")
+        );
+        return !damaged;
+    }
+    println!(
+        "{}: key file of \"{}\", {} bytes",
+        path.display(),
+        shown(&walk.file.key),
+        bytes.len()
+    );
+    for e in &walk.entries {
+        println!(
+            "  @{:<10} seq {:<8} {:<9} payload {} B",
+            e.offset,
+            e.seq,
+            kind(e.kind),
+            e.payload_len
+        );
+    }
+    if let Some((at, reason)) = walk.file.damage {
+        let after = match walk.intact_after_damage {
+            Some(o) => {
+                format!("an intact record follows at {o}: records after the damage are lost")
+            }
+            None => "nothing intact follows (a torn tail, cut on the next append)".to_string(),
+        };
+        println!("  @{at:<10} DAMAGE: {reason}; {after}");
+    }
+    println!(
+        "  {} live records, last seq {}: {}",
+        walk.file.records.len(),
+        walk.file.last_seq,
+        if damaged { "DAMAGED" } else { "intact" }
+    );
+    !damaged
+}
+
+/// What `verify` found: problems that make the store unsound, and notes about crash
+/// leftovers that recovery or the committers clean up by design.
+#[derive(Default)]
+struct Findings {
+    problems: Vec<String>,
+    notes: Vec<String>,
+}
+
+/// `writelog verify DIR`: checks a whole store without changing it. Returns whether it is
+/// sound.
+pub fn verify(dir: &Path) -> CliResult<bool> {
+    if !dir.join("txlogs").is_dir() && !dir.join(KEYS_DIR).is_dir() {
+        return Err(format!(
+            "{}: not a writelog store (no txlogs/ or keys/)",
+            dir.display()
+        )
+        .into());
+    }
+    if lock_is_held(dir)? {
+        return Err(format!(
+            "{}: the store is open in another process; close it first (its files change under a reader)",
+            dir.display()
+        )
+        .into());
+    }
+    let fs = RealFs::new(dir)?;
+    let mut found = Findings::default();
+    let (logs, log_records) = verify_logs(&fs, &mut found)?;
+    let (key_files, key_records) = verify_keys(&fs, &mut found)?;
+    for note in &found.notes {
+        println!("note: {note}");
+    }
+    for problem in &found.problems {
+        println!("PROBLEM: {problem}");
+    }
+    println!(
+        "{}: {logs} logs ({log_records} records), {key_files} key files ({key_records} live records): {}",
+        dir.display(),
+        if found.problems.is_empty() {
+            "sound".to_string()
+        } else {
+            format!("{} problems", found.problems.len())
+        }
+    );
+    Ok(found.problems.is_empty())
+}
+
+/// Whether another process holds the store's lock (the check takes it for an instant; a
+/// store without a LOCK file has never been opened and is not locked).
+fn lock_is_held(dir: &Path) -> CliResult<bool> {
+    use std::os::fd::AsRawFd;
+    let path = dir.join(LOCK_FILE);
+    let Ok(file) = std::fs::File::open(&path) else {
+        return Ok(false);
+    };
+    // SAFETY: flock on a descriptor this function owns; the lock goes with the file.
+    let taken = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+    Ok(!taken)
+}
+
+fn verify_logs(fs: &RealFs, found: &mut Findings) -> CliResult<(u64, u64)> {
+    let (mut logs, mut records) = (0u64, 0u64);
+    let writing = Path::new(WRITING_LOG);
+    if fs.len(writing)?.is_some() {
+        logs += 1;
+        for item in walk_log(&fs.read(writing)?) {
+            match item {
+                LogItem::Block { .. } => records += 1,
+                LogItem::Damage {
+                    offset,
+                    reason,
+                    resumes_at: None,
+                    ..
+                } => found.notes.push(format!(
+                    "{WRITING_LOG}: torn tail at {offset} ({reason}); recovery cuts it"
+                )),
+                LogItem::Damage { offset, reason, .. } => found.problems.push(format!(
+                    "{WRITING_LOG}: damage at {offset} ({reason}) with intact blocks after it"
+                )),
+            }
+        }
+    }
+    for name in list_or_empty(fs, Path::new(WRITING_DIR))? {
+        if name != "tx.log" {
+            found.notes.push(format!(
+                "{WRITING_DIR}/{name}: not a file of the store (ignored)"
+            ));
+        }
+    }
+    for name in list_or_empty(fs, Path::new(READING_DIR))? {
+        let path = PathBuf::from(READING_DIR).join(&name);
+        if parse_log_file_name(&name).is_none() {
+            found
+                .notes
+                .push(format!("{}: not a log name (ignored)", path.display()));
+            continue;
+        }
+        logs += 1;
+        let bytes = fs.read(&path)?;
+        if bytes.len() < LOG_HEADER_LEN {
+            found
+                .problems
+                .push(format!("{}: shorter than a log header", path.display()));
+            continue;
+        }
+        for item in walk_log(&bytes) {
+            match item {
+                LogItem::Block { .. } => records += 1,
+                LogItem::Damage { offset, reason, .. } => found.problems.push(format!(
+                    "{}: damage at {offset} ({reason}); a Strict open refuses it",
+                    path.display()
+                )),
+            }
+        }
+    }
+    Ok((logs, records))
+}
+
+fn list_or_empty(fs: &RealFs, dir: &Path) -> CliResult<Vec<String>> {
+    match fs.list(dir) {
+        Ok(names) => Ok(names),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(format!("listing {}: {e}", dir.display()).into()),
+    }
+}
+
+fn verify_keys(fs: &RealFs, found: &mut Findings) -> CliResult<(u64, u64)> {
+    let (mut files, mut records) = (0u64, 0u64);
+    if let Err(e) = keystore::read_watermark(fs) {
+        found.problems.push(format!("watermark: {e}"));
+    }
+    for fanout in list_or_empty(fs, Path::new(KEYS_DIR))? {
+        let sub = PathBuf::from(KEYS_DIR).join(&fanout);
+        if !fs.root().join(&sub).is_dir() {
+            continue;
+        }
+        for name in list_or_empty(fs, &sub)? {
+            let path = sub.join(&name);
+            if name.ends_with(".key.new") {
+                found.notes.push(format!(
+                    "{}: an interrupted rewrite (replaced on the key's next rewrite)",
+                    path.display()
+                ));
+                continue;
+            }
+            if !name.ends_with(".key") {
+                found
+                    .notes
+                    .push(format!("{}: not a key file (ignored)", path.display()));
+                continue;
+            }
+            files += 1;
+            let bytes = fs.read(&path)?;
+            let walk = match walk_key_file(&bytes) {
+                Ok(walk) => walk,
+                Err(reason) if bytes.iter().all(|&b| b == 0) || bytes.len() < 24 => {
+                    found.notes.push(format!(
+                        "{}: header {reason}: a creation a crash interrupted (rewritten on the next append)",
+                        path.display()
+                    ));
+                    continue;
+                }
+                Err(reason) => {
+                    found.problems.push(format!(
+                        "{}: header damaged ({reason}): the key's records are unreadable",
+                        path.display()
+                    ));
+                    continue;
+                }
+            };
+            let hash = key_hash(&walk.file.key);
+            if !(0..PROBES_MAX).any(|probe| key_file_path(hash, probe) == path) {
+                found.problems.push(format!(
+                    "{}: holds key \"{}\", whose files live elsewhere",
+                    path.display(),
+                    shown(&walk.file.key)
+                ));
+            }
+            records += walk.file.records.len() as u64;
+            match (walk.file.damage, walk.intact_after_damage) {
+                (None, _) => {}
+                (Some((at, reason)), None) => found.notes.push(format!(
+                    "{}: torn tail at {at} ({reason}); cut before the next append",
+                    path.display()
+                )),
+                (Some((at, reason)), Some(next)) => found.problems.push(format!(
+                    "{}: damage at {at} ({reason}) with an intact record at {next}: records lost",
+                    path.display()
+                )),
+            }
+        }
+    }
+    Ok((files, records))
+}
+
+/// `writelog append DIR KEY VALUE`: one synced append.
+pub fn append(dir: &Path, key: &str, value: &str) -> CliResult<()> {
+    let store = Store::open(dir, Options::default())?;
+    let seq = store.append(key.as_bytes(), value.as_bytes())?;
+    store.close()?;
+    println!("appended seq {}", seq.0);
+    Ok(())
+}
+
+/// `writelog read DIR KEY`: the key's records, one per line.
+pub fn read(dir: &Path, key: &str) -> CliResult<()> {
+    let store = Store::open(dir, Options::default())?;
+    let records = store.read(key.as_bytes())?;
+    store.close()?;
+    for record in records {
+        println!("{}\t{}", record.seq, shown(&record.payload));
+    }
+    Ok(())
+}
