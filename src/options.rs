@@ -78,7 +78,7 @@ impl Default for Options {
             max_record_len: 16 << 20,
             recovery_mode: RecoveryMode::Strict,
             backlog_logs_max: 32,
-            commit_interval_ms: 500,
+            commit_interval_ms: 2000,
         }
     }
 }

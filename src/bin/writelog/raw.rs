@@ -2,7 +2,8 @@
 //! queued record, writes them length-prefixed with one write, fdatasyncs once, and unparks
 //! exactly the callers it made durable (the same wake-up the store uses, so the ratio
 //! measures the work, not the wake-up). No rotation, no checksums, no seqs, no validation.
-//! What the store's writer is measured against.
+//! What the store's writer is measured against. Its file is preallocated, as the issue's
+//! reference baseline is.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 use std::fs::File;
@@ -34,9 +35,20 @@ pub struct RawLog {
 }
 
 impl RawLog {
-    /// Creates `dir/raw.log` and starts its writer thread.
-    pub fn open(dir: &Path) -> std::io::Result<RawLog> {
+    /// Creates `dir/raw.log`, preallocated with `prealloc` zero bytes written and synced
+    /// (so that an fdatasync within them has no size change to commit), and starts its
+    /// writer thread, which writes from the start of the file.
+    pub fn open(dir: &Path, prealloc: u64) -> std::io::Result<RawLog> {
         let mut file = File::create(dir.join("raw.log"))?;
+        let zeros = vec![0u8; 1 << 20];
+        let mut left = prealloc;
+        while left > 0 {
+            let n = left.min(zeros.len() as u64) as usize;
+            file.write_all(&zeros[..n])?;
+            left -= n as u64;
+        }
+        file.sync_all()?;
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(0))?;
         let shared = std::sync::Arc::new(Shared::default());
         let thread_shared = std::sync::Arc::clone(&shared);
         let writer = std::thread::spawn(move || {
@@ -113,5 +125,35 @@ impl Drop for RawLog {
         if let Some(writer) = self.writer.take() {
             let _ = writer.join();
         }
+    }
+}
+
+/// The `direct` baseline, the design writelog replaces: every append opens its key's own
+/// file, appends the length-prefixed record, fdatasyncs and closes it.
+pub struct DirectFiles {
+    dir: std::path::PathBuf,
+}
+
+impl DirectFiles {
+    /// Files go in `dir/direct/`.
+    pub fn open(dir: &Path) -> std::io::Result<DirectFiles> {
+        let dir = dir.join("direct");
+        std::fs::create_dir_all(&dir)?;
+        Ok(DirectFiles { dir })
+    }
+
+    /// Appends one record to its key's file and returns once it is fdatasync'd.
+    pub fn append(&self, key: &[u8], payload: &[u8]) -> Result<(), String> {
+        let name: String = key.escape_ascii().to_string().replace('/', "_");
+        let mut record = Vec::with_capacity(4 + payload.len());
+        record.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        record.extend_from_slice(payload);
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(name))
+            .map_err(|e| e.to_string())?;
+        file.write_all(&record).map_err(|e| e.to_string())?;
+        file.sync_data().map_err(|e| e.to_string())
     }
 }
