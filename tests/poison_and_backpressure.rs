@@ -86,3 +86,43 @@ fn a_full_queue_fails_try_append_and_blocks_append_until_there_is_room() {
     });
     store.close().unwrap();
 }
+
+#[test]
+fn a_stopped_commit_side_fails_appends_held_by_the_backlog_instead_of_hanging() {
+    use std::path::Path;
+    let fs = MemFs::new();
+    let options = Options {
+        backlog_logs_max: 1,
+        ..options()
+    };
+    let store = Store::open_with(fs.clone(), ManualClock::new(Timestamp(1)), options).unwrap();
+    // A finished log that a Strict store refuses, put in while it runs.
+    let mut bytes = Vec::new();
+    writelog::format::encode_log_header(&mut bytes);
+    bytes.extend_from_slice(&[0x5A; 64]);
+    let name = writelog::machine::log_file_name(5);
+    fs.put(
+        &Path::new(writelog::machine::READING_DIR).join(name),
+        &bytes,
+    )
+    .unwrap();
+    // (An append first, so that flush has something to wait for.)
+    let before = store.append(b"k", b"v");
+    let flushed = store.flush();
+    assert!(
+        matches!(flushed, Err(Error::CommitFailed(_))),
+        "{before:?} {flushed:?}"
+    );
+    // A detached thread, so that a hang fails the test instead of hanging it.
+    let store = std::sync::Arc::new(store);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let appender = std::sync::Arc::clone(&store);
+    std::thread::spawn(move || tx.send(appender.append(b"k", b"v")));
+    let answered = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("append answers instead of waiting for a backlog that cannot drain");
+    assert!(
+        matches!(answered, Err(Error::CommitFailed(_))),
+        "{answered:?}"
+    );
+}

@@ -607,7 +607,7 @@ impl World {
             ),
             dispatcher: Dispatcher::new(self.knobs.committers, mode, watermark, 16),
             committers: (0..self.knobs.committers)
-                .map(|_| Committer::new(64))
+                .map(|_| Committer::new(64, 4))
                 .collect(),
             inbox: vec![VecDeque::new(); self.knobs.committers],
             index,

@@ -60,11 +60,68 @@ struct KeySlot {
     exists: bool,
 }
 
+/// Key files kept open between passes, so that a key written again does not pay an open
+/// and a close (an `openat` in ext4 costs about as much as the write). Bounded; when full,
+/// the file first in path order is closed (deterministic).
+struct OpenFiles {
+    files: BTreeMap<PathBuf, Box<dyn FsFile>>,
+    max: usize,
+}
+
+impl std::fmt::Debug for OpenFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "OpenFiles({} of {})", self.files.len(), self.max)
+    }
+}
+
+impl OpenFiles {
+    /// Appends `data` to the key file at `path` through its open handle, opening it
+    /// first if it is not open yet (and keeping it open if there is room).
+    fn append<F: Fs>(&mut self, fs: &F, path: &PathBuf, data: &[u8]) -> Result<()> {
+        if let Some(file) = self.files.get_mut(path) {
+            let appended = file.append(data);
+            if appended.is_err() {
+                self.files.remove(path);
+            }
+            return appended.io("appending to", path);
+        }
+        let mut file = match fs.open_append(path) {
+            Ok(file) => file,
+            // Out of descriptors: close every cached file and try once more.
+            Err(e) if e.raw_os_error() == Some(EMFILE) => {
+                self.files.clear();
+                fs.open_append(path).io("opening", path)?
+            }
+            Err(e) => return Err(e).io("opening", path),
+        };
+        file.append(data).io("appending to", path)?;
+        self.insert(path.clone(), Box::new(file));
+        Ok(())
+    }
+
+    /// Keeps `file` open as `path` (closing another when full; nothing when `max` is 0).
+    fn insert(&mut self, path: PathBuf, file: Box<dyn FsFile>) {
+        if self.max == 0 {
+            return;
+        }
+        while self.files.len() >= self.max {
+            self.files.pop_first();
+        }
+        self.files.insert(path, file);
+    }
+}
+
+/// `EMFILE`: the process is out of file descriptors.
+const EMFILE: i32 = 24;
+
 /// Applies routed records to the key store. One per committer thread.
 #[derive(Debug)]
 pub struct Committer {
     slots: BTreeMap<Vec<u8>, KeySlot>,
     slots_max: usize,
+    /// Invariant: a path here names the file the handle has open (a rename over the path
+    /// removes it first).
+    open_files: OpenFiles,
     /// Fan-out directories fsync'd by this committer since it started. A key file found
     /// on disk may have been created by a process that crashed before fsyncing its
     /// directory; the first pass that touches a directory fsyncs it, so nothing this
@@ -75,11 +132,16 @@ pub struct Committer {
 
 impl Committer {
     /// A committer that remembers at most `slots_max` keys between passes (it forgets them
-    /// all when full: a forgotten key is looked up in its file again).
-    pub fn new(slots_max: usize) -> Self {
+    /// all when full: a forgotten key is looked up in its file again) and keeps at most
+    /// `open_files_max` key files open between passes.
+    pub fn new(slots_max: usize, open_files_max: usize) -> Self {
         Committer {
             slots: BTreeMap::new(),
             slots_max: slots_max.max(1),
+            open_files: OpenFiles {
+                files: BTreeMap::new(),
+                max: open_files_max,
+            },
             dirs_synced: std::collections::BTreeSet::new(),
         }
     }
@@ -173,12 +235,18 @@ impl Committer {
             } else {
                 (slot.path.clone(), false)
             };
-            let mut file = if rewrite {
-                fs.create(&write_path).io("creating", &write_path)?
+            if replaced {
+                // The rename below puts another file at the path: its handle must go.
+                self.open_files.files.remove(&slot.path);
+                let mut file = fs.create(&write_path).io("creating", &write_path)?;
+                file.append(&buf).io("appending to", &write_path)?;
+            } else if rewrite {
+                let mut file = fs.create(&write_path).io("creating", &write_path)?;
+                file.append(&buf).io("appending to", &write_path)?;
+                self.open_files.insert(write_path.clone(), Box::new(file));
             } else {
-                fs.open_append(&write_path).io("opening", &write_path)?
-            };
-            file.append(&buf).io("appending to", &write_path)?;
+                self.open_files.append(fs, &write_path, &buf)?;
+            }
             if replaced {
                 touched.push(write_path.clone());
                 replacements.push((write_path, slot.path.clone()));
@@ -297,7 +365,7 @@ mod tests {
     #[test]
     fn records_land_in_their_keys_in_seq_order_with_one_sync_call() {
         let fs = setup();
-        let mut committer = Committer::new(1000);
+        let mut committer = Committer::new(1000, 16);
         let pieces = [
             work(
                 "a",
@@ -327,10 +395,14 @@ mod tests {
                 rec(3, Kind::Append, "x", "3"),
             ],
         )];
-        Committer::new(1000).commit(&fs, &pieces).unwrap();
+        Committer::new(1000, 16).commit(&fs, &pieces).unwrap();
         let before = (payloads(&fs, "x"), payloads(&fs, "y"));
         // A fresh committer (as after a restart) and the same one both skip everything.
-        for mut committer in [Committer::new(1000), Committer::new(1)] {
+        for mut committer in [
+            Committer::new(1000, 16),
+            Committer::new(1, 1),
+            Committer::new(1000, 0),
+        ] {
             let outcome = committer.commit(&fs, &pieces).unwrap();
             assert_eq!(outcome.applied, 0);
             assert_eq!(outcome.skipped, 3);
@@ -341,7 +413,7 @@ mod tests {
     #[test]
     fn a_delete_removes_the_key_and_a_later_append_starts_it_afresh() {
         let fs = setup();
-        let mut committer = Committer::new(1000);
+        let mut committer = Committer::new(1000, 16);
         committer
             .commit(&fs, &[work("a", vec![rec(1, Kind::Append, "k", "old")])])
             .unwrap();
@@ -363,7 +435,7 @@ mod tests {
             .unwrap();
         assert_eq!(payloads(&fs, "k"), vec![]);
         // Replaying the first log after the delete (a fresh committer) does not bring it back.
-        Committer::new(1000)
+        Committer::new(1000, 16)
             .commit(&fs, &[work("a", vec![rec(1, Kind::Append, "k", "old")])])
             .unwrap();
         assert_eq!(payloads(&fs, "k"), vec![]);
@@ -376,14 +448,14 @@ mod tests {
     #[test]
     fn a_torn_key_file_tail_is_cut_before_the_next_append() {
         let fs = setup();
-        Committer::new(1000)
+        Committer::new(1000, 16)
             .commit(&fs, &[work("a", vec![rec(1, Kind::Append, "k", "one")])])
             .unwrap();
         let path = locate(&fs, b"k").unwrap().path;
         let len = fs.len(&path).unwrap().unwrap() as usize;
         fs.overwrite(&path, len, b"WREC garbage that is a torn record")
             .unwrap();
-        Committer::new(1000)
+        Committer::new(1000, 16)
             .commit(&fs, &[work("b", vec![rec(2, Kind::Append, "k", "two")])])
             .unwrap();
         assert_eq!(
@@ -397,8 +469,8 @@ mod tests {
     fn a_failed_sync_reports_no_log_done() {
         let fs = setup();
         fs.fail_next_sync();
-        let result =
-            Committer::new(1000).commit(&fs, &[work("a", vec![rec(1, Kind::Append, "k", "v")])]);
+        let result = Committer::new(1000, 16)
+            .commit(&fs, &[work("a", vec![rec(1, Kind::Append, "k", "v")])]);
         assert!(result.is_err());
     }
 }

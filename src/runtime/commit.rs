@@ -138,9 +138,10 @@ impl CommitRuntime {
             let fs = Arc::clone(&setup.fs);
             let done = events.clone();
             let counters = Arc::clone(&setup.counters);
+            let open_files_max = open_key_files_max(setup.committers);
             let thread = std::thread::Builder::new()
                 .name(format!("writelog-commit-{id}"))
-                .spawn(move || run_committer(id, &*fs, &work_rx, &done, &counters))
+                .spawn(move || run_committer(id, &*fs, &work_rx, &done, &counters, open_files_max))
                 .map_err(spawn_error)?;
             committer_threads.push(thread);
         }
@@ -161,6 +162,12 @@ impl CommitRuntime {
                     driver.shared.lock().failed.get_or_insert(e.to_string());
                     driver.shared.applied_changed.notify_all();
                 }
+                driver
+                    .setup
+                    .counters
+                    .commit_stopped
+                    .store(true, Ordering::SeqCst);
+                (driver.setup.on_retired)();
                 // Closing the work channels lets every committer finish and exit.
                 driver.work_senders.clear();
                 for thread in committer_threads {
@@ -252,17 +259,36 @@ fn spawn_error(source: std::io::Error) -> Error {
     }
 }
 
+/// Key files one committer keeps open: a quarter of the process's descriptor limit
+/// shared among the committers, at most 8,192 (with the common soft limit of 1,024, 128
+/// per committer; a committer that runs out closes them all and goes on).
+fn open_key_files_max(committers: usize) -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct it is given.
+    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+        limit.rlim_cur
+    } else {
+        1024
+    };
+    let share = soft / 4 / committers.max(1) as u64;
+    share.min(8192) as usize
+}
+
 fn run_committer<F: Fs>(
     id: usize,
     fs: &F,
     work: &Receiver<CommitWork>,
     done: &Sender<DispatchEvent>,
     counters: &Counters,
+    open_files_max: usize,
 ) {
     /// Pieces of work taken in one pass at the most.
     const PASS_PIECES_MAX: usize = 256;
     let _report = ReportPanic { id, done };
-    let mut committer = Committer::new(1 << 16);
+    let mut committer = Committer::new(1 << 16, open_files_max);
     while let Ok(first) = work.recv() {
         let mut pass = vec![first];
         while pass.len() < PASS_PIECES_MAX {

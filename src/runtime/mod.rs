@@ -23,4 +23,7 @@ pub(crate) struct Counters {
     pub records_applied: AtomicU64,
     pub key_files_synced: AtomicU64,
     pub corrupt_skipped: AtomicU64,
+    /// Set when the commit side stops for good (an error or a panic): callers waiting
+    /// for room under the backlog bound must not wait for logs that will never retire.
+    pub commit_stopped: std::sync::atomic::AtomicBool,
 }

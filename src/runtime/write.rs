@@ -198,6 +198,12 @@ impl WriteRuntime {
             if !backlogged && state.queue.has_room(encoded_len) {
                 break;
             }
+            if backlogged && self.shared.counters.commit_stopped.load(Ordering::SeqCst) {
+                return Err(Error::CommitFailed(
+                    "the commit side stopped, so the backlog cannot drain (flush() gives the reason)"
+                        .into(),
+                ));
+            }
             match (when_full, backlogged) {
                 (WhenFull::Fail, true) => return Err(Error::Backlogged { logs_waiting }),
                 (WhenFull::Fail, false) => return Err(Error::QueueFull),
