@@ -3,9 +3,10 @@
 //! `inspect` shows blocks and damage with its exit status.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+mod common;
+use common::disk_picture;
 
 fn writelog(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_writelog"))
@@ -16,23 +17,6 @@ fn writelog(args: &[&str]) -> Output {
 
 fn text(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// Every file under `dir` with its bytes.
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut files = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(at) = stack.pop() {
-        for entry in std::fs::read_dir(&at).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                files.insert(path.clone(), std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    files
 }
 
 #[test]
@@ -48,19 +32,19 @@ fn append_read_verify_and_inspect() {
     assert!(out.status.success());
     assert_eq!(text(&out), "1\thello\n2\twor\\tld\n");
 
-    let before = snapshot(&store);
+    let before = disk_picture(&store);
     let out = writelog(&["verify", s]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("sound"));
-    assert_eq!(snapshot(&store), before, "verify changes nothing");
+    assert_eq!(disk_picture(&store), before, "verify changes nothing");
 
     // A flipped bit in a finished log: inspect and verify both say so.
-    let log = before
-        .keys()
-        .find(|p| p.to_string_lossy().contains("reading/tx-"))
-        .expect("a finished log")
-        .clone();
-    let mut bytes = before[&log].clone();
+    let (log, log_bytes) = before
+        .iter()
+        .find(|(path, _)| path.contains("reading/tx-"))
+        .expect("a finished log");
+    let log = store.join(log);
+    let mut bytes = log_bytes.clone();
     bytes[40] ^= 1;
     std::fs::write(&log, &bytes).unwrap();
     let out = writelog(&["inspect", log.to_str().unwrap()]);
@@ -77,11 +61,11 @@ fn append_read_verify_and_inspect() {
     assert!(text(&out).contains("PROBLEM"), "{}", text(&out));
 
     // A key file, block by block.
-    let key_file = before
-        .keys()
-        .find(|p| p.extension().is_some_and(|e| e == "key"))
-        .expect("a key file")
-        .clone();
+    let (key_file, _) = before
+        .iter()
+        .find(|(path, _)| path.ends_with(".key"))
+        .expect("a key file");
+    let key_file = store.join(key_file);
     let out = writelog(&["inspect", "--json", key_file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out).contains("\"key\":\"k1\""), "{}", text(&out));

@@ -399,16 +399,7 @@ impl World {
                 }
             }
         }
-        match self.drain() {
-            Ok(()) => {}
-            Err(StepError::Oracle(message)) => return Err(self.fail(message)),
-            Err(StepError::Crash | StepError::Refused) => {
-                return Err(self.fail("a fault while faults were off".into()))
-            }
-        }
-        self.summary.steps = self.step;
-        self.summary.digest = crc64(&self.digest_input);
-        Ok(self.summary)
+        self.drain_and_summarize()
     }
 
     /// Runs the seed to the end: the workload with faults, then a quiet drain and the
@@ -440,6 +431,11 @@ impl World {
                 }
             }
         }
+        self.drain_and_summarize()
+    }
+
+    /// Faults off: the drain and the liveness checks, then the summary and its digest.
+    fn drain_and_summarize(mut self) -> Result<Summary, Failure> {
         match self.drain() {
             Ok(()) => {}
             Err(StepError::Oracle(message)) => return Err(self.fail(message)),
