@@ -6,7 +6,7 @@
 // Each body checks what must hold for any input, and panics (a finding) if it does not.
 
 use writelog::format::{encode_block, encode_log_header, Block, DecodeLimits, Kind, LogDecoder};
-use writelog::keystore::decode_key_file;
+use writelog::keystore::{decode_key_file, walk_key_file};
 use writelog::machine::dispatch::route_log;
 use writelog::RecoveryMode;
 
@@ -115,6 +115,14 @@ pub fn keyfile_decode(data: &[u8]) {
         assert!(file.records.last().is_none_or(|r| r.seq <= file.last_seq), "last_seq covers the records");
         if let Some((at, _)) = file.damage {
             assert_eq!(at, file.valid_len, "reading stops where the damage starts");
+        }
+    }
+    // The walk `inspect` and `verify` make agrees with the decoder.
+    if let Ok(walk) = walk_key_file(data) {
+        assert!(walk.entries.len() >= walk.file.records.len(), "every live record is walked");
+        assert!(walk.entries.iter().all(|e| e.offset < walk.file.valid_len), "entries lie in the valid part");
+        if let Some(next) = walk.intact_after_damage {
+            assert!(walk.file.damage.is_some_and(|(at, _)| next > at), "an intact record after the damage");
         }
     }
 }

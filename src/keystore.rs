@@ -257,10 +257,21 @@ pub fn walk_key_file(bytes: &[u8]) -> Result<KeyFileWalk, BadReason> {
         });
         pos += len;
     }
+    // Look for an intact record after the damage at offsets that start with the record
+    // magic, at most `RESYNC_CANDIDATES_MAX` of them: a hostile file full of magics that
+    // claim long payloads would otherwise cost a checksum over the rest of the file at
+    // each. Past the bound the answer is "maybe": reported as an intact record there.
+    const RESYNC_CANDIDATES_MAX: usize = 1024;
+    let magic = RECORD_MAGIC.to_le_bytes();
     let intact_after_damage = match file.damage {
         Some((at, _)) => (at as usize + 1..bytes.len())
-            .find(|&from| decode_key_record(&bytes[from..]).is_ok())
-            .map(|from| from as u64),
+            .filter(|&from| bytes[from..].starts_with(&magic))
+            .take(RESYNC_CANDIDATES_MAX + 1)
+            .enumerate()
+            .find(|&(i, from)| {
+                i == RESYNC_CANDIDATES_MAX || decode_key_record(&bytes[from..]).is_ok()
+            })
+            .map(|(_, from)| from as u64),
         None => None,
     };
     Ok(KeyFileWalk {
@@ -459,6 +470,46 @@ mod tests {
             committer_for(b"foobar", 7),
             (0x8594_4171_f739_67e8u64 % 7) as usize
         );
+    }
+
+    #[test]
+    fn the_walk_tells_a_torn_tail_from_damage_in_the_middle() {
+        let mut bytes = Vec::new();
+        encode_key_header(&mut bytes, b"k");
+        for seq in 1..=3 {
+            encode_key_record(&mut bytes, seq, RecordKind::Append, b"payload");
+        }
+        let second = key_header_len(1) + RECORD_HEADER_LEN + 7;
+        let mut middle = bytes.clone();
+        middle[second + RECORD_HEADER_LEN] ^= 1;
+        let walk = walk_key_file(&middle).unwrap();
+        assert_eq!(walk.entries.len(), 1);
+        assert_eq!(
+            walk.intact_after_damage,
+            Some((second + RECORD_HEADER_LEN + 7) as u64)
+        );
+        let torn = &bytes[..bytes.len() - 3];
+        let walk = walk_key_file(torn).unwrap();
+        assert_eq!((walk.entries.len(), walk.intact_after_damage), (2, None));
+    }
+
+    #[test]
+    fn a_hostile_tail_of_record_magics_is_walked_in_bounded_time() {
+        // Thousands of record magics, each claiming a payload up to the end: the resync
+        // gives up after a bounded number of candidates and says "maybe intact".
+        let mut bytes = Vec::new();
+        encode_key_header(&mut bytes, b"k");
+        bytes.extend_from_slice(b"junk");
+        for _ in 0..5000 {
+            bytes.extend_from_slice(&RECORD_MAGIC.to_le_bytes());
+            bytes.extend_from_slice(&[0; 16]);
+            bytes.push(1);
+            bytes.extend_from_slice(&[0; 3]);
+            bytes.extend_from_slice(&4u32.to_le_bytes());
+        }
+        let walk = walk_key_file(&bytes).unwrap();
+        assert!(walk.file.damage.is_some());
+        assert!(walk.intact_after_damage.is_some());
     }
 
     #[test]
