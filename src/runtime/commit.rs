@@ -146,10 +146,11 @@ impl CommitRuntime {
             committer_threads.push(thread);
         }
         let thread_shared = Arc::clone(&shared);
+        let stop_counters = Arc::clone(&setup.counters);
         let thread = std::thread::Builder::new()
             .name("writelog-dispatch".into())
             .spawn(move || {
-                let _stopped = StoppedOnExit(Arc::clone(&thread_shared));
+                let _stopped = StoppedOnExit(Arc::clone(&thread_shared), stop_counters);
                 let mut driver = DispatchDriver {
                     setup,
                     shared: thread_shared,
@@ -216,10 +217,12 @@ impl Drop for CommitRuntime {
 
 /// Marks the commit side stopped when the dispatcher thread ends, however it ends (a
 /// panic included), so that no caller waits on it forever.
-struct StoppedOnExit(Arc<CommitShared>);
+struct StoppedOnExit(Arc<CommitShared>, Arc<Counters>);
 
 impl Drop for StoppedOnExit {
     fn drop(&mut self) {
+        // Callers held by the backlog bound look at this flag every few milliseconds.
+        self.1.commit_stopped.store(true, Ordering::SeqCst);
         let mut state = self.0.lock();
         if std::thread::panicking() {
             state
