@@ -1039,13 +1039,7 @@ impl World {
         }
         let outcome = match node.writer.write_pass(&pass) {
             Ok(outcome) => outcome,
-            Err(_) if self.is_fault() => return Err(StepError::Crash),
-            Err(poisoned) => {
-                return Err(StepError::Oracle(format!(
-                    "the writer poisoned itself without a fault: {}",
-                    poisoned.0
-                )))
-            }
+            Err(poisoned) => return Err(self.poisoned_step("a writer pass", &poisoned.0)),
         };
         for request in &pass {
             if let Some(submitted) = self.history.get_mut(&request.token) {
@@ -1067,6 +1061,16 @@ impl World {
         Ok(())
     }
 
+    /// The writer poisoned itself during `what`: a restart after an injected fault or a
+    /// crash, an oracle failure otherwise.
+    fn poisoned_step(&self, what: &str, why: &str) -> StepError {
+        if self.is_fault() {
+            StepError::Crash
+        } else {
+            StepError::Oracle(format!("{what} poisoned the writer without a fault: {why}"))
+        }
+    }
+
     fn rotate(&mut self, force: bool) -> Step<()> {
         let now = Timestamp(self.now);
         let fs = self.fs.clone();
@@ -1076,13 +1080,7 @@ impl World {
         }
         let rotated = match node.rotation.rotate(&fs, &mut node.writer, now) {
             Ok(rotated) => rotated,
-            Err(_) if self.is_fault() => return Err(StepError::Crash),
-            Err(poisoned) => {
-                return Err(StepError::Oracle(format!(
-                    "rotation poisoned the writer without a fault: {}",
-                    poisoned.0
-                )))
-            }
+            Err(poisoned) => return Err(self.poisoned_step("a rotation", &poisoned.0)),
         };
         let last = node.writer.last_seq();
         if let Rotated::Finished { name, .. } = rotated {

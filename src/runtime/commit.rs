@@ -163,6 +163,8 @@ impl CommitRuntime {
                     driver.shared.lock().failed.get_or_insert(e.to_string());
                     driver.shared.applied_changed.notify_all();
                 }
+                // The drop guard sets the flag too (for a panic); set here first so that
+                // the callers woken next see it at once.
                 driver
                     .setup
                     .counters

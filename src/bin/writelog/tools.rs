@@ -304,7 +304,7 @@ pub fn verify(dir: &Path) -> CliResult<bool> {
         )
         .into());
     }
-    if lock_is_held(dir)? {
+    if lock_is_held(dir) {
         return Err(format!(
             "{}: the store is open in another process; close it first (its files change under a reader)",
             dir.display()
@@ -335,15 +335,13 @@ pub fn verify(dir: &Path) -> CliResult<bool> {
 
 /// Whether another process holds the store's lock (the check takes it for an instant; a
 /// store without a LOCK file has never been opened and is not locked).
-fn lock_is_held(dir: &Path) -> CliResult<bool> {
+fn lock_is_held(dir: &Path) -> bool {
     use std::os::fd::AsRawFd;
-    let path = dir.join(LOCK_FILE);
-    let Ok(file) = std::fs::File::open(&path) else {
-        return Ok(false);
+    let Ok(file) = std::fs::File::open(dir.join(LOCK_FILE)) else {
+        return false;
     };
     // SAFETY: flock on a descriptor this function owns; the lock goes with the file.
-    let taken = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
-    Ok(!taken)
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) != 0 }
 }
 
 fn verify_logs(fs: &RealFs, found: &mut Findings) -> CliResult<(u64, u64)> {
@@ -441,7 +439,11 @@ fn verify_keys(fs: &RealFs, found: &mut Findings) -> CliResult<(u64, u64)> {
             let bytes = fs.read(&path)?;
             let walk = match walk_key_file(&bytes) {
                 Ok(walk) => walk,
-                Err(reason) if bytes.iter().all(|&b| b == 0) || bytes.len() < 24 => {
+                // Shorter than the smallest header, or zeros: a creation cut short.
+                Err(reason)
+                    if bytes.iter().all(|&b| b == 0)
+                        || bytes.len() < keystore::key_header_len(1) =>
+                {
                     found.notes.push(format!(
                         "{}: header {reason}: a creation a crash interrupted (rewritten on the next append)",
                         path.display()
