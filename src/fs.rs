@@ -20,6 +20,22 @@ pub trait FsFile: Send + 'static {
     fn append(&mut self, data: &[u8]) -> io::Result<()>;
     /// Makes every byte appended so far durable (`fdatasync`).
     fn sync_data(&mut self) -> io::Result<()>;
+    /// Writes all of `data` at `offset`, growing the file when it ends before
+    /// `offset + data.len()`. Only for a file from [`Fs::create`]: on a file opened for
+    /// appending it fails with [`io::ErrorKind::InvalidInput`] (`O_APPEND` would put the
+    /// bytes at the end whatever the offset).
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()>;
+    /// Cuts the file to `len` bytes (`ftruncate`), durable after the next `sync_data`.
+    /// A file no longer than `len` is left alone.
+    fn truncate(&mut self, len: u64) -> io::Result<()>;
+}
+
+/// The error of [`FsFile::write_at`] on a file opened for appending.
+pub fn write_at_on_append_error() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "positional write on a file opened for appending",
+    )
 }
 
 /// The file-system calls of the store, relative to its directory.
@@ -91,6 +107,8 @@ impl RealFs {
 #[derive(Debug)]
 pub struct RealFile {
     file: std::fs::File,
+    /// Opened with `O_APPEND` (by `open_append`): positional writes are refused.
+    appending: bool,
 }
 
 impl FsFile for RealFile {
@@ -100,6 +118,20 @@ impl FsFile for RealFile {
 
     fn sync_data(&mut self) -> io::Result<()> {
         self.file.sync_data()
+    }
+
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        if self.appending {
+            return Err(write_at_on_append_error());
+        }
+        std::os::unix::fs::FileExt::write_all_at(&self.file, data, offset)
+    }
+
+    fn truncate(&mut self, len: u64) -> io::Result<()> {
+        if self.file.metadata()?.len() > len {
+            self.file.set_len(len)?;
+        }
+        Ok(())
     }
 }
 
@@ -117,14 +149,20 @@ impl Fs for RealFs {
             .truncate(true)
             .write(true)
             .open(self.at(path))?;
-        Ok(RealFile { file })
+        Ok(RealFile {
+            file,
+            appending: false,
+        })
     }
 
     fn open_append(&self, path: &Path) -> io::Result<RealFile> {
         let file = std::fs::OpenOptions::new()
             .append(true)
             .open(self.at(path))?;
-        Ok(RealFile { file })
+        Ok(RealFile {
+            file,
+            appending: true,
+        })
     }
 
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
@@ -270,7 +308,7 @@ impl MemFs {
         self.state().fail_next_sync = true;
     }
 
-    /// Makes the next `append` fail with an I/O error, writing nothing.
+    /// Makes the next `append` or `write_at` fail with an I/O error, writing nothing.
     pub fn fail_next_append(&self) {
         self.state().fail_next_append = true;
     }
@@ -371,6 +409,8 @@ pub struct MemFile {
     fs: MemFs,
     inode: u64,
     path: PathBuf,
+    /// Opened by `open_append`: positional writes are refused, as on `RealFs`.
+    appending: bool,
 }
 
 impl FsFile for MemFile {
@@ -394,6 +434,31 @@ impl FsFile for MemFile {
             return Err(io::Error::other("injected fsync failure"));
         }
         state.file_syncs += 1;
+        Ok(())
+    }
+
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        if self.appending {
+            return Err(write_at_on_append_error());
+        }
+        let mut state = self.fs.state();
+        if std::mem::take(&mut state.fail_next_append) {
+            return Err(io::Error::other("injected write failure"));
+        }
+        let bytes = state.inodes.get_mut(&self.inode).ok_or_else(not_found)?;
+        let start = usize::try_from(offset).map_err(|_| io::ErrorKind::InvalidInput)?;
+        let end = start + data.len();
+        if bytes.len() < end {
+            bytes.resize(end, 0);
+        }
+        bytes[start..end].copy_from_slice(data);
+        Ok(())
+    }
+
+    fn truncate(&mut self, len: u64) -> io::Result<()> {
+        let mut state = self.fs.state();
+        let bytes = state.inodes.get_mut(&self.inode).ok_or_else(not_found)?;
+        bytes.truncate(usize::try_from(len).map_err(|_| io::ErrorKind::InvalidInput)?);
         Ok(())
     }
 }
@@ -442,6 +507,7 @@ impl Fs for MemFs {
             fs: self.clone(),
             inode,
             path: path.to_path_buf(),
+            appending: false,
         })
     }
 
@@ -451,6 +517,7 @@ impl Fs for MemFs {
             fs: self.clone(),
             inode,
             path: path.to_path_buf(),
+            appending: true,
         })
     }
 
@@ -556,6 +623,26 @@ mod tests {
         assert_eq!(second.kind(), io::ErrorKind::WouldBlock);
         drop(held);
         fs.lock(Path::new("LOCK")).unwrap();
+
+        // Positional writes and cuts, on a created file only.
+        let mut log = fs.create(Path::new("a/log")).unwrap();
+        log.write_at(0, b"abc").unwrap();
+        log.write_at(6, b"xy").unwrap();
+        assert_eq!(fs.read(Path::new("a/log")).unwrap(), b"abc\0\0\0xy");
+        log.write_at(3, b"def").unwrap();
+        assert_eq!(fs.read(Path::new("a/log")).unwrap(), b"abcdefxy");
+        log.truncate(4).unwrap();
+        log.truncate(100).unwrap();
+        log.sync_data().unwrap();
+        assert_eq!(
+            fs.read(Path::new("a/log")).unwrap(),
+            b"abcd",
+            "a cut never grows the file"
+        );
+        let mut appending = fs.open_append(Path::new("a/log")).unwrap();
+        let refused = appending.write_at(0, b"z").unwrap_err();
+        assert_eq!(refused.kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(fs.read(Path::new("a/log")).unwrap(), b"abcd");
     }
 
     #[test]

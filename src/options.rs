@@ -55,6 +55,10 @@ pub struct Options {
     pub max_record_len: usize,
     /// What to do with corruption in finished logs.
     pub recovery_mode: RecoveryMode,
+    /// Zeros the writer writes ahead in the active log each time a pass outgrows it, so
+    /// that most passes' fdatasyncs commit no file size change (0: none). Rotation cuts
+    /// what is left unused. Capped at `rotate_bytes_max`.
+    pub log_prealloc_bytes: u64,
     /// Finished logs allowed to wait for the committers before appends block.
     pub backlog_logs_max: usize,
     /// The dispatcher hands new logs to the committers at most this often (at once for
@@ -77,6 +81,7 @@ impl Default for Options {
             max_key_len: 1024,
             max_record_len: 16 << 20,
             recovery_mode: RecoveryMode::Strict,
+            log_prealloc_bytes: 256 << 10,
             backlog_logs_max: 32,
             commit_interval_ms: 2000,
         }

@@ -139,7 +139,11 @@ impl<F: Fs, C: Clock> Store<F, C> {
             now,
             recovered.last_log_ts,
         );
-        let writer = Writer::new(recovered.log, recovered.last_seq);
+        let writer = Writer::new(
+            recovered.log,
+            recovered.last_seq,
+            options.log_prealloc_bytes.min(options.rotate_bytes_max),
+        );
         let (events, inbox) = CommitRuntime::channel();
         let writes = WriteRuntime::start(
             Arc::clone(&fs),

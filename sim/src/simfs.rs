@@ -31,6 +31,19 @@ struct FileData {
     unsynced: Vec<(usize, Vec<u8>)>,
 }
 
+impl FileData {
+    /// Cuts the file to `len` (a shorter file is left alone), durable at once: the
+    /// stated simplification for truncates.
+    fn truncate(&mut self, len: usize) {
+        self.current.truncate(len);
+        self.durable.truncate(len);
+        for (offset, data) in &mut self.unsynced {
+            data.truncate(len.saturating_sub(*offset));
+        }
+        self.unsynced.retain(|(_, data)| !data.is_empty());
+    }
+}
+
 /// A directory operation not yet made durable.
 #[derive(Clone, Debug)]
 enum DirOp {
@@ -496,10 +509,14 @@ impl State {
 pub struct SimFile {
     fs: SimFs,
     inode: Inode,
+    /// Opened by `open_append`: positional writes are refused, as on `RealFs`.
+    appending: bool,
 }
 
-impl FsFile for SimFile {
-    fn append(&mut self, data: &[u8]) -> io::Result<()> {
+impl SimFile {
+    /// Writes `data` at `offset` (`None`: at the end), with the write faults: an unsynced
+    /// write that a power loss may keep, lose, tear or fill.
+    fn write(&mut self, offset: Option<u64>, data: &[u8]) -> io::Result<()> {
         let mut state = self.fs.state();
         if let Err(e) = self.fs.enter(&mut state, true) {
             if state.crashed {
@@ -514,11 +531,40 @@ impl FsFile for SimFile {
             None => (data, Ok(())),
         };
         if !data.is_empty() {
-            let offset = file.current.len();
-            file.current.extend_from_slice(data);
+            let offset = match offset {
+                Some(at) => usize::try_from(at).map_err(|_| io::ErrorKind::InvalidInput)?,
+                None => file.current.len(),
+            };
+            let end = offset + data.len();
+            if file.current.len() < end {
+                file.current.resize(end, 0);
+            }
+            file.current[offset..end].copy_from_slice(data);
             file.unsynced.push((offset, data.to_vec()));
         }
         result
+    }
+}
+
+impl FsFile for SimFile {
+    fn append(&mut self, data: &[u8]) -> io::Result<()> {
+        self.write(None, data)
+    }
+
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        if self.appending {
+            return Err(writelog::fs::write_at_on_append_error());
+        }
+        self.write(Some(offset), data)
+    }
+
+    /// Like [`Fs::truncate`], durable at once (the stated simplification).
+    fn truncate(&mut self, len: u64) -> io::Result<()> {
+        let mut state = self.fs.state();
+        self.fs.enter(&mut state, true)?;
+        let file = state.files.get_mut(&self.inode).ok_or_else(not_found)?;
+        file.truncate(usize::try_from(len).map_err(|_| io::ErrorKind::InvalidInput)?);
+        Ok(())
     }
 
     fn sync_data(&mut self) -> io::Result<()> {
@@ -569,6 +615,7 @@ impl Fs for SimFs {
                 return Ok(SimFile {
                     fs: self.clone(),
                     inode,
+                    appending: false,
                 });
             }
         }
@@ -583,6 +630,7 @@ impl Fs for SimFs {
         Ok(SimFile {
             fs: self.clone(),
             inode,
+            appending: false,
         })
     }
 
@@ -593,6 +641,7 @@ impl Fs for SimFs {
         Ok(SimFile {
             fs: self.clone(),
             inode,
+            appending: true,
         })
     }
 
@@ -624,13 +673,7 @@ impl Fs for SimFs {
         self.enter(&mut state, true)?;
         let inode = *state.names.get(path).ok_or_else(not_found)?;
         let file = state.files.get_mut(&inode).ok_or_else(not_found)?;
-        let len = len as usize;
-        file.current.truncate(len);
-        file.durable.truncate(len);
-        for (offset, data) in &mut file.unsynced {
-            data.truncate(len.saturating_sub(*offset));
-        }
-        file.unsynced.retain(|(_, data)| !data.is_empty());
+        file.truncate(usize::try_from(len).map_err(|_| io::ErrorKind::InvalidInput)?);
         Ok(())
     }
 

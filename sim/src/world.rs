@@ -102,6 +102,8 @@ struct Knobs {
     bit_rot_rate: f64,
     stale_block_rate: f64,
     recovery_mode: RecoveryMode,
+    /// Zeros the writer writes ahead in the active log (0: none).
+    log_prealloc_bytes: u64,
     crash_on_io_only: bool,
     big_payloads: bool,
     steps: u64,
@@ -234,6 +236,7 @@ impl World {
             bit_rot_rate: 0.0,
             stale_block_rate: 0.0,
             recovery_mode: RecoveryMode::Strict,
+            log_prealloc_bytes: 0,
             crash_on_io_only: rng.random_bool(0.5),
             big_payloads: rng.random_bool(0.2),
             steps: rng.random_range(200..1200),
@@ -255,6 +258,7 @@ impl World {
             RecoveryMode::PointInTime,
             RecoveryMode::SkipCorrupt,
         ][more.random_range(0..4)];
+        knobs.log_prealloc_bytes = [0, 64, 512, 4096][more.random_range(0..4)];
         let fs = SimFs::new();
         fs.set_crash_on_io_only(knobs.crash_on_io_only);
         fs.set_io_faults(
@@ -317,6 +321,7 @@ impl World {
             bit_rot_rate: 0.0,
             stale_block_rate: 0.0,
             recovery_mode: RecoveryMode::Strict,
+            log_prealloc_bytes: 512,
             crash_on_io_only: false,
             big_payloads: false,
             steps: 0,
@@ -594,7 +599,7 @@ impl World {
         }
         self.node = Some(Node {
             queue: SubmitQueue::new(next_after + 1, 1 << 20),
-            writer: Writer::new(recovered.log, next_after),
+            writer: Writer::new(recovered.log, next_after, self.knobs.log_prealloc_bytes),
             rotation: Rotation::new(
                 self.knobs.rotate_interval_ms,
                 self.knobs.rotate_bytes_max,

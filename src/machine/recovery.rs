@@ -302,6 +302,22 @@ mod tests {
     }
 
     #[test]
+    fn zeros_the_writer_wrote_ahead_are_cut_like_a_crash_tail() {
+        let mut bytes = log_bytes(&[1, 2]);
+        let blocks_len = bytes.len() as u64;
+        bytes.resize(bytes.len() + 4096, 0);
+        let fs = store_with_leftover(&bytes);
+        let recovered = recover(&fs, Timestamp(7), 0, RecoveryMode::Strict).unwrap();
+        let leftover = recovered.report.leftover.unwrap();
+        assert_eq!(leftover.damage.unwrap().reason, BadReason::ZeroFilled);
+        assert_eq!((leftover.records, leftover.kept_len), (2, blocks_len));
+        assert_eq!(recovered.last_seq, 2);
+        let name = leftover.finished_as.unwrap();
+        assert_eq!(decoded_seqs(&fs, &reading_path(&name)), vec![1, 2]);
+        assert_eq!(fs.len(&reading_path(&name)).unwrap(), Some(blocks_len));
+    }
+
+    #[test]
     fn a_hole_cuts_the_log_even_when_intact_blocks_follow() {
         let mut bytes = log_bytes(&[1, 2, 3]);
         let second = LOG_HEADER_LEN + crate::format::block_len(3, 7);

@@ -1,7 +1,8 @@
 //! Rotation: closes the active log and moves it into `reading/` under a name that is
 //! strictly greater than every earlier one, then opens a fresh `writing/tx.log`.
 //!
-//! The steps, each durable before the next: fdatasync the log; rename it to
+//! The steps, each durable before the next: cut the log's preallocated zeros and
+//! fdatasync it; rename it to
 //! `reading/tx-{ts}.log`; fsync `reading/` and `writing/` (the rename is durable on both
 //! sides); create the new log (header fdatasync'd); fsync `writing/` again for the new
 //! file. The rename must be durable before the new `tx.log` is created: a file system may
@@ -82,7 +83,7 @@ impl Rotation {
             self.opened_at = now;
             return Ok(Rotated::Empty);
         }
-        let synced = writer.sync()?;
+        let synced = writer.seal()?;
         let ts = self.next_name_ts(now);
         let name = log_file_name(ts);
         let fail = |writer: &mut Writer<F>, what: &str, e: std::io::Error| {
@@ -119,7 +120,7 @@ mod tests {
         fs.create_dir_all(Path::new(WRITING_DIR)).unwrap();
         fs.create_dir_all(Path::new(READING_DIR)).unwrap();
         let log = ActiveLog::create(&fs, Path::new(WRITING_LOG)).unwrap();
-        (fs, Writer::new(log, 0), SubmitQueue::new(1, 1 << 20))
+        (fs, Writer::new(log, 0, 64), SubmitQueue::new(1, 1 << 20))
     }
 
     fn write_one(writer: &mut Writer<MemFs>, queue: &mut SubmitQueue<()>, durability: Durability) {

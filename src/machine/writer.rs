@@ -139,13 +139,21 @@ impl<T> SubmitQueue<T> {
 }
 
 /// The log file being written, with what the writer knows of it.
+///
+/// The file may run past its blocks into zeros the writer wrote ahead (preallocation), so
+/// that the fdatasync of a later pass, which overwrites them, has no file size to commit.
+/// Recovery cuts such a zero tail like a crash's; [`Writer::seal`] cuts it before a log
+/// leaves `writing/`, so a finished log is exactly its blocks.
 pub struct ActiveLog<F: Fs> {
     file: F::File,
-    /// Bytes in the file, header included.
+    /// Bytes of blocks in the file, header included: where the next pass writes.
     pub bytes: u64,
+    /// The file's length: `bytes` plus the zeros written ahead. Invariant: at least
+    /// `bytes`.
+    pub allocated: u64,
     /// Records in the file.
     pub records: u64,
-    /// Whether bytes were written since the last fdatasync.
+    /// Whether bytes were written (or the file cut) since the last fdatasync.
     pub unsynced: bool,
 }
 
@@ -156,11 +164,12 @@ impl<F: Fs> ActiveLog<F> {
         let mut file = fs.create(path)?;
         let mut header = Vec::with_capacity(format::LOG_HEADER_LEN);
         format::encode_log_header(&mut header);
-        file.append(&header)?;
+        file.write_at(0, &header)?;
         file.sync_data()?;
         Ok(ActiveLog {
             file,
             bytes: header.len() as u64,
+            allocated: header.len() as u64,
             records: 0,
             unsynced: false,
         })
@@ -204,16 +213,21 @@ pub struct Writer<F: Fs> {
     /// Invariant: every seq written so far is at most `last_seq`, and the next pass starts
     /// above it.
     last_seq: u64,
+    /// Zeros written ahead of the blocks whenever a pass runs past the allocated end (0:
+    /// none; the file grows with each pass).
+    prealloc_bytes: u64,
     poisoned: Option<Poisoned>,
 }
 
 impl<F: Fs> Writer<F> {
-    /// A writer appending to `log`, whose last written seq (in any log) is `last_seq`.
-    pub fn new(log: ActiveLog<F>, last_seq: u64) -> Self {
+    /// A writer appending to `log`, whose last written seq (in any log) is `last_seq`,
+    /// writing `prealloc_bytes` of zeros ahead each time a pass outgrows the file.
+    pub fn new(log: ActiveLog<F>, last_seq: u64, prealloc_bytes: u64) -> Self {
         Writer {
             log,
             buf: Vec::new(),
             last_seq,
+            prealloc_bytes,
             poisoned: None,
         }
     }
@@ -279,10 +293,23 @@ impl<F: Fs> Writer<F> {
         if self.buf.is_empty() {
             return Ok(outcome);
         }
-        if let Err(e) = self.log.file.append(&self.buf) {
+        let blocks_len = self.buf.len() as u64;
+        let end = self.log.bytes + blocks_len;
+        if end > self.log.allocated {
+            // Outgrown: the same write puts zeros ahead, so the next passes overwrite
+            // allocated bytes and their fdatasyncs commit no size change.
+            let zeros = usize::try_from(self.prealloc_bytes).unwrap_or(usize::MAX);
+            self.buf.resize(self.buf.len().saturating_add(zeros), 0);
+        }
+        if let Err(e) = self.log.file.write_at(self.log.bytes, &self.buf) {
             return Err(self.poison(format!("log write failed: {e}")));
         }
-        self.log.bytes += self.buf.len() as u64;
+        self.log.allocated = self
+            .log
+            .allocated
+            .max(self.log.bytes + self.buf.len() as u64);
+        self.log.bytes = end;
+        debug_assert!(self.log.bytes <= self.log.allocated);
         self.log.records += outcome.records;
         self.log.unsynced = true;
         self.last_seq = outcome.last_seq;
@@ -302,6 +329,23 @@ impl<F: Fs> Writer<F> {
             .map_err(|e| self.poison(format!("log fdatasync failed: {e}")))
     }
 
+    /// Cuts the zeros written ahead off the active log and fdatasyncs it: the file is
+    /// then exactly its blocks, whole on disk, ready to leave `writing/` (rotation) or to
+    /// be found by the next open (close). Returns whether it synced.
+    pub fn seal(&mut self) -> Result<bool, Poisoned> {
+        if let Some(poisoned) = &self.poisoned {
+            return Err(poisoned.clone());
+        }
+        if self.log.allocated > self.log.bytes {
+            if let Err(e) = self.log.file.truncate(self.log.bytes) {
+                return Err(self.poison(format!("cutting the log's preallocated tail failed: {e}")));
+            }
+            self.log.allocated = self.log.bytes;
+            self.log.unsynced = true;
+        }
+        self.sync()
+    }
+
     /// Marks the writer poisoned for `why` and returns the poison.
     pub fn poison(&mut self, why: String) -> Poisoned {
         self.poisoned.get_or_insert(Poisoned(why)).clone()
@@ -310,6 +354,10 @@ impl<F: Fs> Writer<F> {
     /// Swaps in a new active log (rotation) and hands back the old one.
     pub fn replace_log(&mut self, log: ActiveLog<F>) -> ActiveLog<F> {
         assert!(!self.log.unsynced, "a log is synced before it is replaced");
+        assert!(
+            self.log.allocated == self.log.bytes,
+            "a log is sealed (its zero tail cut) before it is replaced"
+        );
         std::mem::replace(&mut self.log, log)
     }
 }
@@ -330,7 +378,7 @@ mod tests {
 
     fn writer(fs: &MemFs) -> Writer<MemFs> {
         fs.create_dir_all(Path::new("d")).unwrap();
-        Writer::new(ActiveLog::create(fs, Path::new("d/tx.log")).unwrap(), 0)
+        Writer::new(ActiveLog::create(fs, Path::new("d/tx.log")).unwrap(), 0, 0)
     }
 
     #[test]
@@ -392,6 +440,45 @@ mod tests {
                 vec![(4, b"d".to_vec())]
             ]
         );
+    }
+
+    #[test]
+    fn zeros_are_written_ahead_once_per_outgrowing_and_sealing_cuts_them() {
+        let fs = MemFs::new();
+        fs.create_dir_all(Path::new("d")).unwrap();
+        let path = Path::new("d/tx.log");
+        let log = ActiveLog::create(&fs, path).unwrap();
+        let mut writer = Writer::new(log, 0, 4096);
+        let mut queue = SubmitQueue::<()>::new(1, 1 << 20);
+        let one = record("k", "v").encoded_len() as u64;
+        let header = format::LOG_HEADER_LEN as u64;
+
+        queue.push(vec![record("k", "v")], Durability::Sync, ());
+        writer.write_pass(&queue.take_pass(1 << 20)).unwrap();
+        assert_eq!(writer.log().bytes, header + one);
+        assert_eq!(writer.log().allocated, header + one + 4096);
+        assert_eq!(fs.len(path).unwrap(), Some(header + one + 4096));
+
+        queue.push(vec![record("k", "v")], Durability::Sync, ());
+        writer.write_pass(&queue.take_pass(1 << 20)).unwrap();
+        assert_eq!(
+            fs.len(path).unwrap(),
+            Some(header + one + 4096),
+            "a pass that fits overwrites zeros: the file does not grow"
+        );
+        let bytes = fs.read(path).unwrap();
+        let items: Vec<_> = LogDecoder::new(&bytes, DecodeLimits::default()).collect();
+        assert_eq!(items.len(), 3, "two batches, then the zeros");
+        assert_eq!(
+            items[2].as_ref().unwrap_err().reason,
+            format::BadReason::ZeroFilled
+        );
+
+        assert!(writer.seal().unwrap(), "a cut is synced");
+        assert_eq!(fs.len(path).unwrap(), Some(header + 2 * one));
+        assert_eq!(writer.log().allocated, writer.log().bytes);
+        let bytes = fs.read(path).unwrap();
+        assert!(LogDecoder::new(&bytes, DecodeLimits::default()).all(|item| item.is_ok()));
     }
 
     #[test]

@@ -359,7 +359,7 @@ impl<F: Fs, C: Clock> WriterDriver<F, C> {
                 }
             } else if state.closing {
                 drop(state);
-                let synced = self.writer.sync();
+                let synced = self.writer.seal();
                 state = shared.lock();
                 match synced {
                     Ok(true) => {

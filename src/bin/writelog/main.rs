@@ -112,6 +112,10 @@ struct BenchArgs {
     /// Rotation interval in milliseconds.
     #[arg(long, default_value_t = 100)]
     rotate_ms: u64,
+    /// Zeros the writer writes ahead in the log each time it outgrows it (the store's
+    /// `log_prealloc_bytes`; default: the store's default).
+    #[arg(long)]
+    log_prealloc_bytes: Option<u64>,
     /// Print the result as one JSON object.
     #[arg(long)]
     json: bool,
@@ -246,6 +250,9 @@ fn bench(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         commit_interval_ms: args
             .commit_ms
             .unwrap_or(Options::default().commit_interval_ms),
+        log_prealloc_bytes: args
+            .log_prealloc_bytes
+            .unwrap_or(Options::default().log_prealloc_bytes),
         ..Options::default()
     };
     let rounds = if args.compare { args.rounds.max(1) } else { 1 };

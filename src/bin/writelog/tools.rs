@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use writelog::format::{block_len, DecodeLimits, LogDecoder, LOG_HEADER_LEN, LOG_MAGIC};
+use writelog::format::{block_len, BadReason, DecodeLimits, LogDecoder, LOG_HEADER_LEN, LOG_MAGIC};
 use writelog::fs::{Fs, RealFs};
 use writelog::keystore::{
     self, key_file_path, key_hash, walk_key_file, RecordKind, KEYS_DIR, KEY_FILE_MAGIC, PROBES_MAX,
@@ -54,7 +54,7 @@ enum LogItem {
     Damage {
         offset: u64,
         bad_at: u64,
-        reason: String,
+        reason: BadReason,
         resumes_at: Option<u64>,
     },
 }
@@ -82,7 +82,7 @@ fn walk_log(bytes: &[u8]) -> Vec<LogItem> {
             Err(damage) => items.push(LogItem::Damage {
                 offset: damage.offset,
                 bad_at: damage.bad_at,
-                reason: damage.reason.to_string(),
+                reason: damage.reason,
                 resumes_at: damage.resumes_at,
             }),
         }
@@ -135,7 +135,7 @@ fn inspect_log(path: &Path, bytes: &[u8], json: bool) -> bool {
                     resumes_at,
                 } => format!(
                     "{{\"type\":\"damage\",\"offset\":{offset},\"bad_at\":{bad_at},\"reason\":{},\"resumes_at\":{}}}",
-                    json_string(reason),
+                    json_string(&reason.to_string()),
                     resumes_at.map_or("null".to_string(), |r| r.to_string())
                 ),
             })
@@ -352,6 +352,15 @@ fn verify_logs(fs: &RealFs, found: &mut Findings) -> CliResult<(u64, u64)> {
         for item in walk_log(&fs.read(writing)?) {
             match item {
                 LogItem::Block { .. } => records += 1,
+                LogItem::Damage {
+                    offset,
+                    reason: BadReason::ZeroFilled,
+                    resumes_at: None,
+                    ..
+                } => found.notes.push(format!(
+                    "{WRITING_LOG}: zeros from {offset} to the end (space the writer wrote \
+                     ahead, or a crash's zeroed tail); recovery cuts them"
+                )),
                 LogItem::Damage {
                     offset,
                     reason,
