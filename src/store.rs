@@ -79,10 +79,6 @@ pub struct Store<F: Fs = RealFs, C: Clock = SystemClock> {
     _clock: std::marker::PhantomData<C>,
 }
 
-/// Logs the dispatcher hands out before any is retired: enough that committers take
-/// several logs in one pass when logs pile up.
-const IN_FLIGHT_LOGS_MAX: usize = 16;
-
 /// Largest number of records in one batch (a block's `batch_left` is a `u32`).
 pub const BATCH_LEN_MAX: usize = u32::MAX as usize;
 
@@ -162,7 +158,9 @@ impl<F: Fs, C: Clock> Store<F, C> {
                 options.committers,
                 options.recovery_mode,
                 watermark,
-                IN_FLIGHT_LOGS_MAX,
+                // Everything the backlog bound lets wait may go out in one handout, so
+                // that a pass covers as many logs as are waiting.
+                options.backlog_logs_max,
             ),
             committers: options.committers,
             rotate_interval_ms: options.rotate_interval_ms,

@@ -96,11 +96,12 @@ fn a_stopped_commit_side_fails_appends_held_by_the_backlog_instead_of_hanging() 
         ..options()
     };
     let store = Store::open_with(fs.clone(), ManualClock::new(Timestamp(1)), options).unwrap();
-    // A finished log that a Strict store refuses, put in while it runs.
+    // A finished log that a Strict store refuses, put in while it runs, under a name
+    // that sorts before every log the store makes (so it is dispatched first).
     let mut bytes = Vec::new();
     writelog::format::encode_log_header(&mut bytes);
     bytes.extend_from_slice(&[0x5A; 64]);
-    let name = writelog::machine::log_file_name(5);
+    let name = writelog::machine::log_file_name(0);
     fs.put(
         &Path::new(writelog::machine::READING_DIR).join(name),
         &bytes,

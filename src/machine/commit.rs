@@ -61,11 +61,21 @@ struct KeySlot {
 }
 
 /// Key files kept open between passes, so that a key written again does not pay an open
-/// and a close (an `openat` in ext4 costs about as much as the write). Bounded; when full,
-/// the file first in path order is closed (deterministic).
+/// and a close (an `openat` in ext4 costs about as much as the write). Bounded. When full,
+/// a newly opened file is closed after its write rather than evicting one in use: a
+/// committer visits about the same keys pass after pass, and evicting to make room would
+/// close each file just before it is needed again (a cyclic scan defeats LRU), while
+/// keeping the first ones open serves `max` of them every pass. So that the cache follows
+/// a changing set of keys, a pass that turned files away ends by closing the ones it did
+/// not use. Deterministic: no clock, no hash order.
 struct OpenFiles {
-    files: BTreeMap<PathBuf, Box<dyn FsFile>>,
+    /// Each open file with the last pass that used it.
+    files: BTreeMap<PathBuf, (Box<dyn FsFile>, u64)>,
     max: usize,
+    /// The current pass.
+    pass: u64,
+    /// Files turned away for want of room in this pass.
+    turned_away: u64,
 }
 
 impl std::fmt::Debug for OpenFiles {
@@ -78,7 +88,8 @@ impl OpenFiles {
     /// Appends `data` to the key file at `path` through its open handle, opening it
     /// first if it is not open yet (and keeping it open if there is room).
     fn append<F: Fs>(&mut self, fs: &F, path: &PathBuf, data: &[u8]) -> Result<()> {
-        if let Some(file) = self.files.get_mut(path) {
+        if let Some((file, used)) = self.files.get_mut(path) {
+            *used = self.pass;
             let appended = file.append(data);
             if appended.is_err() {
                 self.files.remove(path);
@@ -99,15 +110,32 @@ impl OpenFiles {
         Ok(())
     }
 
-    /// Keeps `file` open as `path` (closing another when full; nothing when `max` is 0).
+    /// Keeps `file` open as `path` if there is room (else it is closed here).
     fn insert(&mut self, path: PathBuf, file: Box<dyn FsFile>) {
-        if self.max == 0 {
+        if self.files.len() >= self.max {
+            self.turned_away += 1;
             return;
         }
-        while self.files.len() >= self.max {
-            self.files.pop_first();
+        self.files.insert(path, (file, self.pass));
+    }
+
+    /// Closes the handle of `path`, if open (a rename is about to put another file there).
+    fn forget(&mut self, path: &PathBuf) {
+        self.files.remove(path);
+    }
+
+    /// Ends a pass: if files were turned away, closes those this pass did not use.
+    fn end_pass(&mut self) {
+        if self.turned_away > 0 {
+            let pass = self.pass;
+            self.files.retain(|_, (_, used)| *used == pass);
         }
-        self.files.insert(path, file);
+        self.turned_away = 0;
+        self.pass += 1;
+        assert!(
+            self.files.len() <= self.max,
+            "the open-file cache stays bounded"
+        );
     }
 }
 
@@ -141,6 +169,8 @@ impl Committer {
             open_files: OpenFiles {
                 files: BTreeMap::new(),
                 max: open_files_max,
+                pass: 0,
+                turned_away: 0,
             },
             dirs_synced: std::collections::BTreeSet::new(),
         }
@@ -149,6 +179,12 @@ impl Committer {
     /// Applies every record of `work` and makes it durable. On error nothing is reported
     /// done; the caller stops (the logs stay and are applied again after a restart).
     pub fn commit<F: Fs>(&mut self, fs: &F, work: &[CommitWork]) -> Result<CommitOutcome> {
+        let result = self.apply(fs, work);
+        self.open_files.end_pass();
+        result
+    }
+
+    fn apply<F: Fs>(&mut self, fs: &F, work: &[CommitWork]) -> Result<CommitOutcome> {
         let mut by_key: BTreeMap<&[u8], Vec<&CommitRecord>> = BTreeMap::new();
         for piece in work {
             for record in &piece.records {
@@ -237,7 +273,7 @@ impl Committer {
             };
             if replaced {
                 // The rename below puts another file at the path: its handle must go.
-                self.open_files.files.remove(&slot.path);
+                self.open_files.forget(&slot.path);
                 let mut file = fs.create(&write_path).io("creating", &write_path)?;
                 file.append(&buf).io("appending to", &write_path)?;
             } else if rewrite {
@@ -463,6 +499,40 @@ mod tests {
             vec![(1, "one".into()), (2, "two".into())]
         );
         assert_eq!(locate(&fs, b"k").unwrap().file.unwrap().damage, None);
+    }
+
+    #[test]
+    fn a_full_open_file_cache_keeps_its_files_and_follows_a_changing_key_set() {
+        let fs = setup();
+        let mut committer = Committer::new(1000, 2);
+        let open = |c: &Committer| -> Vec<PathBuf> { c.open_files.files.keys().cloned().collect() };
+        let path = |key: &str| locate(&fs, key.as_bytes()).unwrap().path;
+        let pass = |c: &mut Committer, seq: u64, keys: &[&str]| {
+            let records = keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| rec(seq + i as u64, Kind::Append, k, "v"))
+                .collect();
+            c.commit(&fs, &[work("a", records)]).unwrap();
+        };
+        pass(&mut committer, 1, &["a", "b", "c"]);
+        let first = open(&committer);
+        assert_eq!(first.len(), 2, "bounded");
+        pass(&mut committer, 10, &["a", "b", "c"]);
+        assert_eq!(
+            open(&committer),
+            first,
+            "the same keys again: the open files stay, none is evicted for a newcomer"
+        );
+        pass(&mut committer, 20, &["x", "y", "z"]);
+        pass(&mut committer, 30, &["x", "y", "z"]);
+        let now = open(&committer);
+        assert_eq!(now.len(), 2);
+        assert!(
+            now.iter()
+                .all(|p| [path("x"), path("y"), path("z")].contains(p)),
+            "files of keys no longer written are closed: {now:?}"
+        );
     }
 
     #[test]

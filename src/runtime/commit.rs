@@ -133,7 +133,7 @@ impl CommitRuntime {
         let mut work_senders = Vec::new();
         let mut committer_threads = Vec::new();
         for id in 0..setup.committers {
-            let (work_tx, work_rx) = channel::<CommitWork>();
+            let (work_tx, work_rx) = channel::<Vec<CommitWork>>();
             work_senders.push(work_tx);
             let fs = Arc::clone(&setup.fs);
             let done = events.clone();
@@ -264,9 +264,11 @@ fn spawn_error(source: std::io::Error) -> Error {
     }
 }
 
-/// Key files one committer keeps open: a quarter of the process's descriptor limit
-/// shared among the committers, at most 8,192 (with the common soft limit of 1,024, 128
-/// per committer; a committer that runs out closes them all and goes on).
+/// Key files one committer keeps open: half of the process's descriptor limit shared
+/// among the committers, at most 8,192 (with the common soft limit of 1,024, 256 per
+/// committer of 2; a committer that runs out closes them all and goes on). The other half
+/// is the embedding program's. A program that writes many keys raises its soft limit
+/// before opening the store (the `writelog` binary raises it to the hard limit).
 fn open_key_files_max(committers: usize) -> usize {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
@@ -278,14 +280,14 @@ fn open_key_files_max(committers: usize) -> usize {
     } else {
         1024
     };
-    let share = soft / 4 / committers.max(1) as u64;
+    let share = soft / 2 / committers.max(1) as u64;
     share.min(8192) as usize
 }
 
 fn run_committer<F: Fs>(
     id: usize,
     fs: &F,
-    work: &Receiver<CommitWork>,
+    work: &Receiver<Vec<CommitWork>>,
     done: &Sender<DispatchEvent>,
     counters: &Counters,
     open_files_max: usize,
@@ -294,11 +296,13 @@ fn run_committer<F: Fs>(
     const PASS_PIECES_MAX: usize = 256;
     let _report = ReportPanic { id, done };
     let mut committer = Committer::new(1 << 16, open_files_max);
+    // Each message is one handout's work for this committer (every log it covered);
+    // handouts queued behind it join the same pass.
     while let Ok(first) = work.recv() {
-        let mut pass = vec![first];
+        let mut pass = first;
         while pass.len() < PASS_PIECES_MAX {
             match work.try_recv() {
-                Ok(piece) => pass.push(piece),
+                Ok(pieces) => pass.extend(pieces),
                 Err(_) => break,
             }
         }
@@ -332,7 +336,7 @@ fn run_committer<F: Fs>(
 struct DispatchDriver<F: Fs> {
     setup: CommitSetup<F>,
     shared: Arc<CommitShared>,
-    work_senders: Vec<Sender<CommitWork>>,
+    work_senders: Vec<Sender<Vec<CommitWork>>>,
     /// The last log name of the first listing, until every log up to it is retired.
     last_found_at_open: Option<String>,
     first_listing: bool,
@@ -352,7 +356,7 @@ impl<F: Fs> DispatchDriver<F> {
             let urgent = self.setup.dispatcher.watermark() < urgent_upto;
             // Hand out now if asked, if the interval has passed, or if the backlog is half
             // full; otherwise sleep until the interval ends (or an event comes).
-            let backlog = self.setup.counters.logs_waiting.load(Ordering::SeqCst);
+            let backlog = self.logs_not_handed_out();
             let since = self.last_handout.map(|t| t.elapsed());
             let due = urgent
                 || since.is_none_or(|e| e >= interval)
@@ -394,7 +398,7 @@ impl<F: Fs> DispatchDriver<F> {
             // and is done as soon as it is dispatched.
             loop {
                 let retired = self.retire()?;
-                let backlog = self.setup.counters.logs_waiting.load(Ordering::SeqCst);
+                let backlog = self.logs_not_handed_out();
                 let due = self.setup.dispatcher.watermark() < urgent_upto
                     || self.last_handout.is_none_or(|t| t.elapsed() >= interval)
                     || backlog * 2 >= self.setup.backlog_logs_max;
@@ -410,6 +414,15 @@ impl<F: Fs> DispatchDriver<F> {
                 }
             }
         }
+    }
+
+    /// Finished logs waiting that are not in the committers' hands yet. Pacing looks at
+    /// these only: counting the logs being committed would hand out small batches exactly
+    /// when the committers are behind, when large ones (each key file written once for
+    /// more records) help most.
+    fn logs_not_handed_out(&self) -> u64 {
+        let waiting = self.setup.counters.logs_waiting.load(Ordering::SeqCst);
+        waiting.saturating_sub(self.setup.dispatcher.in_flight() as u64)
     }
 
     /// Retires the logs every committer is done with; true when any retired.
@@ -469,6 +482,9 @@ impl<F: Fs> DispatchDriver<F> {
                 self.shared.applied_changed.notify_all();
             }
         }
+        // Route every log of this handout first, then give each committer its share in
+        // one message: a committer's pass then covers the whole handout.
+        let mut handout: Vec<Vec<CommitWork>> = vec![Vec::new(); self.work_senders.len()];
         while let Some(name) = self.setup.dispatcher.next_log(&names) {
             let name = name.to_owned();
             let path = reading_path(&name);
@@ -480,10 +496,16 @@ impl<F: Fs> DispatchDriver<F> {
                 .corrupt_skipped
                 .fetch_add(skipped, Ordering::Relaxed);
             for (committer, work) in dispatched.work {
-                self.work_senders[committer]
-                    .send(work)
-                    .map_err(|_| Error::CommitFailed(format!("committer {committer} stopped")))?;
+                handout[committer].push(work);
             }
+        }
+        for (committer, work) in handout.into_iter().enumerate() {
+            if work.is_empty() {
+                continue;
+            }
+            self.work_senders[committer]
+                .send(work)
+                .map_err(|_| Error::CommitFailed(format!("committer {committer} stopped")))?;
         }
         Ok(())
     }

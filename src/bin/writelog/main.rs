@@ -116,6 +116,10 @@ struct BenchArgs {
     /// `log_prealloc_bytes`; default: the store's default).
     #[arg(long)]
     log_prealloc_bytes: Option<u64>,
+    /// Finished logs allowed to wait for the committers before appends block (the
+    /// store's `backlog_logs_max`; default: the store's default).
+    #[arg(long)]
+    backlog_logs: Option<usize>,
     /// Print the result as one JSON object.
     #[arg(long)]
     json: bool,
@@ -177,7 +181,26 @@ impl Default for BenchArgs {
     }
 }
 
+/// Raises the soft limit on open files to the hard limit, as a program that writes many
+/// keys should before it opens a store: committers keep key files open within half of
+/// it. Best effort; a failure leaves the limit as it was.
+fn raise_open_files_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read and write only the struct they are given.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    raise_open_files_limit();
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Bench(BenchArgs::default())) {
         Command::Bench(args) => bench(&args).map(|()| true),
@@ -250,6 +273,9 @@ fn bench(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         commit_interval_ms: args
             .commit_ms
             .unwrap_or(Options::default().commit_interval_ms),
+        backlog_logs_max: args
+            .backlog_logs
+            .unwrap_or(Options::default().backlog_logs_max),
         log_prealloc_bytes: args
             .log_prealloc_bytes
             .unwrap_or(Options::default().log_prealloc_bytes),
