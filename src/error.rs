@@ -49,10 +49,14 @@ pub enum Error {
     QueueFull,
     /// Too many finished logs wait for the committers (only from `try_append`; `append`
     /// waits instead).
-    #[error("{logs_waiting} logs wait for the committers, at the backlog bound")]
+    #[error(
+        "{logs_waiting} logs ({pending_bytes} bytes of records) wait for the committers, at the backlog bound"
+    )]
     Backlogged {
         /// Finished logs waiting.
         logs_waiting: u64,
+        /// Memory the records not yet in the key store are counted for.
+        pending_bytes: u64,
     },
     /// The commit side (dispatcher or a committer) failed; the logs stay and are applied
     /// after the store is reopened.

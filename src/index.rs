@@ -34,6 +34,17 @@ pub struct Record {
     pub payload: Vec<u8>,
 }
 
+/// What one pending operation costs in memory beyond its key (held twice) and payload:
+/// its `PendingOp` and `by_seq` entries, the two heap blocks' allocator headers and the
+/// maps' per-entry share. An estimate (measured against the bench's peak resident memory),
+/// so that the backlog's byte bound holds for small records too.
+pub const OP_OVERHEAD_BYTES: usize = 128;
+
+/// The memory one pending operation is counted for.
+pub fn op_bytes(key_len: usize, payload_len: usize) -> usize {
+    OP_OVERHEAD_BYTES + 2 * key_len + payload_len
+}
+
 /// Pending operations by key, and their order by seq for trimming.
 #[derive(Debug, Default)]
 pub struct PendingIndex {
@@ -42,6 +53,8 @@ pub struct PendingIndex {
     /// not yet trimmed op of its key.
     by_seq: VecDeque<(u64, Vec<u8>)>,
     payload_bytes: usize,
+    /// Invariant: the sum of [`op_bytes`] over the pending operations.
+    bytes: usize,
 }
 
 impl PendingIndex {
@@ -57,6 +70,7 @@ impl PendingIndex {
             "the pending index is filled in seq order"
         );
         self.payload_bytes += payload.len();
+        self.bytes += op_bytes(key.len(), payload.len());
         self.by_seq.push_back((seq, key.to_vec()));
         self.by_key
             .entry(key.to_vec())
@@ -81,6 +95,7 @@ impl PendingIndex {
                 let op = ops.pop_front().expect("every by_seq entry has its op");
                 assert_eq!(op.seq, seq, "a key's ops leave in seq order");
                 self.payload_bytes -= op.payload.len();
+                self.bytes -= op_bytes(key.len(), op.payload.len());
                 if ops.is_empty() {
                     self.by_key.remove(&key);
                 }
@@ -114,6 +129,11 @@ impl PendingIndex {
     /// Payload bytes pending.
     pub fn payload_bytes(&self) -> usize {
         self.payload_bytes
+    }
+
+    /// The memory the pending operations are counted for (see [`op_bytes`]).
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 }
 
@@ -218,12 +238,15 @@ mod tests {
         index.insert(2, Kind::Append, b"b", b"y");
         index.insert(3, Kind::Append, b"a", b"z");
         assert_eq!(index.payload_bytes(), 4);
+        assert_eq!(index.bytes(), 3 * OP_OVERHEAD_BYTES + 3 * 2 + 4);
         index.trim(2);
+        assert_eq!(index.bytes(), op_bytes(1, 1));
         assert_eq!(index.len(), 1);
         assert_eq!(index.keys(), vec![b"a".to_vec()]);
         assert_eq!(index.ops(b"a")[0].seq, 3);
         index.trim(10);
         assert!(index.is_empty());
         assert_eq!(index.payload_bytes(), 0);
+        assert_eq!(index.bytes(), 0);
     }
 }

@@ -61,6 +61,11 @@ pub struct Options {
     pub log_prealloc_bytes: u64,
     /// Finished logs allowed to wait for the committers before appends block.
     pub backlog_logs_max: usize,
+    /// Memory the records not yet in the key store may take (the pending index behind
+    /// read-your-writes, counted as [`crate::index::op_bytes`] per record) before appends
+    /// block and `try_append` fails with `Backlogged`. With the committers' copies of the
+    /// records in flight, the commit side holds at most about twice this.
+    pub backlog_bytes_max: usize,
     /// The dispatcher hands new logs to the committers at most this often (at once for
     /// `flush`, or when half the backlog bound is reached), so that a committer pass
     /// covers several logs and writes each key's file once for many records.
@@ -83,6 +88,7 @@ impl Default for Options {
             recovery_mode: RecoveryMode::Strict,
             log_prealloc_bytes: 256 << 10,
             backlog_logs_max: 32,
+            backlog_bytes_max: 256 << 20,
             commit_interval_ms: 2000,
         }
     }
@@ -114,6 +120,9 @@ impl Options {
         }
         if self.backlog_logs_max == 0 {
             return bad("backlog_logs_max must be at least 1".into());
+        }
+        if self.backlog_bytes_max == 0 {
+            return bad("backlog_bytes_max must be positive".into());
         }
         Ok(())
     }

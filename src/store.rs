@@ -46,6 +46,8 @@ pub struct Stats {
     pub logs_waiting: u64,
     /// Records acknowledged (or found at open) that the key store does not hold yet.
     pub records_waiting: u64,
+    /// Memory the records waiting are counted for, against `Options::backlog_bytes_max`.
+    pub pending_bytes: u64,
     /// Commit lag in seqs: the last seq written minus the applied watermark.
     pub commit_lag: u64,
     /// The applied watermark: every seq at or below it is in the key store.
@@ -127,6 +129,9 @@ impl<F: Fs, C: Clock> Store<F, C> {
         for record in &recovered.unapplied {
             index.insert(record.seq, record.kind, &record.key, &record.payload);
         }
+        counters
+            .pending_bytes
+            .store(index.bytes() as u64, Ordering::SeqCst);
         let index = Arc::new(Mutex::new(index));
         let fs = Arc::new(fs);
         let rotation = Rotation::new(
@@ -166,6 +171,7 @@ impl<F: Fs, C: Clock> Store<F, C> {
             rotate_interval_ms: options.rotate_interval_ms,
             commit_interval_ms: options.commit_interval_ms,
             backlog_logs_max: options.backlog_logs_max as u64,
+            backlog_bytes_max: options.backlog_bytes_max as u64,
             index: Arc::clone(&index),
             counters: Arc::clone(&counters),
             on_retired: Box::new(move || room.notify_all()),
@@ -324,6 +330,10 @@ impl<F: Fs, C: Clock> Store<F, C> {
         let appends = c.appends.load(Ordering::Relaxed);
         let batches = c.passes.load(Ordering::Relaxed);
         let applied_seq = c.applied_seq.load(Ordering::Relaxed);
+        let (records_waiting, pending_bytes) = {
+            let index = self.lock_index();
+            (index.len() as u64, index.bytes() as u64)
+        };
         Stats {
             appends,
             bytes: c.payload_bytes.load(Ordering::Relaxed),
@@ -336,7 +346,8 @@ impl<F: Fs, C: Clock> Store<F, C> {
             fsyncs: c.fsyncs.load(Ordering::Relaxed),
             rotations: c.rotations.load(Ordering::Relaxed),
             logs_waiting: c.logs_waiting.load(Ordering::Relaxed),
-            records_waiting: self.lock_index().len() as u64,
+            records_waiting,
+            pending_bytes,
             commit_lag: c
                 .written_seq
                 .load(Ordering::Relaxed)

@@ -54,3 +54,47 @@ fn a_full_backlog_holds_appends_back_until_the_committers_catch_up() {
     assert_eq!(store.stats().logs_waiting, 0);
     store.close().unwrap();
 }
+
+#[test]
+fn the_memory_bound_holds_appends_back_too_and_loses_nothing() {
+    let fs = MemFs::new();
+    let payload = [7u8; 1000];
+    let per_record = writelog::index::op_bytes(1, payload.len()) as u64;
+    let options = Options {
+        durability: Durability::None,
+        rotate_interval_ms: 3_600_000,
+        backlog_bytes_max: 20 * per_record as usize,
+        committers: 1,
+        ..Options::default()
+    };
+    let store = Store::open_with(fs.clone(), ManualClock::new(Timestamp(1)), options).unwrap();
+    // Nothing rotates (the interval is an hour, 8 MiB is far): the records wait in the
+    // active log, and only the memory bound can hold appends back.
+    let mut acked = 0u64;
+    let refused = loop {
+        match store.try_append(b"k", &payload) {
+            Ok(_) => acked += 1,
+            Err(e) => break e,
+        }
+        assert!(acked < 10_000, "the memory bound never held");
+    };
+    match refused {
+        Error::Backlogged {
+            logs_waiting,
+            pending_bytes,
+        } => {
+            assert_eq!(logs_waiting, 0, "the log bound did not hold it");
+            assert!(pending_bytes >= 20 * per_record, "{pending_bytes}");
+        }
+        other => panic!("{other}"),
+    }
+    assert_eq!(acked, 20, "exactly the records that fit the bound");
+    // A blocking append waits, and gets through on its own: the full bound has the
+    // writer rotate (the interval is an hour) and the dispatcher hand the log out at once.
+    store.append(b"k", &payload).unwrap();
+    acked += 1;
+    store.flush().unwrap();
+    assert_eq!(store.read(b"k").unwrap().len() as u64, acked);
+    assert_eq!(store.stats().logs_waiting, 0);
+    store.close().unwrap();
+}

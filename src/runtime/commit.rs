@@ -110,6 +110,7 @@ pub(crate) struct CommitSetup<F: Fs> {
     pub rotate_interval_ms: u64,
     pub commit_interval_ms: u64,
     pub backlog_logs_max: u64,
+    pub backlog_bytes_max: u64,
     pub index: Arc<Mutex<PendingIndex>>,
     pub counters: Arc<Counters>,
     /// Called after logs retire, to wake callers held back by the backlog bound.
@@ -355,12 +356,10 @@ impl<F: Fs> DispatchDriver<F> {
         loop {
             let urgent = self.setup.dispatcher.watermark() < urgent_upto;
             // Hand out now if asked, if the interval has passed, or if the backlog is half
-            // full; otherwise sleep until the interval ends (or an event comes).
+            // full (in logs not handed out, or in memory); otherwise sleep until the interval ends (or an event comes).
             let backlog = self.logs_not_handed_out();
             let since = self.last_handout.map(|t| t.elapsed());
-            let due = urgent
-                || since.is_none_or(|e| e >= interval)
-                || backlog * 2 >= self.setup.backlog_logs_max;
+            let due = urgent || since.is_none_or(|e| e >= interval) || self.half_full(backlog);
             let wait = if need_listing && due {
                 None
             } else if need_listing {
@@ -401,7 +400,7 @@ impl<F: Fs> DispatchDriver<F> {
                 let backlog = self.logs_not_handed_out();
                 let due = self.setup.dispatcher.watermark() < urgent_upto
                     || self.last_handout.is_none_or(|t| t.elapsed() >= interval)
-                    || backlog * 2 >= self.setup.backlog_logs_max;
+                    || self.half_full(backlog);
                 if (need_listing || retired) && due {
                     need_listing = false;
                     self.last_handout = Some(std::time::Instant::now());
@@ -425,6 +424,15 @@ impl<F: Fs> DispatchDriver<F> {
         waiting.saturating_sub(self.setup.dispatcher.in_flight() as u64)
     }
 
+    /// Whether the backlog is half way to either bound (`not_handed_out` logs, or the
+    /// pending records' memory): pacing then gives way, so that appends are not held back
+    /// by logs that merely wait for the interval.
+    fn half_full(&self, not_handed_out: u64) -> bool {
+        let pending_bytes = self.setup.counters.pending_bytes.load(Ordering::SeqCst);
+        not_handed_out * 2 >= self.setup.backlog_logs_max
+            || pending_bytes * 2 >= self.setup.backlog_bytes_max
+    }
+
     /// Retires the logs every committer is done with; true when any retired.
     fn retire(&mut self) -> Result<bool> {
         let Some(finished) = self.setup.dispatcher.take_finished() else {
@@ -438,11 +446,14 @@ impl<F: Fs> DispatchDriver<F> {
             |n| Some(n.saturating_sub(retired)),
         );
         let applied = finished.watermark;
-        self.setup
-            .index
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .trim(applied);
+        {
+            let mut index = self.setup.index.lock().unwrap_or_else(|e| e.into_inner());
+            index.trim(applied);
+            self.setup
+                .counters
+                .pending_bytes
+                .store(index.bytes() as u64, Ordering::SeqCst);
+        }
         self.setup
             .counters
             .applied_seq

@@ -17,6 +17,9 @@ pub(crate) struct Counters {
     pub fsyncs: AtomicU64,
     pub rotations: AtomicU64,
     pub logs_waiting: AtomicU64,
+    /// The pending index's [`crate::index::PendingIndex::bytes`], stored under its lock
+    /// after every change.
+    pub pending_bytes: AtomicU64,
     pub written_seq: AtomicU64,
     pub applied_seq: AtomicU64,
     pub commit_passes: AtomicU64,

@@ -65,6 +65,7 @@ struct Shared {
     /// Filled under `state`'s lock, in seq order.
     index: Arc<Mutex<PendingIndex>>,
     backlog_logs_max: u64,
+    backlog_bytes_max: u64,
     /// The writer waits here for work.
     work: Condvar,
     /// Callers wait here for room in the queue.
@@ -142,6 +143,7 @@ impl WriteRuntime {
             }),
             index,
             backlog_logs_max: options.backlog_logs_max as u64,
+            backlog_bytes_max: options.backlog_bytes_max as u64,
             work: Condvar::new(),
             room: Condvar::new(),
             acks: Acks {
@@ -194,9 +196,21 @@ impl WriteRuntime {
                 return Err(Error::Closed);
             }
             let logs_waiting = self.shared.counters.logs_waiting.load(Ordering::SeqCst);
-            let backlogged = logs_waiting >= self.shared.backlog_logs_max;
+            let pending_bytes = self.shared.counters.pending_bytes.load(Ordering::SeqCst);
+            let memory_full = pending_bytes >= self.shared.backlog_bytes_max;
+            let backlogged = logs_waiting >= self.shared.backlog_logs_max || memory_full;
             if !backlogged && state.queue.has_room(encoded_len) {
                 break;
+            }
+            if memory_full {
+                // Records still in the active log cannot be applied before it rotates:
+                // ask for that now rather than at the interval, which may be long.
+                let queued_upto = state.queue.next_seq() - 1;
+                state.rotate_upto = state.rotate_upto.max(queued_upto);
+                if state.writer_idle {
+                    state.writer_idle = false;
+                    self.shared.work.notify_one();
+                }
             }
             if backlogged && self.shared.counters.commit_stopped.load(Ordering::SeqCst) {
                 return Err(Error::CommitFailed(
@@ -205,7 +219,12 @@ impl WriteRuntime {
                 ));
             }
             match (when_full, backlogged) {
-                (WhenFull::Fail, true) => return Err(Error::Backlogged { logs_waiting }),
+                (WhenFull::Fail, true) => {
+                    return Err(Error::Backlogged {
+                        logs_waiting,
+                        pending_bytes,
+                    })
+                }
                 (WhenFull::Fail, false) => return Err(Error::QueueFull),
                 // The dispatcher signals `room` when it retires logs; the timeout only
                 // guards against a signal sent between the check and the wait.
@@ -231,6 +250,10 @@ impl WriteRuntime {
                     &record.payload,
                 );
             }
+            self.shared
+                .counters
+                .pending_bytes
+                .store(index.bytes() as u64, Ordering::SeqCst);
         }
         let range = state.queue.push(records, durability, waker);
         if state.writer_idle {

@@ -120,6 +120,10 @@ struct BenchArgs {
     /// store's `backlog_logs_max`; default: the store's default).
     #[arg(long)]
     backlog_logs: Option<usize>,
+    /// Memory the records not yet in the key store may take before appends block (the
+    /// store's `backlog_bytes_max`; default: the store's default).
+    #[arg(long)]
+    backlog_bytes: Option<usize>,
     /// Print the result as one JSON object.
     #[arg(long)]
     json: bool,
@@ -273,6 +277,9 @@ fn bench(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         commit_interval_ms: args
             .commit_ms
             .unwrap_or(Options::default().commit_interval_ms),
+        backlog_bytes_max: args
+            .backlog_bytes
+            .unwrap_or(Options::default().backlog_bytes_max),
         backlog_logs_max: args
             .backlog_logs
             .unwrap_or(Options::default().backlog_logs_max),
