@@ -87,9 +87,9 @@ impl Default for Options {
             max_record_len: 16 << 20,
             recovery_mode: RecoveryMode::Strict,
             log_prealloc_bytes: 256 << 10,
-            backlog_logs_max: 32,
+            backlog_logs_max: 128,
             backlog_bytes_max: 256 << 20,
-            commit_interval_ms: 2000,
+            commit_interval_ms: 5000,
         }
     }
 }
