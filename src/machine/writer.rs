@@ -309,7 +309,10 @@ impl<F: Fs> Writer<F> {
             .allocated
             .max(self.log.bytes + self.buf.len() as u64);
         self.log.bytes = end;
-        debug_assert!(self.log.bytes <= self.log.allocated);
+        assert!(
+            self.log.bytes <= self.log.allocated,
+            "the blocks never run past the file's allocated end"
+        );
         self.log.records += outcome.records;
         self.log.unsynced = true;
         self.last_seq = outcome.last_seq;
