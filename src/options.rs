@@ -59,7 +59,9 @@ pub struct Options {
     /// that most passes' fdatasyncs commit no file size change (0: none). Rotation cuts
     /// what is left unused. Capped at `rotate_bytes_max`.
     pub log_prealloc_bytes: u64,
-    /// Finished logs allowed to wait for the committers before appends block.
+    /// Finished logs allowed to wait for the committers before appends block. This bounds
+    /// the disk the logs take: each holds at most about `rotate_bytes_max` plus one pass
+    /// (with the defaults, 128 × 8 MiB, about 1 GiB).
     pub backlog_logs_max: usize,
     /// Memory the records not yet in the key store may take (the pending index behind
     /// read-your-writes, counted as [`crate::index::op_bytes`] per record) before appends
