@@ -69,7 +69,7 @@ pub struct Options {
     /// records in flight, the commit side holds at most about twice this.
     pub backlog_bytes_max: usize,
     /// The dispatcher hands new logs to the committers at most this often (at once for
-    /// `flush`, or when half the backlog bound is reached), so that a committer pass
+    /// `flush`, or when half of either backlog bound is reached), so that a committer pass
     /// covers several logs and writes each key's file once for many records.
     pub commit_interval_ms: u64,
 }

@@ -129,9 +129,7 @@ impl<F: Fs, C: Clock> Store<F, C> {
         for record in &recovered.unapplied {
             index.insert(record.seq, record.kind, &record.key, &record.payload);
         }
-        counters
-            .pending_bytes
-            .store(index.bytes() as u64, Ordering::SeqCst);
+        counters.publish_pending_bytes(&index);
         let index = Arc::new(Mutex::new(index));
         let fs = Arc::new(fs);
         let rotation = Rotation::new(

@@ -355,11 +355,10 @@ impl<F: Fs> DispatchDriver<F> {
         let mut urgent_upto = 0;
         loop {
             let urgent = self.setup.dispatcher.watermark() < urgent_upto;
-            // Hand out now if asked, if the interval has passed, or if the backlog is half
-            // full (in logs not handed out, or in memory); otherwise sleep until the interval ends (or an event comes).
-            let backlog = self.logs_not_handed_out();
+            // Hand out now if due; otherwise sleep until the interval ends (or an event
+            // comes).
             let since = self.last_handout.map(|t| t.elapsed());
-            let due = urgent || since.is_none_or(|e| e >= interval) || self.half_full(backlog);
+            let due = self.handout_due(urgent_upto, interval);
             let wait = if need_listing && due {
                 None
             } else if need_listing {
@@ -397,11 +396,7 @@ impl<F: Fs> DispatchDriver<F> {
             // and is done as soon as it is dispatched.
             loop {
                 let retired = self.retire()?;
-                let backlog = self.logs_not_handed_out();
-                let due = self.setup.dispatcher.watermark() < urgent_upto
-                    || self.last_handout.is_none_or(|t| t.elapsed() >= interval)
-                    || self.half_full(backlog);
-                if (need_listing || retired) && due {
+                if (need_listing || retired) && self.handout_due(urgent_upto, interval) {
                     need_listing = false;
                     self.last_handout = Some(std::time::Instant::now());
                     self.dispatch_new_logs()?;
@@ -424,12 +419,15 @@ impl<F: Fs> DispatchDriver<F> {
         waiting.saturating_sub(self.setup.dispatcher.in_flight() as u64)
     }
 
-    /// Whether the backlog is half way to either bound (`not_handed_out` logs, or the
-    /// pending records' memory): pacing then gives way, so that appends are not held back
-    /// by logs that merely wait for the interval.
-    fn half_full(&self, not_handed_out: u64) -> bool {
+    /// Whether to hand logs out now: a flush waits (the watermark is below
+    /// `urgent_upto`), the pacing interval has passed, or the backlog is half way to either
+    /// bound (logs not handed out, or the pending records' memory), so that appends are not
+    /// held back by logs that merely wait for the interval.
+    fn handout_due(&self, urgent_upto: u64, interval: Duration) -> bool {
         let pending_bytes = self.setup.counters.pending_bytes.load(Ordering::SeqCst);
-        not_handed_out * 2 >= self.setup.backlog_logs_max
+        self.setup.dispatcher.watermark() < urgent_upto
+            || self.last_handout.is_none_or(|t| t.elapsed() >= interval)
+            || self.logs_not_handed_out() * 2 >= self.setup.backlog_logs_max
             || pending_bytes * 2 >= self.setup.backlog_bytes_max
     }
 
@@ -449,10 +447,7 @@ impl<F: Fs> DispatchDriver<F> {
         {
             let mut index = self.setup.index.lock().unwrap_or_else(|e| e.into_inner());
             index.trim(applied);
-            self.setup
-                .counters
-                .pending_bytes
-                .store(index.bytes() as u64, Ordering::SeqCst);
+            self.setup.counters.publish_pending_bytes(&index);
         }
         self.setup
             .counters

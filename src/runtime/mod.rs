@@ -6,7 +6,9 @@
 pub(crate) mod commit;
 pub(crate) mod write;
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::index::PendingIndex;
 
 /// Counters the threads bump and `Store::stats` reads.
 #[derive(Debug, Default)]
@@ -29,4 +31,13 @@ pub(crate) struct Counters {
     /// Set when the commit side stops for good (an error or a panic): callers waiting
     /// for room under the backlog bound must not wait for logs that will never retire.
     pub commit_stopped: std::sync::atomic::AtomicBool,
+}
+
+impl Counters {
+    /// Publishes `index`'s counted memory; called under the index's lock after every
+    /// change, so that the backlog checks can read it without taking that lock.
+    pub fn publish_pending_bytes(&self, index: &PendingIndex) {
+        self.pending_bytes
+            .store(index.bytes() as u64, Ordering::SeqCst);
+    }
 }

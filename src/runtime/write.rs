@@ -250,10 +250,7 @@ impl WriteRuntime {
                     &record.payload,
                 );
             }
-            self.shared
-                .counters
-                .pending_bytes
-                .store(index.bytes() as u64, Ordering::SeqCst);
+            self.shared.counters.publish_pending_bytes(&index);
         }
         let range = state.queue.push(records, durability, waker);
         if state.writer_idle {

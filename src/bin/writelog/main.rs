@@ -223,7 +223,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// A key index for the `i`th append of thread `t`: spread over all keys, deterministic.
 /// The longest append latency the histograms tell apart (a minute, in µs); longer ones
 /// are counted as this.
 const LATENCY_MAX_US: u64 = 60_000_000;
@@ -236,6 +235,7 @@ fn latency_histogram() -> Result<Histogram<u64>, hdrhistogram::CreationError> {
     Histogram::new_with_bounds(1, LATENCY_MAX_US, 3)
 }
 
+/// A key index for the `i`th append of thread `t`: spread over all keys, deterministic.
 fn key_index(t: u64, i: u64, keys: u64) -> u64 {
     let mut x = (t << 40) ^ i ^ 0x9E37_79B9_7F4A_7C15;
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -284,24 +284,19 @@ fn bench(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
             temp.path().to_path_buf()
         }
     };
+    let defaults = Options::default();
     let options = Options {
         durability: args.durability.into(),
         rotate_interval_ms: args.rotate_ms,
-        max_record_len: args.payload.max(Options::default().max_record_len),
-        committers: args.committers.unwrap_or(Options::default().committers),
-        commit_interval_ms: args
-            .commit_ms
-            .unwrap_or(Options::default().commit_interval_ms),
-        backlog_bytes_max: args
-            .backlog_bytes
-            .unwrap_or(Options::default().backlog_bytes_max),
-        backlog_logs_max: args
-            .backlog_logs
-            .unwrap_or(Options::default().backlog_logs_max),
+        max_record_len: args.payload.max(defaults.max_record_len),
+        committers: args.committers.unwrap_or(defaults.committers),
+        commit_interval_ms: args.commit_ms.unwrap_or(defaults.commit_interval_ms),
+        backlog_bytes_max: args.backlog_bytes.unwrap_or(defaults.backlog_bytes_max),
+        backlog_logs_max: args.backlog_logs.unwrap_or(defaults.backlog_logs_max),
         log_prealloc_bytes: args
             .log_prealloc_bytes
-            .unwrap_or(Options::default().log_prealloc_bytes),
-        ..Options::default()
+            .unwrap_or(defaults.log_prealloc_bytes),
+        ..defaults
     };
     let rounds = if args.compare { args.rounds.max(1) } else { 1 };
     let mut results: Vec<BenchResult> = Vec::new();
