@@ -69,11 +69,16 @@ pub trait Fs: Send + Sync + 'static {
     /// [`io::ErrorKind::WouldBlock`] when another holder has it.
     fn lock(&self, path: &Path) -> io::Result<Self::Lock>;
 
-    /// Makes the data of every file in `paths` durable, as `sync_data` on each would.
-    /// An implementation may do more (sync the whole file system) when that is cheaper.
-    fn sync_files(&self, paths: &[PathBuf]) -> io::Result<()> {
-        for path in paths {
+    /// Makes the data of every file in `files` durable, and the entries of every
+    /// directory in `dirs`, as `sync_data` on each file and [`Fs::sync_dir`] on each
+    /// directory would; no order among them is promised. An implementation may do more
+    /// (sync the whole file system) when that is cheaper.
+    fn sync_files(&self, files: &[PathBuf], dirs: &[PathBuf]) -> io::Result<()> {
+        for path in files {
             self.open_append(path)?.sync_data()?;
+        }
+        for dir in dirs {
+            self.sync_dir(dir)?;
         }
         Ok(())
     }
@@ -208,18 +213,25 @@ impl Fs for RealFs {
         std::fs::File::open(self.at(dir))?.sync_all()
     }
 
-    /// Up to a few files, one `fdatasync` each; past that one `syncfs` of the whole file
-    /// system, which costs about one journal commit however many files it covers. (On
-    /// Linux before 5.8 `syncfs` may not report a writeback error; this store targets
-    /// newer kernels.)
-    fn sync_files(&self, paths: &[PathBuf]) -> io::Result<()> {
+    /// Up to a few files and directories, one `fdatasync` or `fsync` each; past that one
+    /// `syncfs` of the whole file system, which costs about one journal commit however
+    /// many files and directories it covers. `syncfs` writes back every dirty inode,
+    /// directories included, and commits the file system's metadata, so it makes
+    /// directory entries durable too: a first pass over 10,000 new keys made 512
+    /// directory fsyncs (a journal commit each, about 3.5 s in all) before `syncfs` took
+    /// them over. (On Linux before 5.8 `syncfs` may not report a writeback error; this
+    /// store targets newer kernels.)
+    fn sync_files(&self, files: &[PathBuf], dirs: &[PathBuf]) -> io::Result<()> {
         const ONE_BY_ONE_MAX: usize = 4;
-        if paths.len() <= ONE_BY_ONE_MAX {
-            for path in paths {
+        if files.len() + dirs.len() <= ONE_BY_ONE_MAX {
+            for path in files {
                 std::fs::OpenOptions::new()
                     .append(true)
                     .open(self.at(path))?
                     .sync_data()?;
+            }
+            for dir in dirs {
+                self.sync_dir(dir)?;
             }
             return Ok(());
         }

@@ -2,7 +2,8 @@
 //!
 //! One call to [`Committer::commit`] is one pass over every piece of work waiting (one or
 //! several logs' worth): records are grouped by key, each key gets one write, then every
-//! touched file is made durable with one [`Fs::sync_files`] call (and new files' directories
+//! touched file, and the directory of every new one, is made durable with one
+//! [`Fs::sync_files`] call (replacements are renamed after it and their directories
 //! fsync'd) before the pass reports its logs done. A record whose seq is not above what the
 //! key already holds is skipped, so any log may be applied any number of times.
 
@@ -196,7 +197,10 @@ impl Committer {
         }
         let mut outcome = CommitOutcome::default();
         let mut touched = Vec::new();
+        // Directories whose entries must be durable: those of new (or found, unsynced)
+        // files, synced with the files; those of replacements, synced after the rename.
         let mut new_dirs = std::collections::BTreeSet::new();
+        let mut renamed_dirs = std::collections::BTreeSet::new();
         let mut buf = Vec::new();
         // (replacement written beside, file it replaces), renamed once synced.
         let mut replacements: Vec<(PathBuf, PathBuf)> = Vec::new();
@@ -286,7 +290,7 @@ impl Committer {
             if replaced {
                 touched.push(write_path.clone());
                 replacements.push((write_path, slot.path.clone()));
-                new_dirs.insert(dir.clone());
+                renamed_dirs.insert(dir.clone());
             }
             if !slot.exists || !self.dirs_synced.contains(&dir) {
                 new_dirs.insert(dir);
@@ -306,16 +310,20 @@ impl Committer {
                 },
             );
         }
-        if !touched.is_empty() {
-            fs.sync_files(&touched).io(
+        // A directory with a replacement in it is synced after the rename, which covers
+        // its new files too.
+        let dirs_now: Vec<PathBuf> = new_dirs.difference(&renamed_dirs).cloned().collect();
+        if !touched.is_empty() || !dirs_now.is_empty() {
+            fs.sync_files(&touched, &dirs_now).io(
                 "syncing key files in",
                 std::path::Path::new(keystore::KEYS_DIR),
             )?;
         }
+        self.dirs_synced.extend(dirs_now);
         for (from, to) in &replacements {
             fs.rename(from, to).io("renaming", from)?;
         }
-        for dir in new_dirs {
+        for dir in renamed_dirs {
             fs.sync_dir(&dir).io("fsyncing", &dir)?;
             self.dirs_synced.insert(dir);
         }
