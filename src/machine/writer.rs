@@ -216,6 +216,15 @@ pub struct Writer<F: Fs> {
     /// Zeros written ahead of the blocks whenever a pass runs past the allocated end (0:
     /// none; the file grows with each pass).
     prealloc_bytes: u64,
+    /// The length the previous log was sealed at (0 before the first rotation). The first
+    /// outgrowing of a log writes zeros up to it, so that under a steady load a log is
+    /// extended once rather than every `prealloc_bytes`: each extension's fdatasync
+    /// commits a size change and writes the zeros, and with 256 KiB steps those were
+    /// about the slowest 1 % of passes. (The writer alone, `bench --commit-ms 100000`,
+    /// five pairs: p99 875–1,355 µs against 1,352–1,557 µs with fixed steps, at equal
+    /// appends/s. Extending to 1.5 times the previous length gave a lower p99 still,
+    /// 892–1,010 µs, but fewer appends/s in three pairs of three, and a higher p99.9.)
+    previous_log_bytes: u64,
     poisoned: Option<Poisoned>,
 }
 
@@ -228,6 +237,7 @@ impl<F: Fs> Writer<F> {
             buf: Vec::new(),
             last_seq,
             prealloc_bytes,
+            previous_log_bytes: 0,
             poisoned: None,
         }
     }
@@ -298,7 +308,14 @@ impl<F: Fs> Writer<F> {
         if end > self.log.allocated {
             // Outgrown: the same write puts zeros ahead, so the next passes overwrite
             // allocated bytes and their fdatasyncs commit no size change.
-            let zeros = usize::try_from(self.prealloc_bytes).unwrap_or(usize::MAX);
+            let zeros = if self.prealloc_bytes == 0 {
+                0
+            } else {
+                let target = end
+                    .saturating_add(self.prealloc_bytes)
+                    .max(self.previous_log_bytes);
+                usize::try_from(target - end).unwrap_or(usize::MAX)
+            };
             self.buf.resize(self.buf.len().saturating_add(zeros), 0);
         }
         if let Err(e) = self.log.file.write_at(self.log.bytes, &self.buf) {
@@ -361,6 +378,7 @@ impl<F: Fs> Writer<F> {
             self.log.allocated == self.log.bytes,
             "a log is sealed (its zero tail cut) before it is replaced"
         );
+        self.previous_log_bytes = self.log.bytes;
         std::mem::replace(&mut self.log, log)
     }
 }
@@ -482,6 +500,54 @@ mod tests {
         assert_eq!(writer.log().allocated, writer.log().bytes);
         let bytes = fs.read(path).unwrap();
         assert!(LogDecoder::new(&bytes, DecodeLimits::default()).all(|item| item.is_ok()));
+    }
+
+    #[test]
+    fn a_new_log_is_extended_at_once_to_the_length_the_previous_one_reached() {
+        let fs = MemFs::new();
+        fs.create_dir_all(Path::new("d")).unwrap();
+        let log = ActiveLog::create(&fs, Path::new("d/a.log")).unwrap();
+        let mut writer = Writer::new(log, 0, 64);
+        let mut queue = SubmitQueue::<()>::new(1, 1 << 20);
+        let header = format::LOG_HEADER_LEN as u64;
+        let one = record("k", "v").encoded_len() as u64;
+        for _ in 0..20 {
+            queue.push(vec![record("k", "v")], Durability::Sync, ());
+            writer.write_pass(&queue.take_pass(1 << 20)).unwrap();
+        }
+        writer.seal().unwrap();
+        let first_len = writer.log().bytes;
+        assert_eq!(first_len, header + 20 * one);
+        assert!(
+            first_len > header + one + 64,
+            "the first log outgrew its 64-byte steps"
+        );
+
+        let next = ActiveLog::create(&fs, Path::new("d/b.log")).unwrap();
+        writer.replace_log(next);
+        queue.push(vec![record("k", "v")], Durability::Sync, ());
+        writer.write_pass(&queue.take_pass(1 << 20)).unwrap();
+        assert_eq!(
+            writer.log().allocated,
+            first_len,
+            "one extension reaches the previous log's length"
+        );
+        for _ in 1..20 {
+            queue.push(vec![record("k", "v")], Durability::Sync, ());
+            writer.write_pass(&queue.take_pass(1 << 20)).unwrap();
+        }
+        assert_eq!(
+            fs.len(Path::new("d/b.log")).unwrap(),
+            Some(first_len),
+            "the same load fits without another extension"
+        );
+        queue.push(vec![record("k", "v")], Durability::Sync, ());
+        writer.write_pass(&queue.take_pass(1 << 20)).unwrap();
+        assert_eq!(
+            writer.log().allocated,
+            first_len + one + 64,
+            "past it, the usual step"
+        );
     }
 
     #[test]
