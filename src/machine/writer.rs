@@ -230,7 +230,8 @@ pub struct Writer<F: Fs> {
 
 impl<F: Fs> Writer<F> {
     /// A writer appending to `log`, whose last written seq (in any log) is `last_seq`,
-    /// writing `prealloc_bytes` of zeros ahead each time a pass outgrows the file.
+    /// writing `prealloc_bytes` of zeros ahead each time a pass that fdatasyncs outgrows
+    /// the file.
     pub fn new(log: ActiveLog<F>, last_seq: u64, prealloc_bytes: u64) -> Self {
         Writer {
             log,
@@ -305,9 +306,12 @@ impl<F: Fs> Writer<F> {
         }
         let blocks_len = self.buf.len() as u64;
         let end = self.log.bytes + blocks_len;
-        if end > self.log.allocated {
-            // Outgrown: the same write puts zeros ahead, so the next passes overwrite
-            // allocated bytes and their fdatasyncs commit no size change.
+        if end > self.log.allocated && wants_sync {
+            // Outgrown by a pass that will fdatasync: the same write puts zeros ahead, so
+            // the next passes overwrite allocated bytes and their fdatasyncs commit no
+            // size change. A pass that does not sync has no size change to commit, so it
+            // writes no zeros: with `Durability::None` they would only double the bytes the
+            // writer copies into the page cache.
             let zeros = if self.prealloc_bytes == 0 {
                 0
             } else {
@@ -500,6 +504,37 @@ mod tests {
         assert_eq!(writer.log().allocated, writer.log().bytes);
         let bytes = fs.read(path).unwrap();
         assert!(LogDecoder::new(&bytes, DecodeLimits::default()).all(|item| item.is_ok()));
+    }
+
+    #[test]
+    fn a_pass_that_does_not_sync_writes_no_zeros_ahead() {
+        let fs = MemFs::new();
+        fs.create_dir_all(Path::new("d")).unwrap();
+        let path = Path::new("d/tx.log");
+        let log = ActiveLog::create(&fs, path).unwrap();
+        let mut writer = Writer::new(log, 0, 4096);
+        let mut queue = SubmitQueue::<()>::new(1, 1 << 20);
+        let one = record("k", "v").encoded_len() as u64;
+        let header = format::LOG_HEADER_LEN as u64;
+
+        for durability in [Durability::None, Durability::Buffered] {
+            queue.push(vec![record("k", "v")], durability, ());
+            writer.write_pass(&queue.take_pass(1 << 20)).unwrap();
+        }
+        assert_eq!(
+            fs.len(path).unwrap(),
+            Some(header + 2 * one),
+            "no fdatasync follows, so there is no size change to spare it"
+        );
+        assert_eq!(writer.log().allocated, writer.log().bytes);
+
+        queue.push(vec![record("k", "v")], Durability::Sync, ());
+        writer.write_pass(&queue.take_pass(1 << 20)).unwrap();
+        assert_eq!(
+            fs.len(path).unwrap(),
+            Some(header + 3 * one + 4096),
+            "the first syncing pass writes the zeros ahead"
+        );
     }
 
     #[test]
