@@ -1,6 +1,7 @@
 //! The command line's tools against real stores: `append`/`read` round trip; `verify`
 //! passes a sound store, fails a damaged one, changes nothing, and refuses an open store;
-//! `inspect` shows blocks and damage with its exit status.
+//! `inspect` shows blocks and damage with its exit status; `bench --warm` leaves its
+//! prefill out of what it reports.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 use std::process::{Command, Output};
@@ -87,4 +88,45 @@ fn verify_refuses_a_store_open_elsewhere() {
     store.close().unwrap();
     let out = writelog(&["verify", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+/// `bench --warm` prefills every key untimed and leaves the prefill out of what it
+/// reports: the key store is then asked to apply exactly the timed records.
+#[test]
+fn a_warm_bench_reports_only_the_timed_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = writelog(&[
+        "bench",
+        "--dir",
+        d,
+        "--threads",
+        "2",
+        "--records",
+        "300",
+        "--keys",
+        "40",
+        "--rotate-ms",
+        "10",
+        "--commit-ms",
+        "10",
+        "--warm",
+        "--compare",
+        "--rounds",
+        "1",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let json = text(&out);
+    let writelog_line = json
+        .lines()
+        .find(|l| l.contains("\"target\":\"writelog\""))
+        .expect("a writelog result");
+    assert!(
+        writelog_line.contains("\"records\":300,")
+            && writelog_line.contains("\"records_applied\":300,"),
+        "the 40 prefilled records are left out: {writelog_line}"
+    );
+    assert!(json.contains("\"target\":\"direct\""), "{json}");
+    assert!(json.contains("\"target\":\"ratios\""), "{json}");
 }
