@@ -402,8 +402,14 @@ mod tests {
     }
 
     fn writer(fs: &MemFs) -> Writer<MemFs> {
+        preallocating_writer(fs, 0)
+    }
+
+    /// A writer on a new `d/tx.log` that writes `prealloc_bytes` of zeros ahead.
+    fn preallocating_writer(fs: &MemFs, prealloc_bytes: u64) -> Writer<MemFs> {
         fs.create_dir_all(Path::new("d")).unwrap();
-        Writer::new(ActiveLog::create(fs, Path::new("d/tx.log")).unwrap(), 0, 0)
+        let log = ActiveLog::create(fs, Path::new("d/tx.log")).unwrap();
+        Writer::new(log, 0, prealloc_bytes)
     }
 
     #[test]
@@ -470,10 +476,8 @@ mod tests {
     #[test]
     fn zeros_are_written_ahead_once_per_outgrowing_and_sealing_cuts_them() {
         let fs = MemFs::new();
-        fs.create_dir_all(Path::new("d")).unwrap();
         let path = Path::new("d/tx.log");
-        let log = ActiveLog::create(&fs, path).unwrap();
-        let mut writer = Writer::new(log, 0, 4096);
+        let mut writer = preallocating_writer(&fs, 4096);
         let mut queue = SubmitQueue::<()>::new(1, 1 << 20);
         let one = record("k", "v").encoded_len() as u64;
         let header = format::LOG_HEADER_LEN as u64;
@@ -509,10 +513,8 @@ mod tests {
     #[test]
     fn a_pass_that_does_not_sync_writes_no_zeros_ahead() {
         let fs = MemFs::new();
-        fs.create_dir_all(Path::new("d")).unwrap();
         let path = Path::new("d/tx.log");
-        let log = ActiveLog::create(&fs, path).unwrap();
-        let mut writer = Writer::new(log, 0, 4096);
+        let mut writer = preallocating_writer(&fs, 4096);
         let mut queue = SubmitQueue::<()>::new(1, 1 << 20);
         let one = record("k", "v").encoded_len() as u64;
         let header = format::LOG_HEADER_LEN as u64;
