@@ -15,6 +15,9 @@ use std::sync::Arc;
 use crate::format::Kind;
 use crate::keystore::KeyFile;
 
+mod arena;
+use arena::{PayloadArena, PayloadAt};
+
 /// One pending operation on a key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PendingOp {
@@ -39,7 +42,9 @@ pub struct Record {
 /// its `PendingOp` and `by_seq` entries, the heap blocks' allocator headers and the maps'
 /// per-entry share. An estimate (measured against the bench's peak resident memory), so
 /// that the backlog's byte bound holds for small records too. It errs high: the index
-/// holds a key once however many operations on it are pending.
+/// holds a key once however many operations on it are pending, and a payload in its
+/// arena costs no allocator header; the arena's unused room is under 1/256 of its
+/// shared chunks plus the last chunk (1 MiB).
 pub const OP_OVERHEAD_BYTES: usize = 128;
 
 /// The memory one pending operation is counted for.
@@ -54,6 +59,8 @@ pub struct PendingIndex {
     /// Invariant: seqs strictly increase front to back, and each entry's op is in its
     /// key's `KeyOps`, in the same order.
     by_seq: VecDeque<(u64, Arc<[u8]>)>,
+    /// The payloads of the pending operations, in seq order.
+    payloads: PayloadArena,
     payload_bytes: usize,
     /// Invariant: the sum of [`op_bytes`] over the pending operations.
     bytes: usize,
@@ -65,7 +72,15 @@ pub struct PendingIndex {
 struct KeyOps {
     key: Arc<[u8]>,
     /// Invariant: never empty, seqs strictly increase.
-    ops: VecDeque<PendingOp>,
+    ops: VecDeque<StoredOp>,
+}
+
+/// A pending operation as the index keeps it: its payload is in the arena.
+#[derive(Clone, Copy, Debug)]
+struct StoredOp {
+    seq: u64,
+    kind: Kind,
+    payload: PayloadAt,
 }
 
 impl PendingIndex {
@@ -82,10 +97,10 @@ impl PendingIndex {
         );
         self.payload_bytes += payload.len();
         self.bytes += op_bytes(key.len(), payload.len());
-        let op = PendingOp {
+        let op = StoredOp {
             seq,
             kind,
-            payload: payload.to_vec(),
+            payload: self.payloads.push(seq, payload),
         };
         let shared = match self.by_key.get_mut(key) {
             Some(entry) => {
@@ -117,7 +132,7 @@ impl PendingIndex {
             return;
         }
         let (mut payload_bytes, mut bytes) = (0, 0);
-        let mut drop_op = |key_len: usize, op: &PendingOp| {
+        let mut drop_op = |key_len: usize, op: &StoredOp| {
             assert!(op.seq <= applied, "only ops the watermark passed leave");
             payload_bytes += op.payload.len();
             bytes += op_bytes(key_len, op.payload.len());
@@ -155,6 +170,7 @@ impl PendingIndex {
                 }
             }
         }
+        self.payloads.trim(applied);
         self.payload_bytes -= payload_bytes;
         self.bytes -= bytes;
     }
@@ -163,7 +179,17 @@ impl PendingIndex {
     pub fn ops(&self, key: &[u8]) -> Vec<PendingOp> {
         self.by_key
             .get(key)
-            .map(|entry| entry.ops.iter().cloned().collect())
+            .map(|entry| {
+                entry
+                    .ops
+                    .iter()
+                    .map(|op| PendingOp {
+                        seq: op.seq,
+                        kind: op.kind,
+                        payload: self.payloads.get(op.payload).to_vec(),
+                    })
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -306,7 +332,7 @@ mod tests {
                     seq += 1;
                     let key = vec![b'k', key];
                     let kind = if payload_len == 0 { Kind::Delete } else { Kind::Append };
-                    let payload = vec![7u8; payload_len];
+                    let payload: Vec<u8> = (0..payload_len).map(|i| (seq as u8).wrapping_add(i as u8)).collect();
                     index.insert(seq, kind, &key, &payload);
                     model.push((seq, key, kind, payload));
                 }
