@@ -16,7 +16,7 @@ use crate::format::Kind;
 use crate::keystore::KeyFile;
 
 mod arena;
-use arena::{PayloadArena, PayloadAt};
+use arena::{Payload, PayloadArena};
 
 /// One pending operation on a key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,7 +44,7 @@ pub struct Record {
 /// that the backlog's byte bound holds for small records too. It errs high: the index
 /// holds a key once however many operations on it are pending, and a payload in its
 /// arena costs no allocator header; the arena's unused room is under 1/256 of its
-/// shared chunks plus the last chunk (1 MiB).
+/// chunks plus the last chunk (1 MiB).
 pub const OP_OVERHEAD_BYTES: usize = 128;
 
 /// The memory one pending operation is counted for.
@@ -76,11 +76,11 @@ struct KeyOps {
 }
 
 /// A pending operation as the index keeps it: its payload is in the arena.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct StoredOp {
     seq: u64,
     kind: Kind,
-    payload: PayloadAt,
+    payload: Payload,
 }
 
 impl PendingIndex {
@@ -186,7 +186,7 @@ impl PendingIndex {
                     .map(|op| PendingOp {
                         seq: op.seq,
                         kind: op.kind,
-                        payload: self.payloads.get(op.payload).to_vec(),
+                        payload: self.payloads.get(&op.payload).to_vec(),
                     })
                     .collect()
             })

@@ -1,4 +1,4 @@
-//! The pending index's payload bytes, kept in seq order in large chunks: a small payload
+//! The pending index's small payloads, kept in seq order in large chunks: such a payload
 //! costs no allocation of its own, and trimming frees whole chunks.
 //!
 //! A payload allocated per operation by the appending threads and freed seconds later by
@@ -8,33 +8,42 @@
 
 use std::collections::VecDeque;
 
-/// Bytes of a shared chunk.
+/// Bytes of a chunk.
 const CHUNK_BYTES: usize = 1 << 20;
 
-/// Payloads longer than this get a chunk of their own, of their exact length, so that
-/// the room a shared chunk leaves unused when the next payload does not fit stays under
-/// 1/256 of it.
+/// Payloads longer than this (or empty) are kept on their own, so that the room a chunk
+/// leaves unused when the next payload does not fit stays under 1/256 of it.
 const SHARED_PAYLOAD_MAX: usize = CHUNK_BYTES / 256;
 
-/// Where a payload is in the arena. An empty payload is nowhere.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct PayloadAt {
-    chunk: u64,
-    start: usize,
-    len: usize,
+/// A stored payload: in a chunk of the arena, or on its own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Payload {
+    /// Bytes `start..start + len` of chunk `chunk`.
+    Shared {
+        chunk: u64,
+        start: usize,
+        len: usize,
+    },
+    /// A payload too large to share a chunk, or empty (which allocates nothing).
+    Own(Box<[u8]>),
 }
 
-impl PayloadAt {
+impl Payload {
     /// The payload's length.
     pub(super) fn len(&self) -> usize {
-        self.len
+        match self {
+            Payload::Shared { len, .. } => *len,
+            Payload::Own(bytes) => bytes.len(),
+        }
     }
 }
 
-/// Payload bytes in seq order.
+/// Small payloads in seq order.
 #[derive(Debug, Default)]
 pub(super) struct PayloadArena {
-    /// Oldest first. Invariant: chunk ids are consecutive from `first_id`.
+    /// Oldest first. Invariant: chunk ids are consecutive from `first_id`, and only the
+    /// last chunk takes new payloads, so every chunk but the last leaves under
+    /// `SHARED_PAYLOAD_MAX` bytes unused.
     chunks: VecDeque<Chunk>,
     first_id: u64,
 }
@@ -42,8 +51,6 @@ pub(super) struct PayloadArena {
 #[derive(Debug)]
 struct Chunk {
     bytes: Vec<u8>,
-    /// Small payloads share it (its room is `CHUNK_BYTES`); otherwise it holds one payload.
-    shared: bool,
     /// The highest seq whose payload is here: once the watermark passes it, nothing
     /// pending points into the chunk.
     last_seq: u64,
@@ -51,24 +58,17 @@ struct Chunk {
 
 impl PayloadArena {
     /// Stores the payload of the operation `seq`. Seqs arrive in increasing order.
-    pub(super) fn push(&mut self, seq: u64, payload: &[u8]) -> PayloadAt {
-        if payload.is_empty() {
-            return PayloadAt {
-                chunk: 0,
-                start: 0,
-                len: 0,
-            };
+    pub(super) fn push(&mut self, seq: u64, payload: &[u8]) -> Payload {
+        if payload.is_empty() || payload.len() > SHARED_PAYLOAD_MAX {
+            return Payload::Own(payload.into());
         }
-        let shared = payload.len() <= SHARED_PAYLOAD_MAX;
         let has_room = self
             .chunks
             .back()
-            .is_some_and(|chunk| chunk.shared && chunk.bytes.len() + payload.len() <= CHUNK_BYTES);
-        if !shared || !has_room {
-            let capacity = if shared { CHUNK_BYTES } else { payload.len() };
+            .is_some_and(|chunk| chunk.bytes.len() + payload.len() <= CHUNK_BYTES);
+        if !has_room {
             self.chunks.push_back(Chunk {
-                bytes: Vec::with_capacity(capacity),
-                shared,
+                bytes: Vec::with_capacity(CHUNK_BYTES),
                 last_seq: seq,
             });
         }
@@ -81,23 +81,24 @@ impl PayloadArena {
         let start = chunk.bytes.len();
         chunk.bytes.extend_from_slice(payload);
         chunk.last_seq = seq;
-        PayloadAt {
+        Payload::Shared {
             chunk: chunk_id,
             start,
             len: payload.len(),
         }
     }
 
-    /// The payload at `at`, which a pending operation holds (its chunk is still here).
-    pub(super) fn get(&self, at: PayloadAt) -> &[u8] {
-        if at.len == 0 {
-            return &[];
+    /// The bytes of `payload`, which a pending operation holds (its chunk is still here).
+    pub(super) fn get<'a>(&'a self, payload: &'a Payload) -> &'a [u8] {
+        match payload {
+            Payload::Own(bytes) => bytes,
+            Payload::Shared { chunk, start, len } => {
+                let index = chunk
+                    .checked_sub(self.first_id)
+                    .expect("a pending payload's chunk is not trimmed");
+                &self.chunks[index as usize].bytes[*start..start + len]
+            }
         }
-        let index = at
-            .chunk
-            .checked_sub(self.first_id)
-            .expect("a pending payload's chunk is not trimmed");
-        &self.chunks[index as usize].bytes[at.start..at.start + at.len]
     }
 
     /// Frees every chunk holding only payloads of seqs at or below `applied`.
@@ -117,12 +118,38 @@ impl PayloadArena {
 mod tests {
     use super::*;
 
+    /// The memory bound counts payloads at their length: the arena may hold more only by
+    /// the documented slack, under 1/256 of its chunks plus the last chunk.
     #[test]
-    fn small_payloads_share_chunks_large_ones_get_their_own_and_trim_frees_whole_chunks() {
+    fn the_room_the_arena_holds_stays_within_its_stated_slack() {
+        let mut arena = PayloadArena::default();
+        let mut stored = 0usize;
+        let mut seq = 0;
+        // Lengths that leave awkward tails in a chunk, up to the largest shared payload,
+        // and among them some kept on their own.
+        for round in 0..20_000usize {
+            let len = match round % 7 {
+                6 => SHARED_PAYLOAD_MAX + 1 + round,
+                r => 1 + (round * 977 + r * 131) % SHARED_PAYLOAD_MAX,
+            };
+            seq += 1;
+            if let Payload::Shared { .. } = arena.push(seq, &vec![0u8; len]) {
+                stored += len;
+            }
+        }
+        let held: usize = arena.chunks.iter().map(|c| c.bytes.capacity()).sum();
+        assert!(
+            held <= stored + held / 256 + CHUNK_BYTES,
+            "held {held} for {stored} stored"
+        );
+    }
+
+    #[test]
+    fn small_payloads_share_chunks_large_ones_stay_apart_and_trim_frees_whole_chunks() {
         let mut arena = PayloadArena::default();
         let small = vec![1u8; SHARED_PAYLOAD_MAX];
         let per_chunk = (CHUNK_BYTES / small.len()) as u64;
-        let ats: Vec<PayloadAt> = (1..=per_chunk + 1)
+        let ats: Vec<Payload> = (1..=per_chunk + 1)
             .map(|seq| arena.push(seq, &small))
             .collect();
         assert_eq!(
@@ -132,37 +159,25 @@ mod tests {
         );
         let large = vec![2u8; SHARED_PAYLOAD_MAX + 1];
         let large_at = arena.push(per_chunk + 2, &large);
-        assert_eq!(arena.chunks.len(), 3);
-        assert_eq!(arena.chunks[2].bytes.capacity(), large.len());
+        assert_eq!(large_at, Payload::Own(large.clone().into()));
         let after_large = arena.push(per_chunk + 3, b"xy");
-        assert_eq!(
-            arena.chunks.len(),
-            4,
-            "nothing shares a payload's own chunk"
-        );
-        assert_eq!(
-            arena.get(PayloadAt {
-                chunk: 0,
-                start: 0,
-                len: 0
-            }),
-            b""
-        );
+        assert_eq!(arena.chunks.len(), 2, "the second chunk goes on filling");
+        assert_eq!(arena.push(per_chunk + 4, b""), Payload::Own(Box::default()));
 
         arena.trim(per_chunk - 1);
         assert_eq!(
             arena.chunks.len(),
-            4,
+            2,
             "the first chunk still holds seq {per_chunk}"
         );
         arena.trim(per_chunk);
-        assert_eq!(arena.chunks.len(), 3);
-        assert_eq!(arena.get(ats[per_chunk as usize]), &small[..]);
-        assert_eq!(arena.get(large_at), &large[..]);
-        assert_eq!(arena.get(after_large), b"xy");
+        assert_eq!(arena.chunks.len(), 1);
+        assert_eq!(arena.get(&ats[per_chunk as usize]), &small[..]);
+        assert_eq!(arena.get(&large_at), &large[..]);
+        assert_eq!(arena.get(&after_large), b"xy");
         arena.trim(u64::MAX);
         assert!(arena.chunks.is_empty());
-        let next = arena.push(per_chunk + 4, b"z");
-        assert_eq!(arena.get(next), b"z", "ids go on after the arena emptied");
+        let next = arena.push(per_chunk + 5, b"z");
+        assert_eq!(arena.get(&next), b"z", "ids go on after the arena emptied");
     }
 }
