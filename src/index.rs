@@ -109,10 +109,9 @@ impl PendingIndex {
             }
             None => {
                 let shared: Arc<[u8]> = Arc::from(key);
-                let ops = VecDeque::from([op]);
                 let entry = KeyOps {
                     key: Arc::clone(&shared),
-                    ops,
+                    ops: VecDeque::from([op]),
                 };
                 self.by_key.insert(Arc::clone(&shared), entry);
                 shared
