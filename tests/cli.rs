@@ -91,7 +91,8 @@ fn verify_refuses_a_store_open_elsewhere() {
 }
 
 /// `bench --warm` prefills every key untimed and leaves the prefill out of what it
-/// reports: the key store is then asked to apply exactly the timed records.
+/// reports: the key store is then asked to apply exactly the timed records. Every round's
+/// files are kept until the last round ends, and then removed.
 #[test]
 fn a_warm_bench_reports_only_the_timed_appends() {
     let dir = tempfile::tempdir().unwrap();
@@ -113,7 +114,7 @@ fn a_warm_bench_reports_only_the_timed_appends() {
         "--warm",
         "--compare",
         "--rounds",
-        "1",
+        "2",
         "--json",
     ]);
     assert!(out.status.success(), "{out:?}");
@@ -129,4 +130,11 @@ fn a_warm_bench_reports_only_the_timed_appends() {
     );
     assert!(json.contains("\"target\":\"direct\""), "{json}");
     assert!(json.contains("\"target\":\"ratios\""), "{json}");
+    assert_eq!(
+        json.matches("\"records_applied\":300,").count(),
+        2,
+        "both rounds apply exactly the timed records: {json}"
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "the rounds' files are removed: {left:?}");
 }

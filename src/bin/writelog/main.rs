@@ -2,7 +2,7 @@
 //! `read`.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -306,9 +306,11 @@ fn bench(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     };
     let rounds = if args.compare { args.rounds.max(1) } else { 1 };
     let mut results: Vec<BenchResult> = Vec::new();
+    let mut round_dirs = Vec::new();
     for round in 0..rounds {
         let round_dir = dir.join(format!("round-{round}"));
         std::fs::create_dir_all(&round_dir)?;
+        round_dirs.push(round_dir.clone());
         let store = Store::open(round_dir.join("store"), options.clone())?;
         let before = if args.warm {
             prefill(&Target::Writelog(&store), args)?;
@@ -317,6 +319,7 @@ fn bench(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         } else {
             writelog::Stats::default()
         };
+        settle(&round_dir)?;
         reset_peak_memory();
         let mut result = run_appends(&Target::Writelog(&store), args)?;
         result.peak_rss_bytes = peak_memory();
@@ -329,6 +332,7 @@ fn bench(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         results.push(result);
         if args.compare {
             let log = raw::RawLog::open(&round_dir, prealloc_bytes(args))?;
+            settle(&round_dir)?;
             reset_peak_memory();
             let mut result = run_appends(&Target::Raw(&log), args)?;
             result.peak_rss_bytes = peak_memory();
@@ -339,14 +343,41 @@ fn bench(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
             if args.warm {
                 prefill(&Target::Direct(&files), args)?;
             }
+            settle(&round_dir)?;
             reset_peak_memory();
             let mut result = run_appends(&Target::Direct(&files), args)?;
             result.peak_rss_bytes = peak_memory();
             results.push(result);
         }
-        std::fs::remove_dir_all(&round_dir)?;
     }
     report(args, &results);
+    // Only now: removing a round's thousands of files between rounds would leave the
+    // next round's first target (always writelog) to pay for it (see `settle`).
+    for round_dir in round_dirs {
+        std::fs::remove_dir_all(&round_dir)?;
+    }
+    Ok(())
+}
+
+/// Writes back everything dirty on `dir`'s file system (`syncfs`) before a target's timed
+/// run, so that no target pays for what the one before it left: a closed store's removed
+/// logs, `direct`'s thousands of new files, a prefill. The bench also keeps every round's
+/// files until the end, because on ext4 without a journal an inode freed in the last 60
+/// seconds is skipped, one by one, when a file is created: removing a round's 20,000
+/// files made the next round's first target, always writelog, create its key files
+/// several times slower (README, "The bench and the tools").
+fn settle(dir: &Path) -> Result<(), String> {
+    let handle = std::fs::File::open(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    // SAFETY: `syncfs` takes a file descriptor that `handle` keeps open during the call
+    // and touches no memory of ours.
+    let rc = unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&handle)) };
+    if rc != 0 {
+        return Err(format!(
+            "syncfs on {}: {}",
+            dir.display(),
+            std::io::Error::last_os_error()
+        ));
+    }
     Ok(())
 }
 
@@ -404,7 +435,10 @@ fn prealloc_bytes(args: &BenchArgs) -> u64 {
 }
 
 /// Resets the process's peak resident set size (Linux: `clear_refs` with 5), so that each
-/// round reports its own peak. Without procfs the peak covers the whole run.
+/// round reports its own peak. Without procfs the peak covers the whole run. The heap
+/// that earlier targets freed but the allocator keeps resident (glibc keeps most of it,
+/// even after `malloc_trim`) stays in the reset peak: with `--compare`, only the first
+/// round's writelog peak is writelog's alone.
 fn reset_peak_memory() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
