@@ -473,29 +473,64 @@ mod tests {
         );
     }
 
+    /// A writer on `d/tx.log` that writes 4 KiB of zeros ahead, with its queue and the
+    /// lengths the zeros-ahead tests reckon with.
+    struct ZerosAhead {
+        fs: MemFs,
+        writer: Writer<MemFs>,
+        queue: SubmitQueue<()>,
+        /// The encoded length of `record("k", "v")`.
+        one: u64,
+        /// The log header's length.
+        header: u64,
+    }
+
+    impl ZerosAhead {
+        const PATH: &'static str = "d/tx.log";
+
+        fn new() -> Self {
+            let fs = MemFs::new();
+            let writer = preallocating_writer(&fs, 4096);
+            ZerosAhead {
+                fs,
+                writer,
+                queue: SubmitQueue::new(1, 1 << 20),
+                one: record("k", "v").encoded_len() as u64,
+                header: format::LOG_HEADER_LEN as u64,
+            }
+        }
+
+        /// Writes one pass of one `record("k", "v")` at `durability`.
+        fn pass(&mut self, durability: Durability) {
+            self.queue.push(vec![record("k", "v")], durability, ());
+            self.writer
+                .write_pass(&self.queue.take_pass(1 << 20))
+                .unwrap();
+        }
+
+        /// The log file's length.
+        fn file_len(&self) -> Option<u64> {
+            self.fs.len(Path::new(Self::PATH)).unwrap()
+        }
+    }
+
     #[test]
     fn zeros_are_written_ahead_once_per_outgrowing_and_sealing_cuts_them() {
-        let fs = MemFs::new();
-        let path = Path::new("d/tx.log");
-        let mut writer = preallocating_writer(&fs, 4096);
-        let mut queue = SubmitQueue::<()>::new(1, 1 << 20);
-        let one = record("k", "v").encoded_len() as u64;
-        let header = format::LOG_HEADER_LEN as u64;
+        let mut t = ZerosAhead::new();
+        let (one, header) = (t.one, t.header);
 
-        queue.push(vec![record("k", "v")], Durability::Sync, ());
-        writer.write_pass(&queue.take_pass(1 << 20)).unwrap();
-        assert_eq!(writer.log().bytes, header + one);
-        assert_eq!(writer.log().allocated, header + one + 4096);
-        assert_eq!(fs.len(path).unwrap(), Some(header + one + 4096));
+        t.pass(Durability::Sync);
+        assert_eq!(t.writer.log().bytes, header + one);
+        assert_eq!(t.writer.log().allocated, header + one + 4096);
+        assert_eq!(t.file_len(), Some(header + one + 4096));
 
-        queue.push(vec![record("k", "v")], Durability::Sync, ());
-        writer.write_pass(&queue.take_pass(1 << 20)).unwrap();
+        t.pass(Durability::Sync);
         assert_eq!(
-            fs.len(path).unwrap(),
+            t.file_len(),
             Some(header + one + 4096),
             "a pass that fits overwrites zeros: the file does not grow"
         );
-        let bytes = fs.read(path).unwrap();
+        let bytes = t.fs.read(Path::new(ZerosAhead::PATH)).unwrap();
         let items: Vec<_> = LogDecoder::new(&bytes, DecodeLimits::default()).collect();
         assert_eq!(items.len(), 3, "two batches, then the zeros");
         assert_eq!(
@@ -503,37 +538,30 @@ mod tests {
             format::BadReason::ZeroFilled
         );
 
-        assert!(writer.seal().unwrap(), "a cut is synced");
-        assert_eq!(fs.len(path).unwrap(), Some(header + 2 * one));
-        assert_eq!(writer.log().allocated, writer.log().bytes);
-        let bytes = fs.read(path).unwrap();
+        assert!(t.writer.seal().unwrap(), "a cut is synced");
+        assert_eq!(t.file_len(), Some(header + 2 * one));
+        assert_eq!(t.writer.log().allocated, t.writer.log().bytes);
+        let bytes = t.fs.read(Path::new(ZerosAhead::PATH)).unwrap();
         assert!(LogDecoder::new(&bytes, DecodeLimits::default()).all(|item| item.is_ok()));
     }
 
     #[test]
     fn a_pass_that_does_not_sync_writes_no_zeros_ahead() {
-        let fs = MemFs::new();
-        let path = Path::new("d/tx.log");
-        let mut writer = preallocating_writer(&fs, 4096);
-        let mut queue = SubmitQueue::<()>::new(1, 1 << 20);
-        let one = record("k", "v").encoded_len() as u64;
-        let header = format::LOG_HEADER_LEN as u64;
+        let mut t = ZerosAhead::new();
+        let (one, header) = (t.one, t.header);
 
-        for durability in [Durability::None, Durability::Buffered] {
-            queue.push(vec![record("k", "v")], durability, ());
-            writer.write_pass(&queue.take_pass(1 << 20)).unwrap();
-        }
+        t.pass(Durability::None);
+        t.pass(Durability::Buffered);
         assert_eq!(
-            fs.len(path).unwrap(),
+            t.file_len(),
             Some(header + 2 * one),
             "no fdatasync follows, so there is no size change to spare it"
         );
-        assert_eq!(writer.log().allocated, writer.log().bytes);
+        assert_eq!(t.writer.log().allocated, t.writer.log().bytes);
 
-        queue.push(vec![record("k", "v")], Durability::Sync, ());
-        writer.write_pass(&queue.take_pass(1 << 20)).unwrap();
+        t.pass(Durability::Sync);
         assert_eq!(
-            fs.len(path).unwrap(),
+            t.file_len(),
             Some(header + 3 * one + 4096),
             "the first syncing pass writes the zeros ahead"
         );
