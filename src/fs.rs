@@ -235,14 +235,7 @@ impl Fs for RealFs {
             }
             return Ok(());
         }
-        let root = std::fs::File::open(&self.root)?;
-        // SAFETY: `syncfs` takes a file descriptor we own for the duration of the call
-        // and touches no memory of ours.
-        let rc = unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&root)) };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
+        sync_file_system(&self.root)
     }
 
     fn lock(&self, path: &Path) -> io::Result<std::fs::File> {
@@ -260,6 +253,19 @@ impl Fs for RealFs {
             Err(std::fs::TryLockError::Error(e)) => Err(e),
         }
     }
+}
+
+/// Writes back everything dirty on the file system that holds `path` (`syncfs`): every
+/// file's data and every inode, directories included.
+pub fn sync_file_system(path: &Path) -> io::Result<()> {
+    let handle = std::fs::File::open(path)?;
+    // SAFETY: `syncfs` takes a file descriptor that `handle` keeps open for the duration
+    // of the call, and touches no memory of ours.
+    let rc = unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&handle)) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// A plain in-memory file system for unit tests: every call succeeds and is durable at

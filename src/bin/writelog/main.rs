@@ -367,18 +367,7 @@ fn bench(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
 /// files made the next round's first target, always writelog, create its key files
 /// several times slower (README, "The bench and the tools").
 fn settle(dir: &Path) -> Result<(), String> {
-    let handle = std::fs::File::open(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    // SAFETY: `syncfs` takes a file descriptor that `handle` keeps open during the call
-    // and touches no memory of ours.
-    let rc = unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&handle)) };
-    if rc != 0 {
-        return Err(format!(
-            "syncfs on {}: {}",
-            dir.display(),
-            std::io::Error::last_os_error()
-        ));
-    }
-    Ok(())
+    writelog::fs::sync_file_system(dir).map_err(|e| format!("syncfs on {}: {e}", dir.display()))
 }
 
 /// `--warm`: appends one record to every key, from `args.threads` threads, untimed.
