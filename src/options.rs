@@ -57,9 +57,9 @@ pub struct Options {
     pub recovery_mode: RecoveryMode,
     /// Zeros the writer writes ahead in the active log each time a pass that fdatasyncs
     /// outgrows it, so that most passes' fdatasyncs commit no file size change (0: none;
-    /// passes that do not sync write none). A new log's
-    /// first outgrowing goes at once to the length the previous log reached, if that is
-    /// more. Rotation cuts what is left unused. Capped at `rotate_bytes_max`.
+    /// passes that do not sync write none). A new log's first outgrowing goes at once to
+    /// the length the previous log reached, if that is more. Rotation cuts what is left
+    /// unused. Capped at `rotate_bytes_max`.
     pub log_prealloc_bytes: u64,
     /// Finished logs allowed to wait for the committers before appends block. This bounds
     /// the disk the logs take: each holds at most about `rotate_bytes_max` plus one pass

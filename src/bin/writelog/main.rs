@@ -249,6 +249,11 @@ fn key_index(t: u64, i: u64, keys: u64) -> u64 {
     (x ^ (x >> 31)) % keys.max(1)
 }
 
+/// The name of key number `k`: the same in the timed run, the readers and the prefill.
+fn key_name(k: u64) -> String {
+    format!("key-{k:08}")
+}
+
 struct BenchResult {
     target: &'static str,
     seconds: f64,
@@ -380,7 +385,7 @@ fn prefill(target: &Target<'_>, args: &BenchArgs) -> Result<(), String> {
                 let payload = &payload;
                 s.spawn(move || -> Result<(), String> {
                     for k in (t..args.keys).step_by(threads as usize) {
-                        target.append(format!("key-{k:08}").as_bytes(), payload)?;
+                        target.append(key_name(k).as_bytes(), payload)?;
                     }
                     Ok(())
                 })
@@ -483,7 +488,7 @@ fn run_appends(
                 s.spawn(move || {
                     let mut i = 0u64;
                     while appending.load(Ordering::Relaxed) {
-                        let key = format!("key-{:08}", key_index(1 << 20 | r, i, args.keys));
+                        let key = key_name(key_index(1 << 20 | r, i, args.keys));
                         if store.read(key.as_bytes()).is_ok() {
                             reads.fetch_add(1, Ordering::Relaxed);
                         }
@@ -509,7 +514,7 @@ fn run_appends(
                             done.fetch_add(i % 256, Ordering::Relaxed);
                             break;
                         }
-                        let key = format!("key-{:08}", key_index(t, i, args.keys));
+                        let key = key_name(key_index(t, i, args.keys));
                         let begun = Instant::now();
                         target.append(key.as_bytes(), payload)?;
                         let micros = begun.elapsed().as_micros() as u64;
