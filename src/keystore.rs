@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{IoContext, Result};
 use crate::format::{crc64, BadReason, FORMAT_KEY_LEN_MAX, FORMAT_PAYLOAD_LEN_MAX};
 use crate::fs::Fs;
+use crate::seq_file;
 
 /// The key store's directory.
 pub const KEYS_DIR: &str = "keys";
@@ -408,52 +409,19 @@ pub fn create_dirs<F: Fs>(fs: &F) -> Result<()> {
 
 /// Reads the durable applied watermark (0 when there is none yet).
 pub fn read_watermark<F: Fs>(fs: &F) -> Result<u64> {
-    let path = Path::new(WATERMARK_FILE);
-    if fs.len(path).io("inspecting", path)?.is_none() {
-        return Ok(0);
-    }
-    let bytes = fs.read(path).io("reading", path)?;
-    let corrupt = |reason| crate::Error::Corrupt {
-        path: path.to_path_buf(),
-        offset: 0,
-        reason,
-    };
-    if bytes.len() != 24 || bytes[..8] != WATERMARK_MAGIC {
-        return Err(corrupt(BadReason::BadFileMagic));
-    }
-    let seq = u64::from_le_bytes(
-        bytes[8..16]
-            .try_into()
-            .map_err(|_| corrupt(BadReason::BadField))?,
-    );
-    let crc = u64::from_le_bytes(
-        bytes[16..24]
-            .try_into()
-            .map_err(|_| corrupt(BadReason::BadField))?,
-    );
-    if crc64(&bytes[..16]) != crc {
-        return Err(corrupt(BadReason::BadChecksum));
-    }
-    Ok(seq)
+    Ok(seq_file::read(fs, Path::new(WATERMARK_FILE), WATERMARK_MAGIC)?.unwrap_or(0))
 }
 
 /// Makes `seq` the durable applied watermark: write a temporary file, fdatasync it,
 /// rename it over the old one, fsync `keys/`. A crash leaves the old or the new value.
 pub fn write_watermark<F: Fs>(fs: &F, seq: u64) -> Result<()> {
-    let mut bytes = Vec::with_capacity(24);
-    bytes.extend_from_slice(&WATERMARK_MAGIC);
-    bytes.extend_from_slice(&seq.to_le_bytes());
-    let crc = crc64(&bytes);
-    bytes.extend_from_slice(&crc.to_le_bytes());
-    let tmp = Path::new(WATERMARK_TMP);
-    let mut file = fs.create(tmp).io("creating", tmp)?;
-    crate::fs::FsFile::append(&mut file, &bytes).io("writing", tmp)?;
-    crate::fs::FsFile::sync_data(&mut file).io("syncing", tmp)?;
-    drop(file);
-    fs.rename(tmp, Path::new(WATERMARK_FILE))
-        .io("renaming", tmp)?;
-    fs.sync_dir(Path::new(KEYS_DIR))
-        .io("fsyncing", Path::new(KEYS_DIR))
+    seq_file::write(
+        fs,
+        Path::new(WATERMARK_FILE),
+        Path::new(WATERMARK_TMP),
+        WATERMARK_MAGIC,
+        seq,
+    )
 }
 
 #[cfg(test)]

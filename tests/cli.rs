@@ -79,6 +79,32 @@ fn append_read_verify_and_inspect() {
 }
 
 #[test]
+fn verify_reads_the_seq_floor_and_reports_it_damaged() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let s = store.to_str().unwrap();
+    assert!(writelog(&["append", s, "k", "v"]).status.success());
+    let fs = writelog::fs::RealFs::new(&store).unwrap();
+    let floor = std::path::Path::new(writelog::machine::SEQ_FLOOR_FILE);
+    let tmp = std::path::Path::new(writelog::machine::SEQ_FLOOR_TMP);
+    writelog::seq_file::write(&fs, floor, tmp, writelog::machine::SEQ_FLOOR_MAGIC, 90).unwrap();
+    let out = writelog(&["verify", s]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("new seqs start above 90"),
+        "{}",
+        text(&out)
+    );
+
+    let mut bytes = std::fs::read(store.join(floor)).unwrap();
+    bytes[8] ^= 1;
+    std::fs::write(store.join(floor), &bytes).unwrap();
+    let out = writelog(&["verify", s]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("seq floor"), "{}", text(&out));
+}
+
+#[test]
 fn verify_refuses_a_store_open_elsewhere() {
     let dir = tempfile::tempdir().unwrap();
     let store = writelog::Store::open(dir.path(), writelog::Options::default()).unwrap();

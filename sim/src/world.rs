@@ -198,6 +198,11 @@ pub struct World {
     durable_upto: u64,
     /// Every seq at or below must survive a process crash.
     written_upto: u64,
+    /// The highest seq that ever reached a finished log (rotated, or finished by
+    /// recovery). Such a record may be in the key store even if its log is damaged later,
+    /// so new seqs must always start above it, or the key store would skip a new record
+    /// as a duplicate of the old one.
+    finished_upto: u64,
     /// Keys ever used.
     keys_used: BTreeSet<Vec<u8>>,
     /// Bytes of logs retired, kept to be put back (a replay fault).
@@ -274,6 +279,7 @@ impl World {
             history: BTreeMap::new(),
             durable_upto: 0,
             written_upto: 0,
+            finished_upto: 0,
             keys_used: BTreeSet::new(),
             retired_logs: Vec::new(),
             corruptions: Vec::new(),
@@ -567,15 +573,25 @@ impl World {
             recovered.unapplied.len(),
             recovered.report.leftover
         ));
-        // Oracle: nothing that had to survive is lost; no batch is cut.
+        // Oracle: nothing that had to survive is lost (seqs never handed out, which
+        // recovery skips to leave room for what damage hides, are not records); no batch
+        // is cut; new seqs never reuse one that may be in the key store.
         let must_keep = self.written_upto.max(self.durable_upto);
-        let lost: Vec<u64> = (last_seq + 1..=must_keep)
-            .filter(|seq| !self.maybe_lost.contains(seq))
-            .take(1)
-            .collect();
-        if !lost.is_empty() {
+        let lost = must_keep > last_seq
+            && self
+                .history
+                .range(last_seq + 1..=must_keep)
+                .any(|(first, _)| !self.maybe_lost.contains(first));
+        if lost {
             return Err(StepError::Oracle(format!(
                 "acknowledged seqs up to {must_keep} had to survive, recovery found only up to {last_seq}",
+            )));
+        }
+        if next_after < self.finished_upto {
+            return Err(StepError::Oracle(format!(
+                "seq {} reached a finished log, yet new seqs start at {}",
+                self.finished_upto,
+                next_after + 1
             )));
         }
         for (first, request) in &self.history {
@@ -593,6 +609,7 @@ impl World {
             .retain(|first, _| *first <= last_seq || maybe_lost.contains(first));
         self.durable_upto = last_seq;
         self.written_upto = last_seq;
+        self.finished_upto = self.finished_upto.max(last_seq);
         let mut index = PendingIndex::new();
         for record in &recovered.unapplied {
             index.insert(record.seq, record.kind, &record.key, &record.payload);
@@ -1090,6 +1107,7 @@ impl World {
         let last = node.writer.last_seq();
         if let Rotated::Finished { name, .. } = rotated {
             self.durable_upto = self.durable_upto.max(last);
+            self.finished_upto = self.finished_upto.max(last);
             self.note(format!("rotated {name}"));
         }
         Ok(())

@@ -31,6 +31,12 @@ pub const READING_DIR: &str = "txlogs/reading";
 pub const WRITING_LOG: &str = "txlogs/writing/tx.log";
 /// The store's lock file.
 pub const LOCK_FILE: &str = "LOCK";
+/// Recovery's seq floor: new seqs always start above it (see [`recovery::recover`]).
+pub const SEQ_FLOOR_FILE: &str = "txlogs/SEQ_FLOOR";
+/// Where the seq floor is written before it is renamed into place.
+pub const SEQ_FLOOR_TMP: &str = "txlogs/SEQ_FLOOR.tmp";
+/// The magic of the seq floor's file.
+pub const SEQ_FLOOR_MAGIC: [u8; 8] = *b"WLFLOOR1";
 
 /// The file name of a finished log rotated at `ts` (microseconds): `tx-{ts:020}.log`, so
 /// that name order is numeric order.

@@ -19,10 +19,11 @@ use crate::machine::commit::CommitRecord;
 use crate::machine::dispatch::route_log;
 use crate::machine::writer::ActiveLog;
 use crate::machine::{
-    log_file_name, parse_log_file_name, reading_path, READING_DIR, TXLOGS_DIR, WRITING_DIR,
-    WRITING_LOG,
+    log_file_name, parse_log_file_name, reading_path, READING_DIR, SEQ_FLOOR_FILE, SEQ_FLOOR_MAGIC,
+    SEQ_FLOOR_TMP, TXLOGS_DIR, WRITING_DIR, WRITING_LOG,
 };
 use crate::options::RecoveryMode;
+use crate::seq_file;
 
 /// What recovery found and did with a leftover `writing/tx.log`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,7 +58,8 @@ pub struct Recovered<F: Fs> {
     pub log: ActiveLog<F>,
     /// New seqs start above it: the highest seq of any intact block or below the
     /// watermark, plus, for each finished log with damage (kept under `PointInTime` or
-    /// `SkipCorrupt`), room for every seq the damage may hide.
+    /// `SkipCorrupt`), room for every seq the damage may hide; and never below the
+    /// durable seq floor, which holds the room an earlier recovery left.
     pub last_seq: u64,
     /// The highest seq of any intact block found, or the watermark: what a caller may
     /// count on having been kept. At most `last_seq`.
@@ -72,13 +74,20 @@ pub struct Recovered<F: Fs> {
 /// when none): seqs continue above it even when every log has been applied and removed,
 /// and records at or below it are not unapplied. Finished logs are checked per `mode`:
 /// under `Strict`, damage in any of them refuses the open with [`crate::Error::Corrupt`].
+///
+/// Room left for seqs that damage hides is made durable in `txlogs/SEQ_FLOOR` before any
+/// new seq is handed out. Invariant: every seq ever written to a log is at most the
+/// floor or follows, consecutively, a seq at or above it. Without the floor, a later
+/// recovery could find neither the damaged log (applied and removed) nor the first seq
+/// past the room (its own log damaged too), and hand out again a seq the key store may
+/// hold: a new record under it would be skipped as a duplicate. (Found by the simulator,
+/// seed 11504.)
 pub fn recover<F: Fs>(
     fs: &F,
     now: Timestamp,
     watermark: u64,
     mode: RecoveryMode,
 ) -> Result<Recovered<F>> {
-    let seq_floor = watermark;
     for dir in [WRITING_DIR, READING_DIR] {
         fs.create_dir_all(Path::new(dir))
             .io("creating", Path::new(dir))?;
@@ -90,6 +99,9 @@ pub fn recover<F: Fs>(
         fs.sync_dir(Path::new(dir)).io("fsyncing", Path::new(dir))?;
     }
 
+    let floor_path = Path::new(SEQ_FLOOR_FILE);
+    let floor = seq_file::read(fs, floor_path, SEQ_FLOOR_MAGIC)?.unwrap_or(0);
+
     let reading = Path::new(READING_DIR);
     let mut last_log_ts = fs
         .list(reading)
@@ -98,7 +110,7 @@ pub fn recover<F: Fs>(
         .filter_map(|name| parse_log_file_name(name))
         .max()
         .unwrap_or(0);
-    let mut last_kept_seq = seq_floor;
+    let mut last_kept_seq = watermark;
     let leftover = recover_leftover(fs, now, &mut last_log_ts, &mut last_kept_seq)?;
     let mut allowance_upto = 0;
 
@@ -117,13 +129,26 @@ pub fn recover<F: Fs>(
         if !routed.damage.is_empty() {
             // A damaged block's seq cannot be read, yet it may have been applied before
             // the damage came: new seqs must not reuse it. Seqs are consecutive through
-            // the logs and every block takes at least a header's bytes, so this log hid
-            // at most `len / BLOCK_HEADER_LEN` seqs above what precedes them.
+            // the logs, except that they jump to the floor after a recovery that left
+            // room, and every block takes at least a header's bytes, so this log hid at
+            // most `len / BLOCK_HEADER_LEN` seqs above what precedes them or the floor.
             let hidden = bytes.len() as u64 / BLOCK_HEADER_LEN as u64;
-            allowance_upto = allowance_upto.max(last_kept_seq.saturating_add(hidden));
+            let base = last_kept_seq.max(floor);
+            allowance_upto = allowance_upto.max(base.saturating_add(hidden));
         }
         routed_upto = routed.last_routed_seq;
         unapplied.extend(routed.records);
+    }
+
+    let last_seq = last_kept_seq.max(allowance_upto).max(floor);
+    if last_seq > last_kept_seq && last_seq > floor {
+        seq_file::write(
+            fs,
+            floor_path,
+            Path::new(SEQ_FLOOR_TMP),
+            SEQ_FLOOR_MAGIC,
+            last_seq,
+        )?;
     }
 
     let writing_log = Path::new(WRITING_LOG);
@@ -133,7 +158,7 @@ pub fn recover<F: Fs>(
     Ok(Recovered {
         unapplied,
         log,
-        last_seq: last_kept_seq.max(allowance_upto),
+        last_seq,
         last_kept_seq,
         last_log_ts,
         report: RecoveryReport {
@@ -401,6 +426,47 @@ mod tests {
             .unwrap();
         let recovered = recover(&clean, Timestamp(100), 0, RecoveryMode::SkipCorrupt).unwrap();
         assert_eq!((recovered.last_seq, recovered.last_kept_seq), (3, 3));
+    }
+
+    #[test]
+    fn the_room_left_for_hidden_seqs_outlives_the_damaged_log() {
+        // Recovery leaves room above a rotten log and new seqs start past it. Once that
+        // log is applied and removed, and the first log past the room rots too, only the
+        // durable floor still says which seqs were handed out. (Simulator seed 11504.)
+        let fs = store_with_leftover(&log_bytes(&[]));
+        let rotten = |seqs: &[u64]| {
+            let mut bytes = log_bytes(seqs);
+            bytes[LOG_HEADER_LEN + 5] ^= 1;
+            bytes
+        };
+        fs.put(&reading_path(&log_file_name(900)), &rotten(&[1, 2, 3, 4]))
+            .unwrap();
+        let first = recover(&fs, Timestamp(100), 0, RecoveryMode::SkipCorrupt).unwrap();
+        assert_eq!(first.last_kept_seq, 4, "the later blocks are intact");
+        let room = first.last_seq;
+        assert!(room > 4, "room for the seqs the damage may hide: {room}");
+        let floor = seq_file::read(&fs, Path::new(SEQ_FLOOR_FILE), SEQ_FLOOR_MAGIC);
+        assert_eq!(floor.unwrap(), Some(room), "the room is durable");
+
+        fs.remove(&reading_path(&log_file_name(900))).unwrap();
+        fs.put(&reading_path(&log_file_name(901)), &rotten(&[room + 1]))
+            .unwrap();
+        for mode in [RecoveryMode::PointInTime, RecoveryMode::SkipCorrupt] {
+            let again = recover(&fs, Timestamp(200), 0, mode).unwrap();
+            assert!(
+                again.last_seq > room,
+                "{mode:?}: seq {} was handed out, new seqs start at {}",
+                room + 1,
+                again.last_seq + 1
+            );
+        }
+    }
+
+    #[test]
+    fn an_undamaged_store_writes_no_seq_floor() {
+        let fs = store_with_leftover(&log_bytes(&[1, 2]));
+        recover(&fs, Timestamp(7), 0, RecoveryMode::SkipCorrupt).unwrap();
+        assert_eq!(fs.len(Path::new(SEQ_FLOOR_FILE)).unwrap(), None);
     }
 
     #[test]

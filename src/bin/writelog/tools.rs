@@ -12,7 +12,11 @@ use writelog::fs::{Fs, RealFs};
 use writelog::keystore::{
     self, key_file_path, key_hash, walk_key_file, RecordKind, KEYS_DIR, KEY_FILE_MAGIC, PROBES_MAX,
 };
-use writelog::machine::{parse_log_file_name, LOCK_FILE, READING_DIR, WRITING_DIR, WRITING_LOG};
+use writelog::machine::{
+    parse_log_file_name, LOCK_FILE, READING_DIR, SEQ_FLOOR_FILE, SEQ_FLOOR_MAGIC, WRITING_DIR,
+    WRITING_LOG,
+};
+use writelog::seq_file;
 use writelog::{Options, Store};
 
 type CliResult<T> = Result<T, Box<dyn std::error::Error>>;
@@ -346,6 +350,13 @@ fn lock_is_held(dir: &Path) -> bool {
 
 fn verify_logs(fs: &RealFs, found: &mut Findings) -> CliResult<(u64, u64)> {
     let (mut logs, mut records) = (0u64, 0u64);
+    match seq_file::read(fs, Path::new(SEQ_FLOOR_FILE), SEQ_FLOOR_MAGIC) {
+        Ok(Some(floor)) => found.notes.push(format!(
+            "{SEQ_FLOOR_FILE}: new seqs start above {floor} (room recovery left for seqs that damage hid)"
+        )),
+        Ok(None) => {}
+        Err(e) => found.problems.push(format!("seq floor: {e}")),
+    }
     let writing = Path::new(WRITING_LOG);
     if fs.len(writing)?.is_some() {
         logs += 1;
