@@ -153,6 +153,8 @@ pub struct ActiveLog<F: Fs> {
     pub allocated: u64,
     /// Records in the file.
     pub records: u64,
+    /// Passes that wrote to the file.
+    pub passes: u64,
     /// Whether bytes were written (or the file cut) since the last fdatasync.
     pub unsynced: bool,
 }
@@ -171,6 +173,7 @@ impl<F: Fs> ActiveLog<F> {
             bytes: header.len() as u64,
             allocated: header.len() as u64,
             records: 0,
+            passes: 0,
             unsynced: false,
         })
     }
@@ -225,8 +228,18 @@ pub struct Writer<F: Fs> {
     /// appends/s. Extending to 1.5 times the previous length gave a lower p99 still,
     /// 892–1,010 µs, but fewer appends/s in three pairs of three, and a higher p99.9.)
     previous_log_bytes: u64,
+    /// Whether this log writes zeros ahead: the previous log's passes averaged fewer than
+    /// [`LARGE_PASS_BYTES`] (true for the first log).
+    zeros_pay: bool,
     poisoned: Option<Poisoned>,
 }
+
+/// The mean pass, in bytes, from which zeros ahead cost more than they save. Zeros cost
+/// their bytes written once more (as much again as the blocks that overwrite them); an
+/// extension costs one metadata write in the fdatasync that commits it, about what the
+/// device writes sequentially in the time of one small random write. So a load of large
+/// passes (big payloads) extends its log with each pass instead.
+pub const LARGE_PASS_BYTES: u64 = 64 << 10;
 
 impl<F: Fs> Writer<F> {
     /// A writer appending to `log`, whose last written seq (in any log) is `last_seq`,
@@ -239,6 +252,7 @@ impl<F: Fs> Writer<F> {
             last_seq,
             prealloc_bytes,
             previous_log_bytes: 0,
+            zeros_pay: true,
             poisoned: None,
         }
     }
@@ -306,8 +320,9 @@ impl<F: Fs> Writer<F> {
         }
         let blocks_len = self.buf.len() as u64;
         let end = self.log.bytes + blocks_len;
-        if end > self.log.allocated && wants_sync {
-            // Outgrown by a pass that will fdatasync: the same write puts zeros ahead, so
+        if end > self.log.allocated && wants_sync && self.zeros_pay {
+            // Outgrown by a pass that will fdatasync, under a load of small passes
+            // (`zeros_pay`): the same write puts zeros ahead, so
             // the next passes overwrite allocated bytes and their fdatasyncs commit no
             // size change. A pass that does not sync has no size change to commit, so it
             // writes no zeros: with `Durability::None` they would only double the bytes the
@@ -335,6 +350,7 @@ impl<F: Fs> Writer<F> {
             "the blocks never run past the file's allocated end"
         );
         self.log.records += outcome.records;
+        self.log.passes += 1;
         self.log.unsynced = true;
         self.last_seq = outcome.last_seq;
         if wants_sync {
@@ -383,6 +399,9 @@ impl<F: Fs> Writer<F> {
             "a log is sealed (its zero tail cut) before it is replaced"
         );
         self.previous_log_bytes = self.log.bytes;
+        if let Some(mean_pass) = self.log.bytes.checked_div(self.log.passes) {
+            self.zeros_pay = mean_pass < LARGE_PASS_BYTES;
+        }
         std::mem::replace(&mut self.log, log)
     }
 }
@@ -612,6 +631,47 @@ mod tests {
             writer.log().allocated,
             first_len + one + 64,
             "past it, the usual step"
+        );
+    }
+
+    #[test]
+    fn after_a_log_of_large_passes_the_next_log_grows_with_its_passes() {
+        let fs = MemFs::new();
+        let mut writer = preallocating_writer(&fs, 4096);
+        let mut queue = SubmitQueue::<()>::new(1, 1 << 30);
+        let large = "x".repeat(LARGE_PASS_BYTES as usize);
+        let mut sync_pass = |writer: &mut Writer<MemFs>, payload: &str| {
+            queue.push(vec![record("k", payload)], Durability::Sync, ());
+            writer.write_pass(&queue.take_pass(1 << 30)).unwrap();
+        };
+        sync_pass(&mut writer, &large);
+        assert_eq!(
+            writer.log().allocated,
+            writer.log().bytes + 4096,
+            "the first log, with nothing to go by, writes zeros ahead"
+        );
+        sync_pass(&mut writer, &large);
+        writer.seal().unwrap();
+
+        let next = ActiveLog::create(&fs, Path::new("d/b.log")).unwrap();
+        writer.replace_log(next);
+        for payload in [large.as_str(), "v", large.as_str()] {
+            sync_pass(&mut writer, payload);
+            assert_eq!(
+                fs.len(Path::new("d/b.log")).unwrap(),
+                Some(writer.log().bytes),
+                "no zeros ahead, even for a small pass: the load writes large ones"
+            );
+        }
+        writer.seal().unwrap();
+
+        let small = ActiveLog::create(&fs, Path::new("d/c.log")).unwrap();
+        writer.replace_log(small);
+        sync_pass(&mut writer, "v");
+        assert!(
+            writer.log().allocated > writer.log().bytes,
+            "the previous log's mean pass, two large and one small, was under \
+             LARGE_PASS_BYTES, so zeros ahead pay again"
         );
     }
 
