@@ -1,6 +1,7 @@
 //! The recovery modes on corruption built by hand in finished logs — a flipped bit, a
 //! truncated log, a seq going backwards under a good checksum — and crash damage in the
-//! leftover `writing/tx.log`, which every mode cuts at its first bad block.
+//! leftover `writing/tx.log`, which every mode cuts at its first bad block; and seqs that
+//! never go back when damage hides them twice (the durable seq floor).
 #![allow(clippy::disallowed_methods)]
 
 use std::path::Path;
@@ -151,4 +152,55 @@ fn crash_damage_in_the_leftover_log_is_cut_in_every_mode() {
             assert_eq!(got, kept, "{what}, {mode:?}");
         }
     }
+}
+
+#[test]
+fn seqs_never_go_back_after_damage_hides_them_twice() {
+    // Simulator seed 11504, end to end: recovery leaves room above a rotten log; the
+    // log is applied and removed; the first log past the room rots too. A new append
+    // must still get a seq above every seq handed out before.
+    let dir = tempfile::tempdir().unwrap();
+    for sub in [READING_DIR, WRITING_DIR] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+    }
+    let mut rotten = log(&[1, 2, 3]);
+    rotten[block_at(0) + 5] ^= 0x01;
+    std::fs::write(dir.path().join(finished(10)), &rotten).unwrap();
+    let options = Options {
+        recovery_mode: RecoveryMode::SkipCorrupt,
+        ..Options::default()
+    };
+
+    let store = Store::open(dir.path(), options.clone()).unwrap();
+    store.flush().unwrap();
+    let first = store.append(b"k", b"after the room").unwrap().0;
+    assert!(first > 3, "a seq past the room: {first}");
+    store.close().unwrap();
+    // Reopening finishes the closed log into reading/; nothing is applied yet.
+    Store::open(dir.path(), options.clone())
+        .unwrap()
+        .close()
+        .unwrap();
+    let reading = dir.path().join(READING_DIR);
+    let mut logs: Vec<_> = std::fs::read_dir(&reading)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    logs.sort();
+    assert_eq!(
+        logs.len(),
+        1,
+        "the rotten log was applied and removed: {logs:?}"
+    );
+    let mut bytes = std::fs::read(&logs[0]).unwrap();
+    bytes[LOG_HEADER_LEN + 5] ^= 0x01;
+    std::fs::write(&logs[0], &bytes).unwrap();
+
+    let store = Store::open(dir.path(), options).unwrap();
+    let next = store.append(b"k", b"later").unwrap().0;
+    assert!(
+        next > first,
+        "seq {first} was handed out before, yet {next} came next"
+    );
+    store.close().unwrap();
 }
