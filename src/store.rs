@@ -125,6 +125,7 @@ impl<F: Fs, C: Clock> Store<F, C> {
             .written_seq
             .store(recovered.last_kept_seq, Ordering::Relaxed);
         let unused_seqs = recovered.last_kept_seq + 1..=recovered.last_seq;
+        let log_last_seqs = recovered.log_last_seqs;
         let mut index = PendingIndex::new();
         for record in &recovered.unapplied {
             index.insert(record.seq, record.kind, &record.key, &record.payload);
@@ -155,16 +156,20 @@ impl<F: Fs, C: Clock> Store<F, C> {
             Arc::clone(&counters),
         )?;
         let room = writes.room_signal();
+        let mut dispatcher = Dispatcher::new(
+            options.committers,
+            options.recovery_mode,
+            watermark,
+            // Everything the backlog bound lets wait may go out in one handout, so that a
+            // pass covers as many logs as are waiting.
+            options.backlog_logs_max,
+        );
+        for (log, last_seq) in &log_last_seqs {
+            dispatcher.expect(log, *last_seq);
+        }
         let setup = CommitSetup {
             fs: Arc::clone(&fs),
-            dispatcher: Dispatcher::new(
-                options.committers,
-                options.recovery_mode,
-                watermark,
-                // Everything the backlog bound lets wait may go out in one handout, so
-                // that a pass covers as many logs as are waiting.
-                options.backlog_logs_max,
-            ),
+            dispatcher,
             committers: options.committers,
             rotate_interval_ms: options.rotate_interval_ms,
             commit_interval_ms: options.commit_interval_ms,

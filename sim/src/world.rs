@@ -614,6 +614,10 @@ impl World {
         for record in &recovered.unapplied {
             index.insert(record.seq, record.kind, &record.key, &record.payload);
         }
+        let mut dispatcher = Dispatcher::new(self.knobs.committers, mode, watermark, 16);
+        for (log, last_seq) in &recovered.log_last_seqs {
+            dispatcher.expect(log, *last_seq);
+        }
         self.node = Some(Node {
             queue: SubmitQueue::new(next_after + 1, 1 << 20),
             writer: Writer::new(recovered.log, next_after, self.knobs.log_prealloc_bytes),
@@ -623,7 +627,7 @@ impl World {
                 Timestamp(self.now),
                 recovered.last_log_ts,
             ),
-            dispatcher: Dispatcher::new(self.knobs.committers, mode, watermark, 16),
+            dispatcher,
             committers: (0..self.knobs.committers)
                 .map(|_| Committer::new(64, 4))
                 .collect(),
@@ -1106,6 +1110,7 @@ impl World {
         };
         let last = node.writer.last_seq();
         if let Rotated::Finished { name, .. } = rotated {
+            node.dispatcher.expect(&name, last);
             self.durable_upto = self.durable_upto.max(last);
             self.finished_upto = self.finished_upto.max(last);
             self.note(format!("rotated {name}"));

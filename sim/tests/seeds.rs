@@ -27,7 +27,7 @@ fn a_seed_gives_the_same_digest_on_every_run() {
 ///   losses without its effect. Rewrites now go to a file beside and are renamed over.
 #[test]
 fn seeds_that_found_bugs_pass() {
-    for seed in [266, 836, 825, 1564, 7, 108, 2561, 11504] {
+    for seed in [266, 836, 825, 1564, 7, 108, 2561, 11504, 197849] {
         if let Err(failure) = run_seed(seed, false) {
             panic!(
                 "seed {seed} failed at step {}: {}",

@@ -8,7 +8,7 @@
 //! each committer's finished logs with [`Dispatcher::handle_committed`]; then
 //! [`Dispatcher::take_finished`] and [`Dispatcher::finish`] retire what is done.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::Path;
 
 use crate::error::{Error, IoContext, Result};
@@ -138,6 +138,12 @@ pub struct Dispatcher {
     /// `watermark <= dispatched_seq`.
     dispatched_seq: u64,
     in_flight: VecDeque<InFlight>,
+    /// The last seq of finished logs not yet dispatched, as the driver knew it while they
+    /// were whole (see [`Dispatcher::expect`]).
+    known_last_seqs: BTreeMap<String, u64>,
+    /// The timestamp of the last log retired: a late [`Dispatcher::expect`] for it or an
+    /// earlier one is dropped.
+    retired_ts: u64,
 }
 
 impl Dispatcher {
@@ -157,6 +163,24 @@ impl Dispatcher {
             watermark,
             dispatched_seq: watermark,
             in_flight: VecDeque::new(),
+            known_last_seqs: BTreeMap::new(),
+            retired_ts: 0,
+        }
+    }
+
+    /// The finished log `log` held blocks up to `last_seq` when it was whole: rotation
+    /// knows it as it finishes the log, recovery as it reads the logs it finds. If damage
+    /// later hides the log's last blocks (`PointInTime`, `SkipCorrupt`), retiring the log
+    /// still covers them: they are dropped on purpose, so the watermark, and with it the
+    /// pending index and `flush`, move past them instead of waiting for seqs no log will
+    /// bring. (Simulator seed 197849: a pending record outlived the drain.)
+    pub fn expect(&mut self, log: &str, last_seq: u64) {
+        if let Some(entry) = self.in_flight.iter_mut().find(|f| f.name == log) {
+            entry.last_seq = entry.last_seq.max(last_seq);
+            self.dispatched_seq = self.dispatched_seq.max(last_seq);
+        } else if parse_log_file_name(log).is_some_and(|ts| ts > self.retired_ts) {
+            let known = self.known_last_seqs.entry(log.to_owned()).or_default();
+            *known = (*known).max(last_seq);
         }
     }
 
@@ -196,12 +220,15 @@ impl Dispatcher {
             "a log is dispatched once until it is retired"
         );
         let routed_log = route_log(name, bytes, self.mode, self.dispatched_seq)?;
-        // Blocks past a `PointInTime` stop are dropped on purpose: they count as dispatched,
-        // so a later copy of them is not routed either.
+        // Blocks past a `PointInTime` stop, or hidden by damage, are dropped on purpose:
+        // they count as dispatched, so a later copy of them is not routed either.
+        let last_seq = routed_log
+            .last_seq
+            .max(self.known_last_seqs.remove(name).unwrap_or(0));
         self.dispatched_seq = self
             .dispatched_seq
             .max(routed_log.last_routed_seq)
-            .max(routed_log.last_seq);
+            .max(last_seq);
         let routed = routed_log.records.len() as u64;
         let mut per_committer: Vec<Vec<CommitRecord>> = vec![Vec::new(); self.committers];
         for record in routed_log.records {
@@ -223,7 +250,7 @@ impl Dispatcher {
             .collect();
         self.in_flight.push_back(InFlight {
             name: name.to_owned(),
-            last_seq: routed_log.last_seq,
+            last_seq,
             pending: work.iter().map(|(c, _)| *c).collect(),
         });
         Ok(Dispatched {
@@ -255,6 +282,11 @@ impl Dispatcher {
         while self.in_flight.front().is_some_and(|f| f.pending.is_empty()) {
             if let Some(done) = self.in_flight.pop_front() {
                 watermark = watermark.max(done.last_seq);
+                let ts = parse_log_file_name(&done.name).unwrap_or(0);
+                self.retired_ts = self.retired_ts.max(ts);
+                self.known_last_seqs.retain(|name, _| {
+                    parse_log_file_name(name).is_some_and(|t| t > self.retired_ts)
+                });
                 logs.push(done.name);
             }
         }
@@ -363,6 +395,36 @@ mod tests {
         dispatcher.finish(&fs, &finished).unwrap();
         assert_eq!(keystore::read_watermark(&fs).unwrap(), 2);
         assert!(fs.list(Path::new(READING_DIR)).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_log_whose_tail_rots_still_retires_past_the_seqs_it_held() {
+        for mode in [RecoveryMode::PointInTime, RecoveryMode::SkipCorrupt] {
+            let fs = setup();
+            let name = log_file_name(1);
+            let mut bytes = log(&[(1, "a"), (2, "a")]);
+            let last_block = bytes.len() - 3;
+            bytes[last_block] ^= 1;
+            fs.put(&reading_path(&name), &bytes).unwrap();
+            let mut dispatcher = Dispatcher::new(1, mode, 0, 4);
+            dispatcher.expect(&name, 2);
+            dispatcher.expect(&log_file_name(9), 40);
+            let dispatched = dispatcher.dispatch(&name, &bytes).unwrap();
+            assert_eq!(dispatched.routed, 1, "{mode:?}: seq 2 is hidden");
+            dispatcher.handle_committed(0, &name);
+            let finished = dispatcher.take_finished().unwrap();
+            assert_eq!(
+                finished.watermark, 2,
+                "{mode:?}: the hidden seq is dropped on purpose, not awaited"
+            );
+            dispatcher.finish(&fs, &finished).unwrap();
+
+            // Without the rotation's word, the watermark stops at the last intact seq.
+            let mut unaware = Dispatcher::new(1, mode, 0, 4);
+            unaware.dispatch(&name, &bytes).unwrap();
+            unaware.handle_committed(0, &name);
+            assert_eq!(unaware.take_finished().unwrap().watermark, 1, "{mode:?}");
+        }
     }
 
     #[test]

@@ -66,6 +66,9 @@ pub struct Recovered<F: Fs> {
     pub last_kept_seq: u64,
     /// The highest finished log name's timestamp; new names go above it.
     pub last_log_ts: u64,
+    /// Each finished log found, with the highest seq of its intact blocks: for
+    /// [`crate::machine::dispatch::Dispatcher::expect`], in case damage comes later.
+    pub log_last_seqs: Vec<(String, u64)>,
     /// What was found.
     pub report: RecoveryReport,
 }
@@ -116,6 +119,7 @@ pub fn recover<F: Fs>(
 
     let mut logs_waiting = 0;
     let mut unapplied = Vec::new();
+    let mut log_last_seqs = Vec::new();
     let mut routed_upto = watermark;
     for name in fs.list(reading).io("listing", reading)? {
         if parse_log_file_name(&name).is_none() {
@@ -138,6 +142,7 @@ pub fn recover<F: Fs>(
         }
         routed_upto = routed.last_routed_seq;
         unapplied.extend(routed.records);
+        log_last_seqs.push((name, routed.last_seq));
     }
 
     let last_seq = last_kept_seq.max(allowance_upto).max(floor);
@@ -161,6 +166,7 @@ pub fn recover<F: Fs>(
         last_seq,
         last_kept_seq,
         last_log_ts,
+        log_last_seqs,
         report: RecoveryReport {
             leftover,
             logs_waiting,

@@ -27,8 +27,8 @@ use crate::machine::{reading_path, READING_DIR};
 /// What the dispatcher thread is told.
 #[derive(Debug)]
 pub(crate) enum DispatchEvent {
-    /// A log was rotated into `reading/`.
-    LogFinished,
+    /// A log was rotated into `reading/`, holding blocks up to `last_seq`.
+    LogFinished { name: String, last_seq: u64 },
     /// A committer finished a pass.
     Committed {
         committer: usize,
@@ -380,7 +380,10 @@ impl<F: Fs> DispatchDriver<F> {
             };
             match event {
                 Some(DispatchEvent::Stop) => return Ok(()),
-                Some(DispatchEvent::LogFinished) => need_listing = true,
+                Some(DispatchEvent::LogFinished { name, last_seq }) => {
+                    self.setup.dispatcher.expect(&name, last_seq);
+                    need_listing = true;
+                }
                 Some(DispatchEvent::Urgent(upto)) => {
                     need_listing = true;
                     urgent_upto = if urgent { urgent_upto.max(upto) } else { upto };

@@ -418,12 +418,15 @@ impl<F: Fs, C: Clock> WriterDriver<F, C> {
                 let rotated = self.rotation.rotate(&*self.fs, &mut self.writer, now);
                 state = shared.lock();
                 match rotated {
-                    Ok(Rotated::Finished { synced, .. }) => {
+                    Ok(Rotated::Finished { name, synced }) => {
                         let c = &shared.counters;
                         c.rotations.fetch_add(1, Ordering::Relaxed);
                         c.logs_waiting.fetch_add(1, Ordering::SeqCst);
                         // The dispatcher may have stopped (closing); nothing to tell then.
-                        let _ = self.events.send(DispatchEvent::LogFinished);
+                        let last_seq = self.writer.last_seq();
+                        let _ = self
+                            .events
+                            .send(DispatchEvent::LogFinished { name, last_seq });
                         if synced {
                             c.fsyncs.fetch_add(1, Ordering::Relaxed);
                         }
