@@ -284,12 +284,12 @@ impl Dispatcher {
                 watermark = watermark.max(done.last_seq);
                 let ts = parse_log_file_name(&done.name).unwrap_or(0);
                 self.retired_ts = self.retired_ts.max(ts);
-                self.known_last_seqs.retain(|name, _| {
-                    parse_log_file_name(name).is_some_and(|t| t > self.retired_ts)
-                });
                 logs.push(done.name);
             }
         }
+        let retired_ts = self.retired_ts;
+        self.known_last_seqs
+            .retain(|name, _| parse_log_file_name(name).is_some_and(|t| t > retired_ts));
         (!logs.is_empty()).then_some(Finished { watermark, logs })
     }
 
