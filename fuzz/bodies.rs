@@ -6,7 +6,7 @@
 // Each body checks what must hold for any input, and panics (a finding) if it does not.
 
 use writelog::format::{encode_block, encode_log_header, Block, DecodeLimits, Kind, LogDecoder};
-use writelog::keystore::{decode_key_file, walk_key_file};
+use writelog::keystore::{manifest, segment, KeyStore, OpenMode};
 use writelog::machine::dispatch::route_log;
 use writelog::RecoveryMode;
 
@@ -106,23 +106,53 @@ pub fn log_roundtrip(log: FuzzLog) {
     assert_eq!(decoded, written);
 }
 
-/// Arbitrary bytes as a key file: decoding never panics and what it yields is well formed.
-pub fn keyfile_decode(data: &[u8]) {
-    if let Ok(file) = decode_key_file(data) {
-        assert!(!file.key.is_empty(), "a key file names a key");
-        assert!(file.valid_len <= data.len() as u64, "the valid part lies inside the input");
-        assert!(file.records.windows(2).all(|w| w[0].seq < w[1].seq), "records in seq order");
-        assert!(file.records.last().is_none_or(|r| r.seq <= file.last_seq), "last_seq covers the records");
-        if let Some((at, _)) = file.damage {
-            assert_eq!(at, file.valid_len, "reading stops where the damage starts");
+/// Arbitrary bytes through every key-store decoder: as a MANIFEST, a run header and its
+/// index, a group, and whole, as partition 0's only segment of a store whose MANIFEST
+/// says every byte is durable, opened read-only under each recovery mode, scrubbed, and
+/// every indexed key read and tailed. Nothing panics, and what decodes is well formed.
+pub fn keystore_decode(data: &[u8]) {
+    if let Ok(decoded) = manifest::decode(data) {
+        assert!(decoded.partitions >= 1 && decoded.segments.iter().all(|s| s.partition < decoded.partitions));
+        assert_eq!(manifest::encode(&decoded), data, "a MANIFEST decodes only from its own encoding");
+    }
+    if let Ok(run) = segment::decode_run_header(data, data.len() as u64) {
+        assert!(run.run_len <= data.len() as u64 && run.first_seq <= run.last_seq);
+        let index = data.get(segment::RUN_HEADER_LEN..segment::RUN_HEADER_LEN + run.index_len as usize);
+        if let Some(Ok(entries)) = index.map(|index| segment::decode_run_index(index, &run)) {
+            assert_eq!(entries.len(), run.entries as usize);
+            assert!(entries.windows(2).all(|w| w[0].key <= w[1].key), "entries sorted by key");
+            assert!(entries.iter().all(|e| e.first_seq <= e.last_seq && e.last_seq <= e.op_last && e.op_last <= run.last_seq));
         }
     }
-    // The walk `inspect` and `verify` make agrees with the decoder.
-    if let Ok(walk) = walk_key_file(data) {
-        assert!(walk.entries.len() >= walk.file.records.len(), "every live record is walked");
-        assert!(walk.entries.iter().all(|e| e.offset < walk.file.valid_len), "entries lie in the valid part");
-        if let Some(next) = walk.intact_after_damage {
-            assert!(walk.file.damage.is_some_and(|(at, _)| next > at), "an intact record after the damage");
+    if let Ok(group) = segment::decode_group(b"key", data) {
+        assert!(group.records.windows(2).all(|w| w[0].0 < w[1].0), "a group's records in seq order");
+        assert!(group.damage.is_none_or(|(at, _)| at < data.len() + 1));
+    }
+    let fs = writelog::fs::MemFs::new();
+    let listed = manifest::Manifest {
+        partitions: 1,
+        watermark: 0,
+        segments: vec![manifest::SegmentEntry { partition: 0, segment: 0, durable_len: data.len() as u64 }],
+    };
+    writelog::fs::Fs::create_dir_all(&fs, std::path::Path::new("keys/p000")).expect("MemFs makes directories");
+    let put = |path: &str, bytes: &[u8]| fs.put(std::path::Path::new(path), bytes).expect("MemFs takes any file");
+    put(manifest::MANIFEST_FILE, &manifest::encode(&listed));
+    put("keys/p000/seg-00000000.dat", data);
+    for recovery in [RecoveryMode::Strict, RecoveryMode::PointInTime, RecoveryMode::SkipCorrupt] {
+        let mode = OpenMode { partitions: 1, recovery, writable: false };
+        let Ok((store, _)) = KeyStore::open(&fs, mode) else {
+            assert_eq!(recovery, RecoveryMode::Strict, "only Strict refuses damage on open");
+            continue;
+        };
+        for key in store.keys() {
+            if let Ok(read) = store.read(&fs, &key, 0, usize::MAX) {
+                assert!(read.records.windows(2).all(|w| w[0].seq < w[1].seq), "a read is in seq order");
+                assert!(read.records.last().is_none_or(|r| r.seq <= read.last_seq));
+                let tail = store.tail(&fs, &key, 2).expect("a tail meets no more damage than a read");
+                assert!(tail.records.len() <= 2);
+            }
         }
     }
+    let report = writelog::keystore::scrub::scrub(&fs).expect("scrub reads a MemFs");
+    assert!(report.bytes <= data.len() as u64);
 }

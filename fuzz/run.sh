@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${1:-60}
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
-targets=(log_decode log_roundtrip keyfile_decode sim_ops)
+targets=(log_decode log_roundtrip keystore_decode sim_ops)
 for target in "${targets[@]}"; do
     scratch="target/scratch-corpus/$target"
     mkdir -p "$scratch" "corpus/$target"

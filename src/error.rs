@@ -69,6 +69,15 @@ pub enum Error {
     /// acknowledged. Close and reopen; recovery keeps everything acknowledged before it.
     #[error("store is poisoned by an earlier I/O failure ({0}); close and reopen it")]
     Poisoned(String),
+    /// The directory holds a store in a layout this version does not read; it is refused
+    /// rather than misread.
+    #[error("{path} holds a store in an earlier layout ({layout}); this version does not read it")]
+    UnsupportedLayout {
+        /// The directory that shows the layout, relative to the store.
+        path: PathBuf,
+        /// The layout found.
+        layout: &'static str,
+    },
     /// A file-system call failed.
     #[error("I/O error while {action} {path}: {source}")]
     Io {

@@ -185,6 +185,9 @@ pub enum BadReason {
     /// A batch is interrupted or never ends; it is dropped whole.
     #[error("batch is incomplete")]
     BrokenBatch,
+    /// A file the store's records say exists is missing or shorter than they say.
+    #[error("file is missing or shorter than recorded")]
+    Missing,
 }
 
 /// Decodes one block at the start of `input`. Returns the block and its encoded length.

@@ -53,6 +53,9 @@ pub trait Fs: Send + Sync + 'static {
     fn open_append(&self, path: &Path) -> io::Result<Self::File>;
     /// Reads the whole of `path`.
     fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
+    /// Reads exactly `len` bytes of `path` from `offset` (`pread`); a file that ends
+    /// before `offset + len` fails with [`io::ErrorKind::UnexpectedEof`].
+    fn read_at(&self, path: &Path, offset: u64, len: usize) -> io::Result<Vec<u8>>;
     /// The length of `path` in bytes, or `None` when there is no such file.
     fn len(&self, path: &Path) -> io::Result<Option<u64>>;
     /// Cuts `path` to `len` bytes.
@@ -84,6 +87,17 @@ pub trait Fs: Send + Sync + 'static {
     }
 }
 
+/// `len` bytes of `data` from `offset`, or `UnexpectedEof` when `data` ends before them:
+/// what [`Fs::read_at`] returns, for in-memory file systems.
+pub fn slice_at(data: &[u8], offset: u64, len: usize) -> io::Result<Vec<u8>> {
+    usize::try_from(offset)
+        .ok()
+        .and_then(|start| Some(start..start.checked_add(len)?))
+        .and_then(|range| data.get(range))
+        .map(<[u8]>::to_vec)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "read past the end"))
+}
+
 /// The real file system, rooted at a store's directory.
 #[derive(Clone, Debug)]
 pub struct RealFs {
@@ -91,10 +105,25 @@ pub struct RealFs {
 }
 
 impl RealFs {
-    /// A file system rooted at `root`, which is created if missing.
+    /// A file system rooted at `root`, which is created if missing. Each directory it
+    /// creates is made durable in its parent (`fsync` of the parent), so that a new
+    /// store cannot vanish whole in a power loss after its first `Sync` append.
     pub fn new(root: impl Into<PathBuf>) -> io::Result<Self> {
         let root = root.into();
+        let mut missing = Vec::new();
+        let mut at = root.as_path();
+        while !at.as_os_str().is_empty() && std::fs::metadata(at).is_err() {
+            missing.push(at.to_path_buf());
+            at = at.parent().unwrap_or(Path::new(""));
+        }
         std::fs::create_dir_all(&root)?;
+        for dir in missing.iter().rev() {
+            let parent = match dir.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => parent,
+                _ => Path::new("."),
+            };
+            std::fs::File::open(parent)?.sync_all()?;
+        }
         Ok(RealFs { root })
     }
 
@@ -172,6 +201,13 @@ impl Fs for RealFs {
 
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         std::fs::read(self.at(path))
+    }
+
+    fn read_at(&self, path: &Path, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        let file = std::fs::File::open(self.at(path))?;
+        let mut buf = vec![0; len];
+        std::os::unix::fs::FileExt::read_exact_at(&file, &mut buf, offset)?;
+        Ok(buf)
     }
 
     fn len(&self, path: &Path) -> io::Result<Option<u64>> {
@@ -545,6 +581,17 @@ impl Fs for MemFs {
         Ok(state.inodes.get(&inode).cloned().unwrap_or_default())
     }
 
+    fn read_at(&self, path: &Path, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        let state = self.state();
+        let inode = state.inode(path)?;
+        let data = state
+            .inodes
+            .get(&inode)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        slice_at(data, offset, len)
+    }
+
     fn len(&self, path: &Path) -> io::Result<Option<u64>> {
         let state = self.state();
         Ok(state
@@ -624,6 +671,10 @@ mod tests {
         file.append(b"world").unwrap();
         file.sync_data().unwrap();
         assert_eq!(fs.read(Path::new("a/b/f")).unwrap(), b"hello world");
+        assert_eq!(fs.read_at(Path::new("a/b/f"), 6, 5).unwrap(), b"world");
+        assert_eq!(fs.read_at(Path::new("a/b/f"), 11, 0).unwrap(), b"");
+        let past = fs.read_at(Path::new("a/b/f"), 7, 5).unwrap_err();
+        assert_eq!(past.kind(), io::ErrorKind::UnexpectedEof);
         assert_eq!(fs.len(Path::new("a/b/f")).unwrap(), Some(11));
         assert_eq!(fs.len(Path::new("a/b/none")).unwrap(), None);
         fs.truncate(Path::new("a/b/f"), 5).unwrap();

@@ -12,8 +12,10 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
+use crate::error::Result;
 use crate::format::Kind;
-use crate::keystore::KeyFile;
+use crate::fs::Fs;
+use crate::keystore::KeyStore;
 
 mod arena;
 use arena::{Payload, PayloadArena};
@@ -218,55 +220,82 @@ impl PendingIndex {
     }
 }
 
-/// A key's records: the key file's live records, then the pending ops above the file's
-/// highest seq applied in order (a delete clears what precedes it).
-pub fn fold(file: Option<KeyFile>, pending: Vec<PendingOp>) -> Vec<Record> {
-    let (mut records, file_last_seq) = match file {
-        Some(file) => (
-            file.records
-                .into_iter()
-                .map(|r| Record {
-                    seq: r.seq,
-                    payload: r.payload,
-                })
-                .collect::<Vec<_>>(),
-            file.last_seq,
-        ),
-        None => (Vec::new(), 0),
-    };
-    for op in pending.into_iter().filter(|op| op.seq > file_last_seq) {
+/// The pending operations a read applies on top of what the key store returned.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Overlay {
+    /// A pending delete hides every record the key store holds.
+    pub deleted: bool,
+    /// The pending appends after the last pending delete, in seq order.
+    pub appends: Vec<Record>,
+}
+
+/// The overlay of `pending` (a key's pending ops, in seq order) on a key store read that
+/// reflects every operation up to `stored_last_seq`: only the ops above it count.
+pub fn overlay(pending: Vec<PendingOp>, stored_last_seq: u64) -> Overlay {
+    let mut overlay = Overlay::default();
+    for op in pending.into_iter().filter(|op| op.seq > stored_last_seq) {
         match op.kind {
-            Kind::Delete => records.clear(),
-            Kind::Append => records.push(Record {
+            Kind::Delete => {
+                overlay.deleted = true;
+                overlay.appends.clear();
+            }
+            Kind::Append => overlay.appends.push(Record {
                 seq: op.seq,
                 payload: op.payload,
             }),
         }
     }
-    records
+    overlay
+}
+
+/// The first `limit` records of `key` above `after`: the key store's, then the pending
+/// ones. `pending` must be copied from the pending index before the key store is read
+/// (a record leaves the index only once the key store holds it, so between the two reads
+/// every acknowledged record is seen at least once; the overlay takes each seq once).
+pub fn records<F: Fs>(
+    fs: &F,
+    store: &KeyStore,
+    pending: Vec<PendingOp>,
+    key: &[u8],
+    after: u64,
+    limit: usize,
+) -> Result<Vec<Record>> {
+    let stored = store.read(fs, key, after, limit)?;
+    let overlay = overlay(pending, stored.last_seq);
+    let mut records = if overlay.deleted {
+        Vec::new()
+    } else {
+        stored.records
+    };
+    records.extend(overlay.appends.into_iter().filter(|r| r.seq > after));
+    records.truncate(limit);
+    Ok(records)
+}
+
+/// The last `count` records of `key` (see [`records`] for `pending`).
+pub fn tail<F: Fs>(
+    fs: &F,
+    store: &KeyStore,
+    pending: Vec<PendingOp>,
+    key: &[u8],
+    count: usize,
+) -> Result<Vec<Record>> {
+    let stored = store.tail(fs, key, count)?;
+    let overlay = overlay(pending, stored.last_seq);
+    let mut records = if overlay.deleted {
+        Vec::new()
+    } else {
+        stored.records
+    };
+    records.extend(overlay.appends);
+    let extra = records.len().saturating_sub(count);
+    records.drain(..extra);
+    Ok(records)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keystore::{KeyRecord, RecordKind};
-
-    fn file(last_seq: u64, seqs: &[u64]) -> KeyFile {
-        KeyFile {
-            key: b"k".to_vec(),
-            records: seqs
-                .iter()
-                .map(|&seq| KeyRecord {
-                    seq,
-                    kind: RecordKind::Append,
-                    payload: vec![seq as u8],
-                })
-                .collect(),
-            last_seq,
-            valid_len: 0,
-            damage: None,
-        }
-    }
 
     fn op(seq: u64, kind: Kind) -> PendingOp {
         PendingOp {
@@ -285,31 +314,23 @@ mod tests {
     }
 
     #[test]
-    fn fold_takes_pending_ops_above_the_file() {
+    fn the_overlay_takes_pending_ops_above_the_key_store() {
         let pending = vec![op(5, Kind::Append), op(7, Kind::Append)];
-        assert_eq!(
-            seqs(&fold(Some(file(5, &[3, 5])), pending.clone())),
-            vec![3, 5, 7]
-        );
-        assert_eq!(seqs(&fold(None, pending)), vec![5, 7]);
-    }
-
-    #[test]
-    fn fold_is_right_while_a_committer_rewrites_the_file_for_a_delete() {
+        let over = overlay(pending.clone(), 5);
+        assert_eq!((over.deleted, seqs(&over.appends)), (false, vec![7]));
+        assert_eq!(seqs(&overlay(pending, 0).appends), vec![5, 7]);
         let pending = vec![
             op(5, Kind::Append),
             op(6, Kind::Delete),
             op(7, Kind::Append),
         ];
-        // Before the delete is applied, mid-rewrite (header only), after it: all agree.
-        for state in [
-            Some(file(5, &[3, 5])),
-            None,
-            Some(file(6, &[])),
-            Some(file(7, &[7])),
-        ] {
-            assert_eq!(seqs(&fold(state, pending.clone())), vec![7]);
+        // Before the delete is applied and after: both read only seq 7.
+        for stored_last_seq in [5, 6] {
+            let over = overlay(pending.clone(), stored_last_seq);
+            assert_eq!(seqs(&over.appends), vec![7]);
+            assert_eq!(over.deleted, stored_last_seq < 6);
         }
+        assert_eq!(overlay(pending, 7), Overlay::default());
     }
 
     proptest::proptest! {

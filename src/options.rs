@@ -74,6 +74,13 @@ pub struct Options {
     /// `flush`, or when half of either backlog bound is reached), so that a committer pass
     /// covers several logs and writes each key's file once for many records.
     pub commit_interval_ms: u64,
+    /// Partitions of the key store (1..=1000). Fixed when the store is created and kept
+    /// in `keys/MANIFEST`: opening an existing store uses the partitions it was created
+    /// with, whatever this says. Each committer pass appends one run, with one fdatasync,
+    /// to each partition it touched.
+    pub partitions: u32,
+    /// A committer starts a new segment once the one it appends to holds this many bytes.
+    pub segment_bytes_max: u64,
 }
 
 impl Default for Options {
@@ -94,6 +101,8 @@ impl Default for Options {
             backlog_logs_max: 128,
             backlog_bytes_max: 256 << 20,
             commit_interval_ms: 5000,
+            partitions: 8,
+            segment_bytes_max: 256 << 20,
         }
     }
 }
@@ -127,6 +136,12 @@ impl Options {
         }
         if self.backlog_bytes_max == 0 {
             return bad("backlog_bytes_max must be positive".into());
+        }
+        if self.partitions == 0 || self.partitions > crate::keystore::manifest::PARTITIONS_MAX {
+            return bad("partitions must be 1..=1000".into());
+        }
+        if self.segment_bytes_max < 4096 {
+            return bad("segment_bytes_max must be at least 4096".into());
         }
         Ok(())
     }
@@ -166,6 +181,14 @@ mod tests {
             },
             Options {
                 backlog_logs_max: 0,
+                ..Options::default()
+            },
+            Options {
+                partitions: 0,
+                ..Options::default()
+            },
+            Options {
+                partitions: 1001,
                 ..Options::default()
             },
         ];

@@ -10,8 +10,8 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::format::Kind;
 use crate::fs::{Fs, RealFs};
-use crate::index::{fold, PendingIndex, Record};
-use crate::keystore;
+use crate::index::{self, PendingIndex, Record};
+use crate::keystore::{KeyStore, OpenMode, OpenReport};
 use crate::machine::dispatch::Dispatcher;
 use crate::machine::recovery::{self, RecoveryReport};
 use crate::machine::rotation::Rotation;
@@ -56,8 +56,18 @@ pub struct Stats {
     pub records_applied: u64,
     /// Committer passes.
     pub commit_passes: u64,
-    /// Key files made durable (summed over passes).
-    pub key_files_synced: u64,
+    /// Runs appended to the key store (one fdatasync each).
+    pub keystore_runs: u64,
+    /// Bytes appended to the key store's segments since open: its write amplification is
+    /// this over `bytes`.
+    pub keystore_bytes_written: u64,
+    /// Live segments of the key store.
+    pub keystore_segments: u64,
+    /// Bytes the key store's live segments hold.
+    pub keystore_bytes: u64,
+    /// Damaged groups and records of the key store that reads skipped (lenient modes),
+    /// and damage found on open.
+    pub keystore_damage_skipped: u64,
     /// Damaged regions skipped in finished logs (`PointInTime`, `SkipCorrupt`).
     pub corrupt_skipped: u64,
 }
@@ -70,6 +80,8 @@ pub struct Store<F: Fs = RealFs, C: Clock = SystemClock> {
     writes: WriteRuntime,
     commits: CommitRuntime,
     fs: Arc<F>,
+    keys: Arc<KeyStore>,
+    keys_opened: OpenReport,
     index: Arc<Mutex<PendingIndex>>,
     counters: Arc<Counters>,
     recovery: RecoveryReport,
@@ -113,8 +125,16 @@ impl<F: Fs, C: Clock> Store<F, C> {
             }
         })?;
         let now = clock.now();
-        keystore::create_dirs(&fs)?;
-        let watermark = keystore::read_watermark(&fs)?;
+        let (keys, keys_opened) = KeyStore::open(
+            &fs,
+            OpenMode {
+                partitions: options.partitions,
+                recovery: options.recovery_mode,
+                writable: true,
+            },
+        )?;
+        let keys = Arc::new(keys);
+        let watermark = keys.watermark();
         let recovered = recovery::recover(&fs, now, watermark, options.recovery_mode)?;
         let counters = Arc::new(Counters::default());
         counters
@@ -158,6 +178,7 @@ impl<F: Fs, C: Clock> Store<F, C> {
         let room = writes.room_signal();
         let mut dispatcher = Dispatcher::new(
             options.committers,
+            keys.partitions(),
             options.recovery_mode,
             watermark,
             // Everything the backlog bound lets wait may go out in one handout, so that a
@@ -169,6 +190,8 @@ impl<F: Fs, C: Clock> Store<F, C> {
         }
         let setup = CommitSetup {
             fs: Arc::clone(&fs),
+            store: Arc::clone(&keys),
+            segment_bytes_max: options.segment_bytes_max,
             dispatcher,
             committers: options.committers,
             rotate_interval_ms: options.rotate_interval_ms,
@@ -185,6 +208,8 @@ impl<F: Fs, C: Clock> Store<F, C> {
             writes,
             commits,
             fs,
+            keys,
+            keys_opened,
             index,
             counters,
             recovery: recovered.report,
@@ -202,6 +227,16 @@ impl<F: Fs, C: Clock> Store<F, C> {
     /// What recovery found when the store opened.
     pub fn recovery_report(&self) -> &RecoveryReport {
         &self.recovery
+    }
+
+    /// What opening the key store found and did (cuts, removals, damage skipped).
+    pub fn key_store_report(&self) -> &OpenReport {
+        &self.keys_opened
+    }
+
+    /// The key store's partitions (fixed when the store was created).
+    pub fn partitions(&self) -> u32 {
+        self.keys.partitions()
     }
 
     /// Appends `payload` to `key` with the store's default durability.
@@ -271,37 +306,48 @@ impl<F: Fs, C: Clock> Store<F, C> {
 
     /// The key's records in seq order: every record whose append has returned, whether
     /// it is still in a log or already in the key store. Empty for an unknown or deleted
-    /// key.
+    /// key. Reads the key's whole history; see [`Store::records`] and [`Store::tail`].
     pub fn read(&self, key: &[u8]) -> Result<Vec<Record>> {
+        self.records(key, Seq(0), usize::MAX)
+    }
+
+    /// The first `limit` of the key's records whose seq is above `after`, in seq order
+    /// (read-your-writes, as [`Store::read`]). Its cost grows with the records above
+    /// `after` that the key store holds, not with the key's history before them: a
+    /// reader that tails a key passes the last seq it saw.
+    pub fn records(&self, key: &[u8], after: Seq, limit: usize) -> Result<Vec<Record>> {
         self.check_key(key)?;
-        // The index first, then the key file: a record leaves the index only after the
-        // key store holds it durably, so between the two every record is seen at least
-        // once, and `fold` takes each seq once.
+        // The pending index first, then the key store (see `index::records`).
         let pending = self.lock_index().ops(key);
-        let file = keystore::locate(&*self.fs, key)?.file;
-        Ok(fold(file, pending))
+        index::records(&*self.fs, &self.keys, pending, key, after.0, limit)
     }
 
     /// The key's records with a seq above `after`.
     pub fn read_from(&self, key: &[u8], after: Seq) -> Result<Vec<Record>> {
-        let mut records = self.read(key)?;
-        records.retain(|r| r.seq > after.0);
-        Ok(records)
+        self.records(key, after, usize::MAX)
+    }
+
+    /// The key's last `count` records, in seq order. Reads only the newest of the key's
+    /// groups in the key store.
+    pub fn tail(&self, key: &[u8], count: usize) -> Result<Vec<Record>> {
+        self.check_key(key)?;
+        let pending = self.lock_index().ops(key);
+        index::tail(&*self.fs, &self.keys, pending, key, count)
     }
 
     /// The key's last record, if it has any.
     pub fn last(&self, key: &[u8]) -> Result<Option<Record>> {
-        Ok(self.read(key)?.pop())
+        Ok(self.tail(key, 1)?.pop())
     }
 
-    /// Every key that holds at least one record, sorted. Reads every key file: meant for
-    /// tools and tests, not a hot path.
+    /// Every key that holds at least one record, sorted. From the key store's index and
+    /// the pending index: no record is read, except the last pending one of keys with
+    /// pending operations.
     pub fn keys(&self) -> Result<Vec<Vec<u8>>> {
         let pending_keys = self.lock_index().keys();
-        let mut keys: std::collections::BTreeSet<Vec<u8>> =
-            keystore::list_keys(&*self.fs)?.into_iter().collect();
+        let mut keys: std::collections::BTreeSet<Vec<u8>> = self.keys.keys().into_iter().collect();
         for key in pending_keys {
-            if self.read(&key)?.is_empty() {
+            if self.tail(&key, 1)?.is_empty() {
                 keys.remove(&key);
             } else {
                 keys.insert(key);
@@ -333,6 +379,7 @@ impl<F: Fs, C: Clock> Store<F, C> {
         let appends = c.appends.load(Ordering::Relaxed);
         let batches = c.passes.load(Ordering::Relaxed);
         let applied_seq = c.applied_seq.load(Ordering::Relaxed);
+        let (keystore_segments, keystore_bytes) = self.keys.segments_and_bytes();
         let (records_waiting, pending_bytes) = {
             let index = self.lock_index();
             (index.len() as u64, index.bytes() as u64)
@@ -358,7 +405,11 @@ impl<F: Fs, C: Clock> Store<F, C> {
             applied_seq,
             records_applied: c.records_applied.load(Ordering::Relaxed),
             commit_passes: c.commit_passes.load(Ordering::Relaxed),
-            key_files_synced: c.key_files_synced.load(Ordering::Relaxed),
+            keystore_runs: c.runs_written.load(Ordering::Relaxed),
+            keystore_bytes_written: c.keystore_bytes_written.load(Ordering::Relaxed),
+            keystore_segments,
+            keystore_bytes,
+            keystore_damage_skipped: self.keys.damage_skipped(),
             corrupt_skipped: c.corrupt_skipped.load(Ordering::Relaxed),
         }
     }

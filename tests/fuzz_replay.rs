@@ -39,8 +39,8 @@ fn log_decode_corpus() {
 }
 
 #[test]
-fn keyfile_decode_corpus() {
-    replay("keyfile_decode", keyfile_decode);
+fn keystore_decode_corpus() {
+    replay("keystore_decode", keystore_decode);
 }
 
 #[test]
@@ -53,7 +53,7 @@ fn log_roundtrip_corpus() {
     });
 }
 
-/// Writes the seed corpora: valid logs and key files, and cut and flipped variants.
+/// Writes the seed corpora: valid logs and key-store segments, and cut and flipped variants.
 #[test]
 #[ignore = "run by hand to regenerate fuzz/corpus"]
 fn write_seed_corpus() {
@@ -96,31 +96,7 @@ fn write_seed_corpus() {
         variants.push(flipped);
     }
     write_all(&root.join("log_decode"), &variants);
-    let mut keyfiles = Vec::new();
-    for n in 0..6u64 {
-        let mut bytes = Vec::new();
-        writelog::keystore::encode_key_header(&mut bytes, format!("key-{n}").as_bytes());
-        for seq in 1..=n {
-            let kind = if seq == 3 {
-                writelog::keystore::RecordKind::Tombstone
-            } else {
-                writelog::keystore::RecordKind::Append
-            };
-            let payload: &[u8] = if seq == 3 { b"" } else { b"payload" };
-            writelog::keystore::encode_key_record(&mut bytes, seq, kind, payload);
-        }
-        keyfiles.push(bytes.clone());
-        keyfiles.push(bytes[..bytes.len() - 1].to_vec());
-        keyfiles.push(bytes[..bytes.len() / 2].to_vec());
-        for at in [3, bytes.len() / 3, bytes.len() * 3 / 4] {
-            let mut flipped = bytes.clone();
-            if let Some(byte) = flipped.get_mut(at) {
-                *byte ^= 0x01;
-            }
-            keyfiles.push(flipped);
-        }
-    }
-    write_all(&root.join("keyfile_decode"), &keyfiles);
+    write_all(&root.join("keystore_decode"), &keystore_seeds());
     let roundtrips: Vec<Vec<u8>> = (0..24u8)
         .map(|i| {
             (0..(i as usize * 5))
@@ -136,4 +112,50 @@ fn write_all(dir: &Path, inputs: &[Vec<u8>]) {
     for (i, bytes) in inputs.iter().enumerate() {
         std::fs::write(dir.join(format!("seed-{i:03}")), bytes).unwrap();
     }
+}
+
+/// Real segments a committer wrote (with deletes, several runs, groups split past the
+/// group target), and cut and flipped variants of them.
+fn keystore_seeds() -> Vec<Vec<u8>> {
+    use writelog::fs::Fs;
+    use writelog::keystore::{KeyStore, OpenMode};
+    use writelog::machine::commit::{CommitRecord, CommitWork, Committer};
+    let mut seeds = Vec::new();
+    for runs in 1..=4u64 {
+        let fs = writelog::fs::MemFs::new();
+        let (store, _) = KeyStore::open(&fs, OpenMode::new_store(1)).unwrap();
+        let mut committer = Committer::new(0, 1, 1 << 20);
+        for run in 0..runs {
+            let records = (0..6u64)
+                .map(|i| {
+                    let seq = run * 10 + i + 1;
+                    let delete = i == 4 && run % 2 == 1;
+                    CommitRecord {
+                        seq,
+                        kind: if delete { Kind::Delete } else { Kind::Append },
+                        key: format!("key-{}", i % 3).into_bytes(),
+                        payload: if delete {
+                            Vec::new()
+                        } else {
+                            vec![b'p'; (seq * 5000 % 70_000) as usize]
+                        },
+                    }
+                })
+                .collect();
+            let work = CommitWork {
+                log: format!("tx-{run}"),
+                records,
+            };
+            committer.commit(&fs, &store, &[work]).unwrap();
+        }
+        let bytes = fs.read(Path::new("keys/p000/seg-00000000.dat")).unwrap();
+        seeds.push(bytes.clone());
+        seeds.push(bytes[..bytes.len() / 2].to_vec());
+        for at in [3, 40, 60, bytes.len() / 3, bytes.len() - 1] {
+            let mut flipped = bytes.clone();
+            flipped[at] ^= 0x01;
+            seeds.push(flipped);
+        }
+    }
+    seeds
 }

@@ -657,6 +657,15 @@ impl Fs for SimFs {
             .unwrap_or_default())
     }
 
+    fn read_at(&self, path: &Path, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        let mut state = self.state();
+        self.enter(&mut state, false)?;
+        state.read_fault()?;
+        let inode = state.names.get(path).ok_or_else(not_found)?;
+        let data = state.files.get(inode).map(|f| f.current.as_slice());
+        writelog::fs::slice_at(data.unwrap_or_default(), offset, len)
+    }
+
     fn len(&self, path: &Path) -> io::Result<Option<u64>> {
         let mut state = self.state();
         self.enter(&mut state, false)?;

@@ -12,10 +12,12 @@ use std::path::{Path, PathBuf};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use writelog::clock::Timestamp;
-use writelog::format::{block_len, crc64, DecodeLimits, Kind, LogDecoder, LOG_HEADER_LEN};
+use writelog::format::{
+    block_len, crc64, BadReason, DecodeLimits, Kind, LogDecoder, LOG_HEADER_LEN,
+};
 use writelog::fs::Fs;
-use writelog::index::{fold, PendingIndex, Record};
-use writelog::keystore;
+use writelog::index::{self, PendingIndex, Record};
+use writelog::keystore::{KeyStore, OpenMode};
 use writelog::machine::commit::{CommitWork, Committer};
 use writelog::machine::dispatch::Dispatcher;
 use writelog::machine::recovery;
@@ -80,7 +82,8 @@ struct Node {
     writer: Writer<SimFs>,
     rotation: Rotation,
     dispatcher: Dispatcher,
-    committers: Vec<Committer>,
+    keys: KeyStore,
+    committers: Vec<Committer<SimFs>>,
     inbox: Vec<VecDeque<CommitWork>>,
     index: PendingIndex,
 }
@@ -89,6 +92,10 @@ struct Node {
 #[derive(Clone, Debug)]
 struct Knobs {
     committers: usize,
+    /// Key-store partitions of a store this seed creates.
+    partitions: u32,
+    /// A committer starts a new segment past this many bytes.
+    segment_bytes_max: u64,
     rotate_interval_ms: u64,
     rotate_bytes_max: u64,
     keys: u32,
@@ -225,6 +232,8 @@ impl World {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let knobs = Knobs {
             committers: rng.random_range(1..=4),
+            partitions: 1,
+            segment_bytes_max: 1 << 20,
             rotate_interval_ms: [1, 5, 20, 100][rng.random_range(0..4)],
             rotate_bytes_max: [4096, 16384, 1 << 20][rng.random_range(0..3)],
             keys: [1, 3, 8, 40][rng.random_range(0..4)],
@@ -264,6 +273,10 @@ impl World {
             RecoveryMode::SkipCorrupt,
         ][more.random_range(0..4)];
         knobs.log_prealloc_bytes = [0, 64, 512, 4096][more.random_range(0..4)];
+        // The key store's knobs, from a stream of their own (as above).
+        let mut keys = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_FA17_0000_0003);
+        knobs.partitions = [1, 2, 3, 8][keys.random_range(0..4)];
+        knobs.segment_bytes_max = [4096, 16384, 1 << 20][keys.random_range(0..3)];
         let fs = SimFs::new();
         fs.set_crash_on_io_only(knobs.crash_on_io_only);
         fs.set_io_faults(
@@ -314,6 +327,8 @@ impl World {
         let mut world = World::new(seed, false);
         world.knobs = Knobs {
             committers: 2,
+            partitions: 3,
+            segment_bytes_max: 4096,
             rotate_interval_ms: 5,
             rotate_bytes_max: 4096,
             keys: 8,
@@ -477,11 +492,19 @@ impl World {
                 if self.trace_on {
                     let described = self.fs.describe(Path::new(writelog::machine::WRITING_LOG));
                     self.trace.push(format!("    before restart: {described}"));
+                    let manifest = self
+                        .fs
+                        .describe(Path::new(writelog::keystore::manifest::MANIFEST_FILE));
+                    self.trace.push(format!("    before restart: {manifest}"));
                 }
                 self.fs.restart(kind, &mut self.rng);
                 if self.trace_on {
                     let described = self.fs.describe(Path::new(writelog::machine::WRITING_LOG));
                     self.trace.push(format!("    after restart: {described}"));
+                    let manifest = self
+                        .fs
+                        .describe(Path::new(writelog::keystore::manifest::MANIFEST_FILE));
+                    self.trace.push(format!("    after restart: {manifest}"));
                 }
                 // A process crash keeps what was written (it is in the page cache), but only
                 // until a power loss: across a chain of crashes, what must survive is the
@@ -554,14 +577,29 @@ impl World {
                 StepError::from(e)
             }
         };
-        keystore::create_dirs(fs).map_err(crash)?;
-        let watermark = keystore::read_watermark(fs).map_err(crash)?;
         let mode = self.knobs.recovery_mode;
+        let open_mode = OpenMode {
+            partitions: self.knobs.partitions,
+            recovery: mode,
+            writable: true,
+        };
+        let keys = match KeyStore::open(fs, open_mode) {
+            Ok((keys, _)) => keys,
+            Err(writelog::Error::Corrupt {
+                path,
+                offset,
+                reason,
+            }) if !fs.crashed() => return Err(self.refused(&path, offset, reason)),
+            Err(e) => return Err(crash(e)),
+        };
+        let watermark = keys.watermark();
         let recovered = match recovery::recover(fs, Timestamp(self.now), watermark, mode) {
             Ok(recovered) => recovered,
-            Err(writelog::Error::Corrupt { path, offset, .. }) if !fs.crashed() => {
-                return Err(self.refused(&path, offset))
-            }
+            Err(writelog::Error::Corrupt {
+                path,
+                offset,
+                reason,
+            }) if !fs.crashed() => return Err(self.refused(&path, offset, reason)),
             Err(e) => return Err(crash(e)),
         };
         // What survived is judged by the records found; new seqs start at `next_after`,
@@ -614,7 +652,8 @@ impl World {
         for record in &recovered.unapplied {
             index.insert(record.seq, record.kind, &record.key, &record.payload);
         }
-        let mut dispatcher = Dispatcher::new(self.knobs.committers, mode, watermark, 16);
+        let committers = self.knobs.committers;
+        let mut dispatcher = Dispatcher::new(committers, keys.partitions(), mode, watermark, 16);
         for (log, last_seq) in &recovered.log_last_seqs {
             dispatcher.expect(log, *last_seq);
         }
@@ -628,8 +667,9 @@ impl World {
                 recovered.last_log_ts,
             ),
             dispatcher,
-            committers: (0..self.knobs.committers)
-                .map(|_| Committer::new(64, 4))
+            keys,
+            committers: (0..committers)
+                .map(|id| Committer::new(id, committers, self.knobs.segment_bytes_max))
                 .collect(),
             inbox: vec![VecDeque::new(); self.knobs.committers],
             index,
@@ -660,14 +700,13 @@ impl World {
     fn read(&self, key: &[u8]) -> Step<Vec<Record>> {
         let node = self.node.as_ref().ok_or(StepError::Crash)?;
         let pending = node.index.ops(key);
-        let located = keystore::locate(&self.fs, key).map_err(|e| {
+        index::records(&self.fs, &node.keys, pending, key, 0, usize::MAX).map_err(|e| {
             if self.is_fault() {
                 StepError::Crash
             } else {
                 StepError::from(e)
             }
-        })?;
-        Ok(fold(located.file, pending))
+        })
     }
 
     /// Every key reads exactly as the model says.
@@ -720,18 +759,10 @@ impl World {
                 .as_ref()
                 .map(|n| n.index.ops(key).iter().map(|op| op.seq).collect())
                 .unwrap_or_default();
-            let file = keystore::locate(&self.fs, key)
-                .ok()
-                .and_then(|l| l.file)
-                .map(|f| {
-                    (
-                        f.records.iter().map(|r| r.seq).collect::<Vec<_>>(),
-                        f.last_seq,
-                    )
-                });
+            let file = self.node.as_ref().and_then(|n| n.keys.entry(key));
             return Err(StepError::Oracle(format!(
                 "key {:?}: read {:?}, the model says {:?} (its history, ? where the recovery \
-                 mode may drop: {}; key file records and last seq {file:?}, pending {pending:?})",
+                 mode may drop: {}; key store entry {file:?}, pending {pending:?})",
                 String::from_utf8_lossy(key),
                 got.iter().map(|r| r.seq).collect::<Vec<_>>(),
                 want.iter().map(|r| r.seq).collect::<Vec<_>>(),
@@ -803,10 +834,10 @@ impl World {
 
     /// The store refused the corruption at `path` (`offset`): right only if one was
     /// planted there. The operator then puts the pristine log back.
-    fn refused(&mut self, path: &Path, offset: u64) -> StepError {
+    fn refused(&mut self, path: &Path, offset: u64, reason: BadReason) -> StepError {
         let Some(i) = self.corruptions.iter().position(|c| c.path == path) else {
             return StepError::Oracle(format!(
-                "the store refused {} at offset {offset}, where no corruption was planted",
+                "the store refused {} at offset {offset} ({reason}), where no corruption was planted",
                 path.display()
             ));
         };
@@ -1132,9 +1163,11 @@ impl World {
         };
         let dispatched = match node.dispatcher.dispatch(&name, &bytes) {
             Ok(dispatched) => dispatched,
-            Err(writelog::Error::Corrupt { path, offset, .. }) => {
-                return Err(self.refused(&path, offset))
-            }
+            Err(writelog::Error::Corrupt {
+                path,
+                offset,
+                reason,
+            }) => return Err(self.refused(&path, offset, reason)),
             Err(e) => return Err(e.into()),
         };
         for (committer, work) in dispatched.work {
@@ -1160,7 +1193,7 @@ impl World {
             return Ok(());
         }
         let work: Vec<CommitWork> = node.inbox[id].drain(..).collect();
-        let outcome = match node.committers[id].commit(&fs, &work) {
+        let outcome = match node.committers[id].commit(&fs, &node.keys, &work) {
             Ok(outcome) => outcome,
             Err(_) if self.is_fault() => return Err(StepError::Crash),
             Err(e) => return Err(StepError::from(e)),
@@ -1192,7 +1225,7 @@ impl World {
             }
         }
         let node = self.node()?;
-        match node.dispatcher.finish(&fs, &finished) {
+        match node.dispatcher.finish(&fs, &node.keys, &finished) {
             Ok(()) => {}
             Err(_) if self.is_fault() => return Err(StepError::Crash),
             Err(e) => return Err(StepError::from(e)),
@@ -1279,7 +1312,7 @@ impl World {
         }
         self.check_all_reads()?;
         let model = self.model();
-        let listed = self.crash_or(keystore::list_keys(&self.fs))?;
+        let listed = self.node()?.keys.keys();
         let expected: Vec<Vec<u8>> = model
             .iter()
             .filter(|(_, r)| !r.is_empty())

@@ -1,19 +1,28 @@
-//! The committer: applies the records the dispatcher routed to it to their key files.
+//! The committer: applies the records the dispatcher routed to it to the key store.
 //!
 //! One call to [`Committer::commit`] is one pass over every piece of work waiting (one or
-//! several logs' worth): records are grouped by key, each key gets one write, then every
-//! touched file, and the directory of every new one, is made durable with one
-//! [`Fs::sync_files`] call (replacements are renamed after it and their directories
-//! fsync'd) before the pass reports its logs done. A record whose seq is not above what the
-//! key already holds is skipped, so any log may be applied any number of times.
+//! several logs' worth). Per partition the pass touched, it appends one run (the
+//! partition's records grouped by key, then the run index, built whole in memory), with
+//! one write and one fdatasync; a new segment's directory is fsync'd after it. Only then
+//! does the pass publish the run to the index and report its logs done. A record whose
+//! seq is not above what its key already holds is skipped, so any log may be applied any
+//! number of times.
+//!
+//! Call order: [`Committer::commit`] with the work in log order. After an `Err` the
+//! committer is spent (it may have written bytes it did not sync): every later call fails,
+//! and the driver stops; the logs stay and are applied after a restart.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
-use crate::error::{IoContext, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::format::Kind;
 use crate::fs::{Fs, FsFile};
-use crate::keystore::{self, RecordKind};
+use crate::keystore::segment::{
+    self, GroupRef, RunEntry, RunHeader, GROUP_BYTES_TARGET, RUN_HEADER_LEN, SEGMENT_HEADER_LEN,
+};
+use crate::keystore::{
+    partition_dir, partition_for, segment_path, KeyEntry, KeyStore, SegmentState,
+};
 
 /// A record routed to a committer, owned.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,325 +52,382 @@ pub struct CommitWork {
 pub struct CommitOutcome {
     /// The logs whose records (for this committer) are now durable, in order.
     pub logs_done: Vec<String>,
-    /// Records written to key files.
+    /// Records written to the key store.
     pub applied: u64,
     /// Records skipped because their key already held them.
     pub skipped: u64,
-    /// Key files made durable.
-    pub files_synced: u64,
+    /// Runs appended (one per partition touched): each one fdatasync.
+    pub runs: u64,
+    /// Segments created (each one directory fsync).
+    pub segments_created: u64,
+    /// Bytes appended to segments.
+    pub bytes: u64,
 }
 
-/// What the committer knows of a key it has touched in this process.
-#[derive(Clone, Debug)]
-struct KeySlot {
-    path: PathBuf,
-    /// The highest seq the key's file holds (tombstones included).
-    last_seq: u64,
-    /// Whether the file exists with a good header.
-    exists: bool,
+/// The segment a committer appends a partition's runs to.
+struct OpenSegment<File> {
+    number: u32,
+    file: File,
+    /// Invariant: the file's length, and the segment's length in the key store.
+    len: u64,
 }
 
-/// Key files kept open between passes, so that a key written again does not pay an open
-/// and a close (an `openat` in ext4 costs about as much as the write). Bounded. When full,
-/// a newly opened file is closed after its write rather than evicting one in use: a
-/// committer visits about the same keys pass after pass, and evicting to make room would
-/// close each file just before it is needed again (a cyclic scan defeats LRU), while
-/// keeping the first ones open serves `max` of them every pass. So that the cache follows
-/// a changing set of keys, a pass that turned files away ends by closing the ones it did
-/// not use. Deterministic: no clock, no hash order.
-struct OpenFiles {
-    /// Each open file with the last pass that used it.
-    files: BTreeMap<PathBuf, (Box<dyn FsFile>, u64)>,
-    max: usize,
-    /// The current pass.
-    pass: u64,
-    /// Files turned away for want of room in this pass.
-    turned_away: u64,
+/// Applies routed records to the key store. One per committer thread; it writes only the
+/// partitions `p` with `p % committers == id`.
+pub struct Committer<F: Fs> {
+    id: usize,
+    committers: usize,
+    segment_bytes_max: u64,
+    open: BTreeMap<u32, OpenSegment<F::File>>,
+    /// Set by the first failure: the committer is spent.
+    failed: Option<String>,
 }
 
-impl std::fmt::Debug for OpenFiles {
+impl<F: Fs> std::fmt::Debug for Committer<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "OpenFiles({} of {})", self.files.len(), self.max)
+        write!(
+            f,
+            "Committer({} of {}, {} open)",
+            self.id,
+            self.committers,
+            self.open.len()
+        )
     }
 }
 
-impl OpenFiles {
-    /// Appends `data` to the key file at `path` through its open handle, opening it
-    /// first if it is not open yet (and keeping it open if there is room).
-    fn append<F: Fs>(&mut self, fs: &F, path: &PathBuf, data: &[u8]) -> Result<()> {
-        if let Some((file, used)) = self.files.get_mut(path) {
-            *used = self.pass;
-            let appended = file.append(data);
-            if appended.is_err() {
-                self.files.remove(path);
-            }
-            return appended.io("appending to", path);
-        }
-        let mut file = match fs.open_append(path) {
-            Ok(file) => file,
-            // Out of descriptors: close every cached file and try once more.
-            Err(e) if e.raw_os_error() == Some(EMFILE) => {
-                self.files.clear();
-                fs.open_append(path).io("opening", path)?
-            }
-            Err(e) => return Err(e).io("opening", path),
-        };
-        file.append(data).io("appending to", path)?;
-        self.insert(path.clone(), Box::new(file));
-        Ok(())
-    }
+/// A run laid out for one partition, ready to be written.
+struct PlannedRun {
+    bytes: Vec<u8>,
+    /// New index entries, published once the run is durable.
+    entries: Vec<(Vec<u8>, KeyEntry)>,
+    applied: u64,
+}
 
-    /// Keeps `file` open as `path` if there is room (else it is closed here).
-    fn insert(&mut self, path: PathBuf, file: Box<dyn FsFile>) {
-        if self.files.len() >= self.max {
-            self.turned_away += 1;
-            return;
-        }
-        self.files.insert(path, (file, self.pass));
-    }
+/// What one key contributes to a run: its records to write and its entry afterwards.
+struct KeyPlan<'a> {
+    key: &'a [u8],
+    /// The records to write, in groups of about [`GROUP_BYTES_TARGET`].
+    groups: Vec<Vec<(u64, &'a [u8])>>,
+    op_last: u64,
+    /// The floor after the run, when the run moved it.
+    moved_floor: u64,
+    /// The key's entry after the run; until the run is laid out its head is the key's
+    /// live head before the run (if its records survive the run's floor), which the run's
+    /// first group links to.
+    entry: KeyEntry,
+}
 
-    /// Closes the handle of `path`, if open (a rename is about to put another file there).
-    fn forget(&mut self, path: &PathBuf) {
-        self.files.remove(path);
-    }
-
-    /// Ends a pass: if files were turned away, closes those this pass did not use.
-    fn end_pass(&mut self) {
-        if self.turned_away > 0 {
-            let pass = self.pass;
-            self.files.retain(|_, (_, used)| *used == pass);
-        }
-        self.turned_away = 0;
-        self.pass += 1;
+impl<F: Fs> Committer<F> {
+    /// Committer `id` of `committers`, starting a new segment once one holds
+    /// `segment_bytes_max` bytes.
+    pub fn new(id: usize, committers: usize, segment_bytes_max: u64) -> Self {
         assert!(
-            self.files.len() <= self.max,
-            "the open-file cache stays bounded"
+            id < committers,
+            "a committer's id is below the committer count"
         );
-    }
-}
-
-/// `EMFILE`: the process is out of file descriptors.
-const EMFILE: i32 = 24;
-
-/// Applies routed records to the key store. One per committer thread.
-#[derive(Debug)]
-pub struct Committer {
-    slots: BTreeMap<Vec<u8>, KeySlot>,
-    slots_max: usize,
-    /// Invariant: a path here names the file the handle has open (a rename over the path
-    /// removes it first).
-    open_files: OpenFiles,
-    /// Fan-out directories fsync'd by this committer since it started. A key file found
-    /// on disk may have been created by a process that crashed before fsyncing its
-    /// directory; the first pass that touches a directory fsyncs it, so nothing this
-    /// committer reports durable rests on a directory entry that is not. (Found by the
-    /// simulator.)
-    dirs_synced: std::collections::BTreeSet<PathBuf>,
-}
-
-impl Committer {
-    /// A committer that remembers at most `slots_max` keys between passes (it forgets them
-    /// all when full: a forgotten key is looked up in its file again) and keeps at most
-    /// `open_files_max` key files open between passes.
-    pub fn new(slots_max: usize, open_files_max: usize) -> Self {
         Committer {
-            slots: BTreeMap::new(),
-            slots_max: slots_max.max(1),
-            open_files: OpenFiles {
-                files: BTreeMap::new(),
-                max: open_files_max,
-                pass: 0,
-                turned_away: 0,
-            },
-            dirs_synced: std::collections::BTreeSet::new(),
+            id,
+            committers,
+            segment_bytes_max: segment_bytes_max.max(SEGMENT_HEADER_LEN as u64 + 1),
+            open: BTreeMap::new(),
+            failed: None,
         }
+    }
+
+    /// This committer's number.
+    pub fn id(&self) -> usize {
+        self.id
     }
 
     /// Applies every record of `work` and makes it durable. On error nothing is reported
-    /// done; the caller stops (the logs stay and are applied again after a restart).
-    pub fn commit<F: Fs>(&mut self, fs: &F, work: &[CommitWork]) -> Result<CommitOutcome> {
-        let result = self.apply(fs, work);
-        self.open_files.end_pass();
+    /// done and the committer is spent (see the module doc).
+    pub fn commit(
+        &mut self,
+        fs: &F,
+        store: &KeyStore,
+        work: &[CommitWork],
+    ) -> Result<CommitOutcome> {
+        if let Some(why) = &self.failed {
+            return Err(Error::CommitFailed(format!(
+                "committer {} failed earlier: {why}",
+                self.id
+            )));
+        }
+        let result = self.apply(fs, store, work);
+        if let Err(e) = &result {
+            self.failed = Some(e.to_string());
+            self.open.clear();
+        }
         result
     }
 
-    fn apply<F: Fs>(&mut self, fs: &F, work: &[CommitWork]) -> Result<CommitOutcome> {
-        let mut by_key: BTreeMap<&[u8], Vec<&CommitRecord>> = BTreeMap::new();
+    fn apply(&mut self, fs: &F, store: &KeyStore, work: &[CommitWork]) -> Result<CommitOutcome> {
+        let partitions = store.partitions();
+        let mut by_partition: BTreeMap<u32, BTreeMap<&[u8], Vec<&CommitRecord>>> = BTreeMap::new();
         for piece in work {
             for record in &piece.records {
-                by_key.entry(&record.key).or_default().push(record);
+                let partition = partition_for(&record.key, partitions);
+                assert_eq!(
+                    partition as usize % self.committers,
+                    self.id,
+                    "a committer gets only its own partitions' records"
+                );
+                by_partition
+                    .entry(partition)
+                    .or_default()
+                    .entry(&record.key)
+                    .or_default()
+                    .push(record);
             }
-        }
-        if self.slots.len() + by_key.len() > self.slots_max {
-            self.slots.clear();
         }
         let mut outcome = CommitOutcome::default();
-        let mut touched = Vec::new();
-        // Directories whose entries must be durable: those of new (or found, unsynced)
-        // files, synced with the files; those of replacements, synced after the rename.
-        let mut new_dirs = std::collections::BTreeSet::new();
-        let mut renamed_dirs = std::collections::BTreeSet::new();
-        let mut buf = Vec::new();
-        // (replacement written beside, file it replaces), renamed once synced.
-        let mut replacements: Vec<(PathBuf, PathBuf)> = Vec::new();
-        for (key, records) in by_key {
-            let (slot, loaded) = self.slot(fs, key)?;
-            let dir = slot.path.parent().map(PathBuf::from).unwrap_or_default();
-            if loaded && slot.exists {
-                // What a crashed process wrote may be visible without being durable: sync
-                // a file found on disk, and its directory entry, before anything skipped
-                // because of it is reported durable. Once per key per process. (Found by
-                // the simulator.)
-                touched.push(slot.path.clone());
-                if !self.dirs_synced.contains(&dir) {
-                    new_dirs.insert(dir.clone());
-                }
-            }
-            let offered = records.len();
-            let fresh: Vec<&CommitRecord> = records
-                .into_iter()
-                .filter(|r| r.seq > slot.last_seq)
-                .collect();
-            outcome.skipped += (offered - fresh.len()) as u64;
-            if fresh.is_empty() {
-                if loaded && slot.exists {
-                    self.slots.insert(key.to_vec(), slot);
-                }
-                continue;
-            }
-            for pair in fresh.windows(2) {
-                assert!(
-                    pair[0].seq < pair[1].seq,
-                    "a key's records reach its committer in seq order"
-                );
-            }
-            buf.clear();
-            let last_delete = fresh.iter().rposition(|r| r.kind == Kind::Delete);
-            let rewrite = last_delete.is_some() || !slot.exists;
-            let from = match last_delete {
-                Some(at) => {
-                    keystore::encode_key_header(&mut buf, key);
-                    keystore::encode_key_record(
-                        &mut buf,
-                        fresh[at].seq,
-                        RecordKind::Tombstone,
-                        &[],
-                    );
-                    at + 1
-                }
-                None => {
-                    if !slot.exists {
-                        keystore::encode_key_header(&mut buf, key);
-                    }
-                    0
-                }
-            };
-            for record in &fresh[from..] {
-                keystore::encode_key_record(
-                    &mut buf,
-                    record.seq,
-                    RecordKind::Append,
-                    &record.payload,
-                );
-            }
-            // A file that holds records is never cut in place: its replacement is written
-            // beside it and renamed over it once synced, so a crash leaves the old file or
-            // the new one, never a file emptied before its new content was durable. (Found
-            // by the simulator: a delete half applied, then its log damaged, showed a key
-            // with the delete's losses and none of its effect.)
-            let (write_path, replaced) = if rewrite && slot.exists {
-                let tmp = keystore::replacement_path(&slot.path);
-                (tmp, true)
-            } else {
-                (slot.path.clone(), false)
-            };
-            if replaced {
-                // The rename below puts another file at the path: its handle must go.
-                self.open_files.forget(&slot.path);
-                let mut file = fs.create(&write_path).io("creating", &write_path)?;
-                file.append(&buf).io("appending to", &write_path)?;
-            } else if rewrite {
-                let mut file = fs.create(&write_path).io("creating", &write_path)?;
-                file.append(&buf).io("appending to", &write_path)?;
-                self.open_files.insert(write_path.clone(), Box::new(file));
-            } else {
-                self.open_files.append(fs, &write_path, &buf)?;
-            }
-            if replaced {
-                touched.push(write_path.clone());
-                replacements.push((write_path, slot.path.clone()));
-                renamed_dirs.insert(dir.clone());
-            }
-            if !slot.exists || !self.dirs_synced.contains(&dir) {
-                new_dirs.insert(dir);
-            }
-            let last_seq = fresh.last().map_or(slot.last_seq, |r| r.seq);
-            outcome.applied += fresh.len() as u64;
-            let synced_already = loaded && slot.exists;
-            if !synced_already && !replaced {
-                touched.push(slot.path.clone());
-            }
-            self.slots.insert(
-                key.to_vec(),
-                KeySlot {
-                    path: slot.path,
-                    last_seq,
-                    exists: true,
-                },
-            );
+        for (partition, by_key) in by_partition {
+            self.commit_partition(fs, store, partition, &by_key, &mut outcome)?;
         }
-        // A directory with a replacement in it is synced after the rename, which covers
-        // its new files too.
-        let dirs_now: Vec<PathBuf> = new_dirs.difference(&renamed_dirs).cloned().collect();
-        if !touched.is_empty() || !dirs_now.is_empty() {
-            fs.sync_files(&touched, &dirs_now).io(
-                "syncing key files in",
-                std::path::Path::new(keystore::KEYS_DIR),
-            )?;
-        }
-        self.dirs_synced.extend(dirs_now);
-        for (from, to) in &replacements {
-            fs.rename(from, to).io("renaming", from)?;
-        }
-        for dir in renamed_dirs {
-            fs.sync_dir(&dir).io("fsyncing", &dir)?;
-            self.dirs_synced.insert(dir);
-        }
-        outcome.files_synced = touched.len() as u64;
         outcome.logs_done = work.iter().map(|w| w.log.clone()).collect();
         Ok(outcome)
     }
 
-    /// The key's slot: remembered (`false`), or found in the key store (`true`), cutting a
-    /// torn tail first so that the next append lands right after the last intact record.
-    fn slot<F: Fs>(&mut self, fs: &F, key: &[u8]) -> Result<(KeySlot, bool)> {
-        if let Some(slot) = self.slots.get(key) {
-            return Ok((slot.clone(), false));
+    /// Appends one run to `partition`, syncs it, then publishes it.
+    fn commit_partition(
+        &mut self,
+        fs: &F,
+        store: &KeyStore,
+        partition: u32,
+        by_key: &BTreeMap<&[u8], Vec<&CommitRecord>>,
+        outcome: &mut CommitOutcome,
+    ) -> Result<()> {
+        let plans = plan_keys(store, partition, by_key, &mut outcome.skipped);
+        if plans.is_empty() {
+            return Ok(());
         }
-        let located = keystore::locate(fs, key)?;
-        let slot = match located.file {
-            Some(file) => {
-                let len = fs
-                    .len(&located.path)
-                    .io("inspecting", &located.path)?
-                    .unwrap_or(0);
-                if file.valid_len < len {
-                    fs.truncate(&located.path, file.valid_len)
-                        .io("cutting", &located.path)?;
-                }
-                KeySlot {
-                    path: located.path,
-                    last_seq: file.last_seq,
-                    exists: true,
+        let (number, start, created) = self.segment_for(fs, store, partition)?;
+        let planned = lay_out_run(number, start, plans);
+        let open = self
+            .open
+            .get_mut(&partition)
+            .expect("segment_for opened it");
+        let path = segment_path(partition, number);
+        open.file.append(&planned.bytes).io("appending to", &path)?;
+        open.file.sync_data().io("syncing", &path)?;
+        if created {
+            let dir = partition_dir(partition);
+            fs.sync_dir(&dir).io("fsyncing", &dir)?;
+        }
+        open.len += planned.bytes.len() as u64;
+        let len = open.len;
+        let mut part = store.partition(partition);
+        match part.segments.last_mut() {
+            Some(last) if last.number == number => last.len = len,
+            _ => part.segments.push(SegmentState {
+                number,
+                len,
+                sealed: false,
+            }),
+        }
+        assert_eq!(
+            part.segments.last().map(|s| s.len),
+            Some(len),
+            "the segment appended to is the partition's last"
+        );
+        for (key, entry) in planned.entries {
+            part.index.insert(key, entry);
+        }
+        drop(part);
+        outcome.applied += planned.applied;
+        outcome.runs += 1;
+        outcome.segments_created += u64::from(created);
+        outcome.bytes += planned.bytes.len() as u64;
+        Ok(())
+    }
+
+    /// The segment the next run of `partition` goes to: the open one while it has room,
+    /// else the partition's last segment if this process has not written it yet and it is
+    /// not sealed, else a new one (its header is written here, synced with the run).
+    /// Returns its number, the run's offset and whether it was created.
+    fn segment_for(
+        &mut self,
+        fs: &F,
+        store: &KeyStore,
+        partition: u32,
+    ) -> Result<(u32, u64, bool)> {
+        if let Some(open) = self.open.get(&partition) {
+            if open.len < self.segment_bytes_max {
+                return Ok((open.number, open.len, false));
+            }
+        }
+        let last = store.partition(partition).segments.last().copied();
+        let reusable = last.filter(|s| {
+            !s.sealed && s.len < self.segment_bytes_max && !self.open.contains_key(&partition)
+        });
+        if let Some(last) = reusable {
+            let path = segment_path(partition, last.number);
+            let found = fs.len(&path).io("inspecting", &path)?;
+            if found == Some(last.len) {
+                let file = fs.open_append(&path).io("opening", &path)?;
+                self.open.insert(
+                    partition,
+                    OpenSegment {
+                        number: last.number,
+                        file,
+                        len: last.len,
+                    },
+                );
+                return Ok((last.number, last.len, false));
+            }
+        }
+        let number = last.map_or(0, |s| s.number + 1);
+        let path = segment_path(partition, number);
+        let mut file = fs.create(&path).io("creating", &path)?;
+        let mut header = Vec::with_capacity(SEGMENT_HEADER_LEN);
+        segment::encode_segment_header(&mut header, partition, number);
+        file.append(&header).io("writing", &path)?;
+        let len = SEGMENT_HEADER_LEN as u64;
+        self.open
+            .insert(partition, OpenSegment { number, file, len });
+        Ok((number, len, true))
+    }
+}
+
+/// Plans each key's share of a run: the records above what the key holds, the floor a
+/// delete moves, and the key's entry afterwards (its head is set once the run is laid out).
+fn plan_keys<'a>(
+    store: &KeyStore,
+    partition: u32,
+    by_key: &BTreeMap<&'a [u8], Vec<&'a CommitRecord>>,
+    skipped: &mut u64,
+) -> Vec<KeyPlan<'a>> {
+    let part = store.partition(partition);
+    let mut plans = Vec::new();
+    for (&key, records) in by_key {
+        let before = part.index.get(key).copied().unwrap_or_default();
+        let fresh: Vec<&CommitRecord> = records
+            .iter()
+            .copied()
+            .filter(|r| r.seq > before.last_seq)
+            .collect();
+        *skipped += (records.len() - fresh.len()) as u64;
+        let Some(last) = fresh.last() else {
+            continue;
+        };
+        let (mut floor, mut moved_floor) = (before.floor, 0);
+        let mut appends: Vec<(u64, &[u8])> = Vec::new();
+        for record in &fresh {
+            match record.kind {
+                Kind::Append => appends.push((record.seq, &record.payload)),
+                Kind::Delete => {
+                    appends.clear();
+                    floor = record.seq + 1;
+                    moved_floor = floor;
                 }
             }
-            None => KeySlot {
-                path: located.path,
-                last_seq: 0,
-                exists: false,
+        }
+        let prev = before.head.filter(|head| head.last_seq >= floor);
+        let mut groups: Vec<Vec<(u64, &[u8])>> = Vec::new();
+        let mut group_bytes = 0;
+        for append in appends {
+            if groups.is_empty() || group_bytes >= GROUP_BYTES_TARGET {
+                groups.push(Vec::new());
+                group_bytes = 0;
+            }
+            group_bytes += append.1.len() + segment::RECORD_HEADER_LEN;
+            groups.last_mut().expect("pushed above").push(append);
+        }
+        plans.push(KeyPlan {
+            key,
+            groups,
+            op_last: last.seq,
+            moved_floor,
+            entry: KeyEntry {
+                head: prev,
+                last_seq: last.seq,
+                floor,
             },
-        };
-        Ok((slot, true))
+        });
+    }
+    plans
+}
+
+/// Encodes the run of `plans` at offset `start` of segment `number`: header, index, then
+/// the groups, each linked to its key's group before it.
+fn lay_out_run(number: u32, start: u64, mut plans: Vec<KeyPlan<'_>>) -> PlannedRun {
+    let mut entries = Vec::new();
+    for plan in &plans {
+        if plan.groups.is_empty() {
+            entries.push(RunEntry {
+                key: plan.key.to_vec(),
+                group_len: 0,
+                count: 0,
+                first_seq: plan.op_last,
+                last_seq: plan.op_last,
+                op_last: plan.op_last,
+                floor: plan.moved_floor,
+            });
+        }
+        for group in &plan.groups {
+            entries.push(RunEntry {
+                key: plan.key.to_vec(),
+                group_len: segment::group_len(group.iter().map(|r| r.1.len())) as u32,
+                count: group.len() as u32,
+                first_seq: group[0].0,
+                last_seq: group[group.len() - 1].0,
+                op_last: plan.op_last,
+                floor: plan.moved_floor,
+            });
+        }
+    }
+    let first_seq = entries
+        .iter()
+        .map(|e| e.first_seq)
+        .min()
+        .expect("a run has entries");
+    let last_seq = entries
+        .iter()
+        .map(|e| e.op_last)
+        .max()
+        .expect("a run has entries");
+    let mut index = Vec::new();
+    segment::encode_run_index(&mut index, first_seq, &entries);
+    let groups_len: u64 = entries.iter().map(|e| u64::from(e.group_len)).sum();
+    let header = RunHeader {
+        index_len: index.len() as u32,
+        run_len: (RUN_HEADER_LEN + index.len()) as u64 + groups_len,
+        first_seq,
+        last_seq,
+        entries: entries.len() as u32,
+    };
+    let mut bytes = Vec::with_capacity(header.run_len as usize);
+    segment::encode_run_header(&mut bytes, &header);
+    bytes.extend_from_slice(&index);
+    let mut applied = 0;
+    for plan in &mut plans {
+        for group in &plan.groups {
+            let offset = start + bytes.len() as u64;
+            segment::encode_group(&mut bytes, plan.key, plan.entry.head, group);
+            let last_seq = group[group.len() - 1].0;
+            let len = (start + bytes.len() as u64 - offset) as u32;
+            plan.entry.head = Some(GroupRef {
+                segment: number,
+                offset,
+                len,
+                last_seq,
+            });
+            applied += group.len() as u64;
+        }
+    }
+    assert_eq!(
+        bytes.len() as u64,
+        header.run_len,
+        "the run is as long as its header says"
+    );
+    let entries = plans
+        .into_iter()
+        .map(|p| (p.key.to_vec(), p.entry))
+        .collect();
+    PlannedRun {
+        bytes,
+        entries,
+        applied,
     }
 }
 
@@ -369,7 +435,8 @@ impl Committer {
 mod tests {
     use super::*;
     use crate::fs::MemFs;
-    use crate::keystore::{create_dirs, locate};
+    use crate::keystore::{KeyStore, OpenMode};
+    use crate::options::RecoveryMode;
 
     fn rec(seq: u64, kind: Kind, key: &str, payload: &str) -> CommitRecord {
         CommitRecord {
@@ -387,168 +454,302 @@ mod tests {
         }
     }
 
-    fn payloads(fs: &MemFs, key: &str) -> Vec<(u64, String)> {
-        locate(fs, key.as_bytes())
+    fn open(fs: &MemFs, recovery: RecoveryMode) -> KeyStore {
+        let mode = OpenMode {
+            partitions: 4,
+            recovery,
+            writable: true,
+        };
+        KeyStore::open(fs, mode).unwrap().0
+    }
+
+    fn payloads(fs: &MemFs, store: &KeyStore, key: &str) -> Vec<(u64, String)> {
+        store
+            .read(fs, key.as_bytes(), 0, usize::MAX)
             .unwrap()
-            .file
-            .map(|f| {
-                f.records
-                    .into_iter()
-                    .map(|r| (r.seq, String::from_utf8(r.payload).unwrap()))
-                    .collect()
-            })
-            .unwrap_or_default()
+            .records
+            .into_iter()
+            .map(|r| (r.seq, String::from_utf8(r.payload).unwrap()))
+            .collect()
     }
 
-    fn setup() -> MemFs {
-        let fs = MemFs::new();
-        create_dirs(&fs).unwrap();
-        fs
-    }
-
-    #[test]
-    fn records_land_in_their_keys_in_seq_order_with_one_sync_call() {
-        let fs = setup();
-        let mut committer = Committer::new(1000, 16);
-        let pieces = [
-            work(
-                "a",
-                vec![
-                    rec(1, Kind::Append, "x", "1"),
-                    rec(2, Kind::Append, "y", "2"),
-                ],
-            ),
-            work("b", vec![rec(3, Kind::Append, "x", "3")]),
-        ];
-        let outcome = committer.commit(&fs, &pieces).unwrap();
-        assert_eq!(outcome.logs_done, vec!["a", "b"]);
-        assert_eq!(outcome.applied, 3);
-        assert_eq!(outcome.files_synced, 2);
-        assert_eq!(payloads(&fs, "x"), vec![(1, "1".into()), (3, "3".into())]);
-        assert_eq!(payloads(&fs, "y"), vec![(2, "2".into())]);
-    }
-
-    #[test]
-    fn applying_the_same_work_again_changes_nothing() {
-        let fs = setup();
-        let pieces = [work(
-            "a",
-            vec![
-                rec(1, Kind::Append, "x", "1"),
-                rec(2, Kind::Delete, "y", ""),
-                rec(3, Kind::Append, "x", "3"),
-            ],
-        )];
-        Committer::new(1000, 16).commit(&fs, &pieces).unwrap();
-        let before = (payloads(&fs, "x"), payloads(&fs, "y"));
-        // A fresh committer (as after a restart) and the same one both skip everything.
-        for mut committer in [
-            Committer::new(1000, 16),
-            Committer::new(1, 1),
-            Committer::new(1000, 0),
-        ] {
-            let outcome = committer.commit(&fs, &pieces).unwrap();
-            assert_eq!(outcome.applied, 0);
-            assert_eq!(outcome.skipped, 3);
+    /// Commits `work` with one committer per partition owner, as the runtime would.
+    fn commit_all(
+        fs: &MemFs,
+        store: &KeyStore,
+        committers: &mut [Committer<MemFs>],
+        records: Vec<CommitRecord>,
+    ) {
+        let count = committers.len();
+        for (id, committer) in committers.iter_mut().enumerate() {
+            let mine = records
+                .iter()
+                .filter(|r| {
+                    crate::keystore::committer_for_partition(
+                        partition_for(&r.key, store.partitions()),
+                        count,
+                    ) == id
+                })
+                .cloned()
+                .collect();
+            committer.commit(fs, store, &[work("log", mine)]).unwrap();
         }
-        assert_eq!((payloads(&fs, "x"), payloads(&fs, "y")), before);
+    }
+
+    #[test]
+    fn a_pass_appends_one_synced_run_per_partition_touched() {
+        let fs = MemFs::new();
+        let store = open(&fs, RecoveryMode::Strict);
+        let mut committer = Committer::new(0, 1, 1 << 20);
+        let keys = ["a", "b", "c", "d", "e", "f", "g", "h"];
+        let records = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| rec(i as u64 + 1, Kind::Append, k, k))
+            .collect();
+        let touched: std::collections::BTreeSet<u32> = keys
+            .iter()
+            .map(|k| partition_for(k.as_bytes(), 4))
+            .collect();
+        let (files, dirs) = (fs.file_syncs(), fs.dir_syncs());
+        let outcome = committer
+            .commit(&fs, &store, &[work("a", records)])
+            .unwrap();
+        assert_eq!(outcome.runs, touched.len() as u64);
+        assert_eq!(
+            fs.file_syncs() - files,
+            touched.len() as u64,
+            "one fdatasync per partition"
+        );
+        assert_eq!(
+            fs.dir_syncs() - dirs,
+            touched.len() as u64,
+            "each new segment's directory once"
+        );
+        assert_eq!(outcome.applied, 8);
+        for key in keys {
+            assert_eq!(payloads(&fs, &store, key).len(), 1);
+        }
+        // The next pass appends to the same segments: no directory fsync.
+        let dirs = fs.dir_syncs();
+        committer
+            .commit(
+                &fs,
+                &store,
+                &[work("b", vec![rec(9, Kind::Append, "a", "again")])],
+            )
+            .unwrap();
+        assert_eq!(fs.dir_syncs(), dirs);
+        assert_eq!(
+            payloads(&fs, &store, "a"),
+            vec![(1, "a".into()), (9, "again".into())]
+        );
+    }
+
+    #[test]
+    fn applying_the_same_work_again_changes_nothing_even_after_a_reopen() {
+        let fs = MemFs::new();
+        let store = open(&fs, RecoveryMode::Strict);
+        let records = vec![
+            rec(1, Kind::Append, "x", "1"),
+            rec(2, Kind::Delete, "y", ""),
+            rec(3, Kind::Append, "x", "3"),
+        ];
+        commit_all(
+            &fs,
+            &store,
+            &mut [Committer::new(0, 2, 4096), Committer::new(1, 2, 4096)],
+            records.clone(),
+        );
+        store.write_manifest(&fs, 3).unwrap();
+        let before = (payloads(&fs, &store, "x"), payloads(&fs, &store, "y"));
+        assert_eq!(before.0, vec![(1, "1".into()), (3, "3".into())]);
+        for store in [store, open(&fs, RecoveryMode::Strict)] {
+            let mut committer = Committer::new(0, 1, 4096);
+            let outcome = committer
+                .commit(&fs, &store, &[work("log", records.clone())])
+                .unwrap();
+            assert_eq!((outcome.applied, outcome.skipped, outcome.runs), (0, 3, 0));
+            assert_eq!(
+                (payloads(&fs, &store, "x"), payloads(&fs, &store, "y")),
+                before
+            );
+        }
     }
 
     #[test]
     fn a_delete_removes_the_key_and_a_later_append_starts_it_afresh() {
-        let fs = setup();
-        let mut committer = Committer::new(1000, 16);
-        committer
-            .commit(&fs, &[work("a", vec![rec(1, Kind::Append, "k", "old")])])
-            .unwrap();
+        let fs = MemFs::new();
+        let store = open(&fs, RecoveryMode::Strict);
+        let mut committer = Committer::new(0, 1, 4096);
         committer
             .commit(
                 &fs,
-                &[work(
-                    "b",
-                    vec![
-                        rec(2, Kind::Delete, "k", ""),
-                        rec(3, Kind::Append, "k", "new"),
-                    ],
-                )],
+                &store,
+                &[work("a", vec![rec(1, Kind::Append, "k", "old")])],
             )
             .unwrap();
-        assert_eq!(payloads(&fs, "k"), vec![(3, "new".into())]);
+        let pass = vec![
+            rec(2, Kind::Delete, "k", ""),
+            rec(3, Kind::Append, "k", "new"),
+        ];
+        committer.commit(&fs, &store, &[work("b", pass)]).unwrap();
+        assert_eq!(payloads(&fs, &store, "k"), vec![(3, "new".into())]);
         committer
-            .commit(&fs, &[work("c", vec![rec(4, Kind::Delete, "k", "")])])
+            .commit(
+                &fs,
+                &store,
+                &[work("c", vec![rec(4, Kind::Delete, "k", "")])],
+            )
             .unwrap();
-        assert_eq!(payloads(&fs, "k"), vec![]);
-        // Replaying the first log after the delete (a fresh committer) does not bring it back.
-        Committer::new(1000, 16)
-            .commit(&fs, &[work("a", vec![rec(1, Kind::Append, "k", "old")])])
-            .unwrap();
-        assert_eq!(payloads(&fs, "k"), vec![]);
-        assert!(
-            keystore::list_keys(&fs).unwrap().is_empty(),
-            "a deleted key is not listed"
-        );
-    }
-
-    #[test]
-    fn a_torn_key_file_tail_is_cut_before_the_next_append() {
-        let fs = setup();
-        Committer::new(1000, 16)
-            .commit(&fs, &[work("a", vec![rec(1, Kind::Append, "k", "one")])])
-            .unwrap();
-        let path = locate(&fs, b"k").unwrap().path;
-        let len = fs.len(&path).unwrap().unwrap() as usize;
-        fs.overwrite(&path, len, b"WREC garbage that is a torn record")
-            .unwrap();
-        Committer::new(1000, 16)
-            .commit(&fs, &[work("b", vec![rec(2, Kind::Append, "k", "two")])])
-            .unwrap();
+        assert_eq!(payloads(&fs, &store, "k"), vec![]);
+        assert!(store.keys().is_empty(), "a deleted key is not listed");
+        store.write_manifest(&fs, 4).unwrap();
+        // Reopened, and the first log replayed: the key stays deleted.
+        let store = open(&fs, RecoveryMode::Strict);
         assert_eq!(
-            payloads(&fs, "k"),
-            vec![(1, "one".into()), (2, "two".into())]
+            store.entry(b"k").map(|e| (e.last_seq, e.floor, e.head)),
+            Some((4, 5, None))
         );
-        assert_eq!(locate(&fs, b"k").unwrap().file.unwrap().damage, None);
+        let mut committer = Committer::new(0, 1, 4096);
+        committer
+            .commit(
+                &fs,
+                &store,
+                &[work("a", vec![rec(1, Kind::Append, "k", "old")])],
+            )
+            .unwrap();
+        assert_eq!(payloads(&fs, &store, "k"), vec![]);
     }
 
     #[test]
-    fn a_full_open_file_cache_keeps_its_files_and_follows_a_changing_key_set() {
-        let fs = setup();
-        let mut committer = Committer::new(1000, 2);
-        let open = |c: &Committer| -> Vec<PathBuf> { c.open_files.files.keys().cloned().collect() };
-        let path = |key: &str| locate(&fs, key.as_bytes()).unwrap().path;
-        let pass = |c: &mut Committer, seq: u64, keys: &[&str]| {
-            let records = keys
-                .iter()
-                .enumerate()
-                .map(|(i, k)| rec(seq + i as u64, Kind::Append, k, "v"))
+    fn groups_split_segments_roll_and_a_reopen_finds_every_record() {
+        let fs = MemFs::new();
+        let store = open(&fs, RecoveryMode::Strict);
+        let mut committer = Committer::new(0, 1, 64 << 10);
+        let big = "p".repeat(20_000);
+        let mut seq = 0;
+        for pass in 0..6 {
+            let records = (0..8)
+                .map(|_| {
+                    seq += 1;
+                    rec(seq, Kind::Append, "k", &big)
+                })
                 .collect();
-            c.commit(&fs, &[work("a", records)]).unwrap();
+            committer
+                .commit(&fs, &store, &[work(&format!("log{pass}"), records)])
+                .unwrap();
+        }
+        let segments = store.partition(partition_for(b"k", 4)).segments.len();
+        assert!(segments > 3, "segments roll past their bound: {segments}");
+        let expect: Vec<u64> = (1..=48).collect();
+        let seqs = |store: &KeyStore| {
+            store
+                .read(&fs, b"k", 0, usize::MAX)
+                .unwrap()
+                .records
+                .iter()
+                .map(|r| r.seq)
+                .collect::<Vec<_>>()
         };
-        pass(&mut committer, 1, &["a", "b", "c"]);
-        let first = open(&committer);
-        assert_eq!(first.len(), 2, "bounded");
-        pass(&mut committer, 10, &["a", "b", "c"]);
+        assert_eq!(seqs(&store), expect);
         assert_eq!(
-            open(&committer),
-            first,
-            "the same keys again: the open files stay, none is evicted for a newcomer"
+            store
+                .tail(&fs, b"k", 3)
+                .unwrap()
+                .records
+                .iter()
+                .map(|r| r.seq)
+                .collect::<Vec<_>>(),
+            vec![46, 47, 48]
         );
-        pass(&mut committer, 20, &["x", "y", "z"]);
-        pass(&mut committer, 30, &["x", "y", "z"]);
-        let now = open(&committer);
-        assert_eq!(now.len(), 2);
+        let after: Vec<u64> = store
+            .read(&fs, b"k", 40, 3)
+            .unwrap()
+            .records
+            .iter()
+            .map(|r| r.seq)
+            .collect();
+        assert_eq!(after, vec![41, 42, 43]);
+        store.write_manifest(&fs, seq).unwrap();
+        assert_eq!(seqs(&open(&fs, RecoveryMode::Strict)), expect);
+    }
+
+    #[test]
+    fn bytes_past_the_durable_length_are_cut_and_damage_inside_it_is_refused_or_skipped() {
+        let fs = MemFs::new();
+        let store = open(&fs, RecoveryMode::Strict);
+        let mut committer = Committer::new(0, 1, 1 << 20);
+        committer
+            .commit(
+                &fs,
+                &store,
+                &[work("a", vec![rec(1, Kind::Append, "k", "one")])],
+            )
+            .unwrap();
+        store.write_manifest(&fs, 1).unwrap();
+        committer
+            .commit(
+                &fs,
+                &store,
+                &[work("b", vec![rec(2, Kind::Append, "k", "two")])],
+            )
+            .unwrap();
+        // No MANIFEST after the second pass: a reopen cuts its run (its log still holds it).
+        let path = segment_path(partition_for(b"k", 4), 0);
+        let durable = store.partition(partition_for(b"k", 4)).segments[0].len;
+        let (store, report) = KeyStore::open(&fs, OpenMode::new_store(4)).unwrap();
+        assert_eq!(report.cut.len(), 1);
+        assert_eq!(payloads(&fs, &store, "k"), vec![(1, "one".into())]);
         assert!(
-            now.iter()
-                .all(|p| [path("x"), path("y"), path("z")].contains(p)),
-            "files of keys no longer written are closed: {now:?}"
+            durable > fs.len(&path).unwrap().unwrap(),
+            "the second run is gone"
+        );
+        // A flipped byte in the durable record: Strict refuses the read, naming file and
+        // offset; the lenient modes skip it and count it.
+        let len = fs.len(&path).unwrap().unwrap() as usize;
+        let mut bytes = fs.read(&path).unwrap();
+        bytes[len - 1] ^= 1;
+        fs.put(&path, &bytes).unwrap();
+        let record_at = (len - segment::RECORD_HEADER_LEN - 3) as u64;
+        match open(&fs, RecoveryMode::Strict).read(&fs, b"k", 0, 10) {
+            Err(Error::Corrupt {
+                path: p, offset, ..
+            }) => assert_eq!((p, offset), (path.clone(), record_at)),
+            other => panic!("expected corruption, got {other:?}"),
+        }
+        for mode in [RecoveryMode::PointInTime, RecoveryMode::SkipCorrupt] {
+            let store = open(&fs, mode);
+            assert_eq!(payloads(&fs, &store, "k"), vec![]);
+            assert_eq!(store.damage_skipped(), 1);
+        }
+        assert_eq!(
+            fs.read(&path).unwrap(),
+            bytes,
+            "damage is never cut or written over"
         );
     }
 
     #[test]
-    fn a_failed_sync_reports_no_log_done() {
-        let fs = setup();
+    fn a_failed_sync_reports_no_log_done_and_spends_the_committer() {
+        let fs = MemFs::new();
+        let store = open(&fs, RecoveryMode::Strict);
+        let mut committer = Committer::new(0, 1, 4096);
         fs.fail_next_sync();
-        let result = Committer::new(1000, 16)
-            .commit(&fs, &[work("a", vec![rec(1, Kind::Append, "k", "v")])]);
-        assert!(result.is_err());
+        assert!(committer
+            .commit(
+                &fs,
+                &store,
+                &[work("a", vec![rec(1, Kind::Append, "k", "v")])]
+            )
+            .is_err());
+        assert!(store.entry(b"k").is_none(), "nothing unsynced is published");
+        assert!(committer
+            .commit(
+                &fs,
+                &store,
+                &[work("b", vec![rec(2, Kind::Append, "k", "v")])]
+            )
+            .is_err());
     }
 }

@@ -14,7 +14,7 @@ use std::path::Path;
 use crate::error::{Error, IoContext, Result};
 use crate::format::{Damage, DecodeLimits, LogDecoder};
 use crate::fs::Fs;
-use crate::keystore::{self, committer_for};
+use crate::keystore::{committer_for_partition, partition_for, KeyStore};
 use crate::machine::commit::{CommitRecord, CommitWork};
 use crate::machine::{parse_log_file_name, reading_path, READING_DIR};
 use crate::options::RecoveryMode;
@@ -129,6 +129,8 @@ pub struct Finished {
 #[derive(Debug)]
 pub struct Dispatcher {
     committers: usize,
+    /// The key store's partitions: a key goes to the committer of its partition.
+    partitions: u32,
     mode: RecoveryMode,
     in_flight_max: usize,
     /// The durable applied watermark: every seq at or below it is in the key store.
@@ -151,6 +153,7 @@ impl Dispatcher {
     /// with at most `in_flight_max` logs handed out and not retired.
     pub fn new(
         committers: usize,
+        partitions: u32,
         mode: RecoveryMode,
         watermark: u64,
         in_flight_max: usize,
@@ -158,6 +161,7 @@ impl Dispatcher {
         assert!(committers >= 1, "at least one committer");
         Dispatcher {
             committers,
+            partitions,
             mode,
             in_flight_max: in_flight_max.max(1),
             watermark,
@@ -232,7 +236,8 @@ impl Dispatcher {
         let routed = routed_log.records.len() as u64;
         let mut per_committer: Vec<Vec<CommitRecord>> = vec![Vec::new(); self.committers];
         for record in routed_log.records {
-            per_committer[committer_for(&record.key, self.committers)].push(record);
+            let partition = partition_for(&record.key, self.partitions);
+            per_committer[committer_for_partition(partition, self.committers)].push(record);
         }
         let work: Vec<(usize, CommitWork)> = per_committer
             .into_iter()
@@ -293,10 +298,11 @@ impl Dispatcher {
         (!logs.is_empty()).then_some(Finished { watermark, logs })
     }
 
-    /// Retires finished logs: the watermark is made durable first (when it moved), then
-    /// the logs are removed and `reading/` fsync'd. A crash between the two leaves logs
-    /// the watermark already covers: replayed, skipped.
-    pub fn finish<F: Fs>(&mut self, fs: &F, finished: &Finished) -> Result<()> {
+    /// Retires finished logs: a MANIFEST recording the segments' durable lengths and the
+    /// new watermark is made durable first (when the watermark moved), then the logs are
+    /// removed and `reading/` fsync'd. A crash between the two leaves logs the watermark
+    /// already covers: replayed, skipped.
+    pub fn finish<F: Fs>(&mut self, fs: &F, store: &KeyStore, finished: &Finished) -> Result<()> {
         assert!(
             finished.watermark >= self.watermark,
             "the watermark never goes back"
@@ -306,7 +312,7 @@ impl Dispatcher {
             "nothing is applied before it is routed"
         );
         if finished.watermark > self.watermark {
-            keystore::write_watermark(fs, finished.watermark)?;
+            store.write_manifest(fs, finished.watermark)?;
             self.watermark = finished.watermark;
         }
         for log in &finished.logs {
@@ -342,16 +348,16 @@ mod tests {
         out
     }
 
-    fn setup() -> MemFs {
+    fn setup() -> (MemFs, KeyStore) {
         let fs = MemFs::new();
         fs.create_dir_all(Path::new(READING_DIR)).unwrap();
-        keystore::create_dirs(&fs).unwrap();
-        fs
+        let (store, _) = KeyStore::open(&fs, crate::keystore::OpenMode::new_store(4)).unwrap();
+        (fs, store)
     }
 
     #[test]
     fn records_go_to_the_committer_of_their_key_hash() {
-        let mut dispatcher = Dispatcher::new(3, RecoveryMode::Strict, 0, 4);
+        let mut dispatcher = Dispatcher::new(3, 4, RecoveryMode::Strict, 0, 4);
         let keys = ["a", "b", "c", "d", "e", "f"];
         let seqs: Vec<(u64, &str)> = keys
             .iter()
@@ -362,18 +368,21 @@ mod tests {
         assert_eq!(dispatched.routed, 6);
         for (committer, work) in &dispatched.work {
             for record in &work.records {
-                assert_eq!(committer_for(&record.key, 3), *committer);
+                assert_eq!(
+                    committer_for_partition(partition_for(&record.key, 4), 3),
+                    *committer
+                );
             }
         }
     }
 
     #[test]
     fn logs_retire_in_order_and_the_watermark_follows() {
-        let fs = setup();
+        let (fs, store) = setup();
         let names = [log_file_name(1), log_file_name(2)];
         fs.put(&reading_path(&names[0]), &log(&[(1, "a")])).unwrap();
         fs.put(&reading_path(&names[1]), &log(&[(2, "a")])).unwrap();
-        let mut dispatcher = Dispatcher::new(1, RecoveryMode::Strict, 0, 4);
+        let mut dispatcher = Dispatcher::new(1, 4, RecoveryMode::Strict, 0, 4);
         let listing = fs.list(Path::new(READING_DIR)).unwrap();
         let first = dispatcher.next_log(&listing).unwrap().to_owned();
         assert_eq!(first, names[0]);
@@ -392,21 +401,27 @@ mod tests {
         let finished = dispatcher.take_finished().unwrap();
         assert_eq!(finished.logs, names.to_vec());
         assert_eq!(finished.watermark, 2);
-        dispatcher.finish(&fs, &finished).unwrap();
-        assert_eq!(keystore::read_watermark(&fs).unwrap(), 2);
+        dispatcher.finish(&fs, &store, &finished).unwrap();
+        assert_eq!(
+            crate::keystore::manifest::read(&fs)
+                .unwrap()
+                .unwrap()
+                .watermark,
+            2
+        );
         assert!(fs.list(Path::new(READING_DIR)).unwrap().is_empty());
     }
 
     #[test]
     fn a_log_whose_tail_rots_still_retires_past_the_seqs_it_held() {
         for mode in [RecoveryMode::PointInTime, RecoveryMode::SkipCorrupt] {
-            let fs = setup();
+            let (fs, store) = setup();
             let name = log_file_name(1);
             let mut bytes = log(&[(1, "a"), (2, "a")]);
             let last_block = bytes.len() - 3;
             bytes[last_block] ^= 1;
             fs.put(&reading_path(&name), &bytes).unwrap();
-            let mut dispatcher = Dispatcher::new(1, mode, 0, 4);
+            let mut dispatcher = Dispatcher::new(1, 4, mode, 0, 4);
             dispatcher.expect(&name, 2);
             dispatcher.expect(&log_file_name(9), 40);
             let dispatched = dispatcher.dispatch(&name, &bytes).unwrap();
@@ -417,10 +432,10 @@ mod tests {
                 finished.watermark, 2,
                 "{mode:?}: the hidden seq is dropped on purpose, not awaited"
             );
-            dispatcher.finish(&fs, &finished).unwrap();
+            dispatcher.finish(&fs, &store, &finished).unwrap();
 
             // Without the rotation's word, the watermark stops at the last intact seq.
-            let mut unaware = Dispatcher::new(1, mode, 0, 4);
+            let mut unaware = Dispatcher::new(1, 4, mode, 0, 4);
             unaware.dispatch(&name, &bytes).unwrap();
             unaware.handle_committed(0, &name);
             assert_eq!(unaware.take_finished().unwrap().watermark, 1, "{mode:?}");
@@ -429,7 +444,7 @@ mod tests {
 
     #[test]
     fn a_replayed_log_routes_nothing_and_retires_at_once() {
-        let mut dispatcher = Dispatcher::new(2, RecoveryMode::Strict, 10, 4);
+        let mut dispatcher = Dispatcher::new(2, 4, RecoveryMode::Strict, 10, 4);
         let dispatched = dispatcher
             .dispatch("tx-old", &log(&[(9, "a"), (10, "b")]))
             .unwrap();
@@ -441,7 +456,7 @@ mod tests {
 
     #[test]
     fn a_copy_of_a_log_in_flight_routes_nothing() {
-        let mut dispatcher = Dispatcher::new(1, RecoveryMode::Strict, 0, 4);
+        let mut dispatcher = Dispatcher::new(1, 4, RecoveryMode::Strict, 0, 4);
         dispatcher
             .dispatch("tx-1", &log(&[(1, "a"), (2, "b")]))
             .unwrap();
@@ -461,7 +476,7 @@ mod tests {
 
     #[test]
     fn strict_refuses_corruption_with_file_and_offset() {
-        let mut dispatcher = Dispatcher::new(1, RecoveryMode::Strict, 0, 4);
+        let mut dispatcher = Dispatcher::new(1, 4, RecoveryMode::Strict, 0, 4);
         match dispatcher.dispatch("tx-9", &corrupt_middle()) {
             Err(Error::Corrupt { path, offset, .. }) => {
                 assert_eq!(path, reading_path("tx-9"));
@@ -477,7 +492,7 @@ mod tests {
 
     #[test]
     fn point_in_time_keeps_what_precedes_the_damage() {
-        let mut dispatcher = Dispatcher::new(1, RecoveryMode::PointInTime, 0, 4);
+        let mut dispatcher = Dispatcher::new(1, 4, RecoveryMode::PointInTime, 0, 4);
         let dispatched = dispatcher.dispatch("tx-9", &corrupt_middle()).unwrap();
         assert_eq!(dispatched.routed, 1);
         assert_eq!(dispatched.damage.len(), 1);
@@ -485,7 +500,7 @@ mod tests {
 
     #[test]
     fn skip_corrupt_skips_the_damage_and_keeps_the_rest() {
-        let mut dispatcher = Dispatcher::new(1, RecoveryMode::SkipCorrupt, 0, 4);
+        let mut dispatcher = Dispatcher::new(1, 4, RecoveryMode::SkipCorrupt, 0, 4);
         let dispatched = dispatcher.dispatch("tx-9", &corrupt_middle()).unwrap();
         assert_eq!(dispatched.routed, 2);
         let seqs: Vec<u64> = dispatched.work[0].1.records.iter().map(|r| r.seq).collect();

@@ -20,6 +20,7 @@ use super::Counters;
 use crate::error::{Error, IoContext, Result};
 use crate::fs::Fs;
 use crate::index::PendingIndex;
+use crate::keystore::KeyStore;
 use crate::machine::commit::{CommitWork, Committer};
 use crate::machine::dispatch::Dispatcher;
 use crate::machine::{reading_path, READING_DIR};
@@ -105,6 +106,8 @@ pub(crate) struct CommitRuntime {
 /// What the dispatcher needs to start.
 pub(crate) struct CommitSetup<F: Fs> {
     pub fs: Arc<F>,
+    pub store: Arc<KeyStore>,
+    pub segment_bytes_max: u64,
     pub dispatcher: Dispatcher,
     pub committers: usize,
     pub rotate_interval_ms: u64,
@@ -137,12 +140,13 @@ impl CommitRuntime {
             let (work_tx, work_rx) = channel::<Vec<CommitWork>>();
             work_senders.push(work_tx);
             let fs = Arc::clone(&setup.fs);
+            let store = Arc::clone(&setup.store);
             let done = events.clone();
             let counters = Arc::clone(&setup.counters);
-            let open_files_max = open_key_files_max(setup.committers);
+            let committer = Committer::new(id, setup.committers, setup.segment_bytes_max);
             let thread = std::thread::Builder::new()
                 .name(format!("writelog-commit-{id}"))
-                .spawn(move || run_committer(id, &*fs, &work_rx, &done, &counters, open_files_max))
+                .spawn(move || run_committer(committer, &*fs, &store, &work_rx, &done, &counters))
                 .map_err(spawn_error)?;
             committer_threads.push(thread);
         }
@@ -265,38 +269,18 @@ fn spawn_error(source: std::io::Error) -> Error {
     }
 }
 
-/// Key files one committer keeps open: half of the process's descriptor limit shared
-/// among the committers, at most 8,192 (with the common soft limit of 1,024, 256 per
-/// committer of 2; a committer that runs out closes them all and goes on). The other half
-/// is the embedding program's. A program that writes many keys raises its soft limit
-/// before opening the store (the `writelog` binary raises it to the hard limit).
-fn open_key_files_max(committers: usize) -> usize {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes the struct it is given.
-    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
-        limit.rlim_cur
-    } else {
-        1024
-    };
-    let share = soft / 2 / committers.max(1) as u64;
-    share.min(8192) as usize
-}
-
 fn run_committer<F: Fs>(
-    id: usize,
+    mut committer: Committer<F>,
     fs: &F,
+    store: &KeyStore,
     work: &Receiver<Vec<CommitWork>>,
     done: &Sender<DispatchEvent>,
     counters: &Counters,
-    open_files_max: usize,
 ) {
     /// Pieces of work taken in one pass at the most.
     const PASS_PIECES_MAX: usize = 256;
+    let id = committer.id();
     let _report = ReportPanic { id, done };
-    let mut committer = Committer::new(1 << 16, open_files_max);
     // Each message is one handout's work for this committer (every log it covered);
     // handouts queued behind it join the same pass.
     while let Ok(first) = work.recv() {
@@ -307,7 +291,7 @@ fn run_committer<F: Fs>(
                 Err(_) => break,
             }
         }
-        let outcome = committer.commit(fs, &pass);
+        let outcome = committer.commit(fs, store, &pass);
         let failed = outcome.is_err();
         let outcome = outcome
             .map(|o| {
@@ -315,9 +299,10 @@ fn run_committer<F: Fs>(
                 counters
                     .records_applied
                     .fetch_add(o.applied, Ordering::Relaxed);
+                counters.runs_written.fetch_add(o.runs, Ordering::Relaxed);
                 counters
-                    .key_files_synced
-                    .fetch_add(o.files_synced, Ordering::Relaxed);
+                    .keystore_bytes_written
+                    .fetch_add(o.bytes, Ordering::Relaxed);
                 o.logs_done
             })
             .map_err(|e| e.to_string());
@@ -439,7 +424,9 @@ impl<F: Fs> DispatchDriver<F> {
         let Some(finished) = self.setup.dispatcher.take_finished() else {
             return Ok(false);
         };
-        self.setup.dispatcher.finish(&*self.setup.fs, &finished)?;
+        self.setup
+            .dispatcher
+            .finish(&*self.setup.fs, &self.setup.store, &finished)?;
         let retired = finished.logs.len() as u64;
         let _ = self.setup.counters.logs_waiting.fetch_update(
             Ordering::SeqCst,

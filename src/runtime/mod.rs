@@ -26,7 +26,10 @@ pub(crate) struct Counters {
     pub applied_seq: AtomicU64,
     pub commit_passes: AtomicU64,
     pub records_applied: AtomicU64,
-    pub key_files_synced: AtomicU64,
+    /// Runs appended to the key store (each one fdatasync of a segment).
+    pub runs_written: AtomicU64,
+    /// Bytes appended to the key store's segments.
+    pub keystore_bytes_written: AtomicU64,
     pub corrupt_skipped: AtomicU64,
     /// Set when the commit side stops for good (an error or a panic): callers waiting
     /// for room under the backlog bound must not wait for logs that will never retire.

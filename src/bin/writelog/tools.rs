@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 
 use writelog::format::{block_len, BadReason, DecodeLimits, LogDecoder, LOG_HEADER_LEN, LOG_MAGIC};
 use writelog::fs::{Fs, RealFs};
-use writelog::keystore::{
-    self, key_file_path, key_hash, walk_key_file, RecordKind, KEYS_DIR, KEY_FILE_MAGIC, PROBES_MAX,
-};
+use writelog::keystore::scrub::{scrub, ScrubReport};
+use writelog::keystore::segment::{self, RUN_HEADER_LEN, SEGMENT_HEADER_LEN, SEGMENT_MAGIC};
+use writelog::keystore::{parse_segment_file_name, KEYS_DIR};
 use writelog::machine::{
     parse_log_file_name, LOCK_FILE, READING_DIR, SEQ_FLOOR_FILE, SEQ_FLOOR_MAGIC, WRITING_DIR,
     WRITING_LOG,
@@ -100,11 +100,11 @@ pub fn inspect(path: &Path, json: bool) -> CliResult<bool> {
     let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
     if bytes.starts_with(&LOG_MAGIC) || path.extension().is_some_and(|e| e == "log") {
         Ok(inspect_log(path, &bytes, json))
-    } else if bytes.starts_with(&KEY_FILE_MAGIC) || path.extension().is_some_and(|e| e == "key") {
-        Ok(inspect_key_file(path, &bytes, json))
+    } else if bytes.starts_with(&SEGMENT_MAGIC) || path.extension().is_some_and(|e| e == "dat") {
+        Ok(inspect_segment(path, &bytes, json))
     } else {
         Err(format!(
-            "{}: neither a writelog log nor a key file (unknown magic)",
+            "{}: neither a writelog log nor a key-store segment (unknown magic)",
             path.display()
         )
         .into())
@@ -198,96 +198,125 @@ fn inspect_log(path: &Path, bytes: &[u8], json: bool) -> bool {
     !damaged
 }
 
-fn inspect_key_file(path: &Path, bytes: &[u8], json: bool) -> bool {
-    let walk = match walk_key_file(bytes) {
-        Ok(walk) => walk,
-        Err(reason) => {
-            if json {
-                println!(
-                    "{{\"path\":{},\"file\":\"key\",\"len\":{},\"intact\":false,\"header_damage\":{}}}",
-                    json_string(&path.display().to_string()),
-                    bytes.len(),
-                    json_string(&reason.to_string())
-                );
-            } else {
-                println!(
-                    "{}: key file, {} bytes\n  @0 DAMAGE: header: {reason}",
-                    path.display(),
-                    bytes.len()
-                );
-            }
-            return false;
+/// The partition and number a segment's path names (`…/p{NNN}/seg-{n}.dat`).
+fn segment_identity(path: &Path) -> Option<(u32, u32)> {
+    let number = parse_segment_file_name(path.file_name()?.to_str()?)?;
+    let dir = path.parent()?.file_name()?.to_str()?;
+    let partition = dir.strip_prefix('p')?.parse().ok()?;
+    Some((partition, number))
+}
+
+/// One run of a segment as `inspect` shows it.
+struct RunShown {
+    offset: usize,
+    header: segment::RunHeader,
+    entries: Vec<segment::RunEntry>,
+}
+
+/// Walks a segment's runs; the damage that stopped the walk, if any.
+fn walk_segment(path: &Path, bytes: &[u8]) -> (Vec<RunShown>, Option<(usize, BadReason)>) {
+    let mut runs = Vec::new();
+    let Some((partition, number)) = segment_identity(path) else {
+        return (runs, Some((0, BadReason::BadField)));
+    };
+    if let Err(reason) = segment::check_segment_header(bytes, partition, number) {
+        return (runs, Some((0, reason)));
+    }
+    let mut pos = SEGMENT_HEADER_LEN;
+    while pos < bytes.len() {
+        let header = match segment::decode_run_header(&bytes[pos..], (bytes.len() - pos) as u64) {
+            Ok(header) => header,
+            Err(reason) => return (runs, Some((pos, reason))),
+        };
+        let index_at = pos + RUN_HEADER_LEN;
+        let index = &bytes[index_at..index_at + header.index_len as usize];
+        match segment::decode_run_index(index, &header) {
+            Ok(entries) => runs.push(RunShown {
+                offset: pos,
+                header,
+                entries,
+            }),
+            Err(reason) => return (runs, Some((index_at, reason))),
         }
-    };
-    let damaged = walk.file.damage.is_some();
-    let kind = |k: RecordKind| match k {
-        RecordKind::Append => "append",
-        RecordKind::Tombstone => "tombstone",
-    };
+        pos += header.run_len as usize;
+    }
+    (runs, None)
+}
+
+fn inspect_segment(path: &Path, bytes: &[u8], json: bool) -> bool {
+    let (runs, damage) = walk_segment(path, bytes);
     if json {
-        let entries: Vec<String> = walk
-            .entries
+        let shown_runs: Vec<String> = runs
             .iter()
-            .map(|e| {
+            .map(|run| {
                 format!(
-                    "{{\"offset\":{},\"seq\":{},\"kind\":\"{}\",\"payload_len\":{}}}",
-                    e.offset,
-                    e.seq,
-                    kind(e.kind),
-                    e.payload_len
+                    "{{\"offset\":{},\"len\":{},\"first_seq\":{},\"last_seq\":{},\"entries\":{}}}",
+                    run.offset,
+                    run.header.run_len,
+                    run.header.first_seq,
+                    run.header.last_seq,
+                    run.entries.len()
                 )
             })
             .collect();
-        let damage = match walk.file.damage {
-            Some((at, reason)) => format!(
-                "{{\"offset\":{at},\"reason\":{},\"intact_after\":{}}}",
-                json_string(&reason.to_string()),
-                walk.intact_after_damage
-                    .map_or("null".to_string(), |o| o.to_string())
-            ),
-            None => "null".to_string(),
-        };
+        let damage = damage.map_or("null".to_string(), |(at, reason)| {
+            format!(
+                "{{\"offset\":{at},\"reason\":{}}}",
+                json_string(&reason.to_string())
+            )
+        });
         println!(
-            "{{\"path\":{},\"file\":\"key\",\"len\":{},\"key\":{},\"intact\":{},\"records\":[{}],\"damage\":{damage}}}",
+            "{{\"path\":{},\"file\":\"segment\",\"len\":{},\"intact\":{},\"runs\":[{}],\"damage\":{damage}}}",
             json_string(&path.display().to_string()),
             bytes.len(),
-            json_string(&shown(&walk.file.key)),
-            !damaged,
-            entries.join(",")
+            damage == "null",
+            shown_runs.join(",")
         );
-        return !damaged;
+        return damage == "null";
     }
     println!(
-        "{}: key file of \"{}\", {} bytes",
+        "{}: key-store segment, {} bytes",
         path.display(),
-        shown(&walk.file.key),
         bytes.len()
     );
-    for e in &walk.entries {
+    for run in &runs {
         println!(
-            "  @{:<10} seq {:<8} {:<9} payload {} B",
-            e.offset,
-            e.seq,
-            kind(e.kind),
-            e.payload_len
+            "  @{:<10} run of {} B, seqs {}..={}, {} entries",
+            run.offset,
+            run.header.run_len,
+            run.header.first_seq,
+            run.header.last_seq,
+            run.entries.len()
         );
+        for entry in &run.entries {
+            let floor = if entry.floor > 0 {
+                format!(", floor {}", entry.floor)
+            } else {
+                String::new()
+            };
+            println!(
+                "    \"{}\": {} records, seqs {}..={}, ops to {}{floor}",
+                shown(&entry.key),
+                entry.count,
+                entry.first_seq,
+                entry.last_seq,
+                entry.op_last
+            );
+        }
     }
-    if let Some((at, reason)) = walk.file.damage {
-        let after = match walk.intact_after_damage {
-            Some(o) => {
-                format!("an intact record follows at {o}: records after the damage are lost")
-            }
-            None => "nothing intact follows (a torn tail, cut on the next append)".to_string(),
-        };
-        println!("  @{at:<10} DAMAGE: {reason}; {after}");
+    if let Some((at, reason)) = damage {
+        println!("  @{at:<10} DAMAGE: {reason}; what follows cannot be indexed");
     }
     println!(
-        "  {} live records, last seq {}: {}",
-        walk.file.records.len(),
-        walk.file.last_seq,
-        if damaged { "DAMAGED" } else { "intact" }
+        "  {} runs: {}",
+        runs.len(),
+        if damage.is_some() {
+            "DAMAGED"
+        } else {
+            "intact"
+        }
     );
-    !damaged
+    damage.is_none()
 }
 
 /// What `verify` found: problems that make the store unsound, and notes about crash
@@ -318,7 +347,7 @@ pub fn verify(dir: &Path) -> CliResult<bool> {
     let fs = RealFs::new(dir)?;
     let mut found = Findings::default();
     let (logs, log_records) = verify_logs(&fs, &mut found)?;
-    let (key_files, key_records) = verify_keys(&fs, &mut found)?;
+    let scrubbed = verify_keys(&fs, &mut found)?;
     for note in &found.notes {
         println!("note: {note}");
     }
@@ -326,8 +355,12 @@ pub fn verify(dir: &Path) -> CliResult<bool> {
         println!("PROBLEM: {problem}");
     }
     println!(
-        "{}: {logs} logs ({log_records} records), {key_files} key files ({key_records} live records): {}",
+        "{}: {logs} logs ({log_records} records), key store: {} segments, {} runs, {} records, {} bytes: {}",
         dir.display(),
+        scrubbed.segments,
+        scrubbed.runs,
+        scrubbed.records,
+        scrubbed.bytes,
         if found.problems.is_empty() {
             "sound".to_string()
         } else {
@@ -430,77 +463,82 @@ fn list_or_empty(fs: &RealFs, dir: &Path) -> CliResult<Vec<String>> {
     }
 }
 
-fn verify_keys(fs: &RealFs, found: &mut Findings) -> CliResult<(u64, u64)> {
-    let (mut files, mut records) = (0u64, 0u64);
-    if let Err(e) = keystore::read_watermark(fs) {
-        found.problems.push(format!("watermark: {e}"));
+/// Scrubs the key store (every byte read), sorting what it finds into problems
+/// (corruption in durable bytes) and notes (crash damage past what was made durable,
+/// which opening cuts or removes: its records are still in the logs).
+fn verify_keys(fs: &RealFs, found: &mut Findings) -> CliResult<ScrubReport> {
+    let keys = fs.root().join(KEYS_DIR);
+    let old_layout = list_or_empty(fs, Path::new(KEYS_DIR))?
+        .iter()
+        .any(|n| n == "WATERMARK" || (n.len() == 2 && n.bytes().all(|b| b.is_ascii_hexdigit())));
+    if old_layout {
+        found.problems.push(format!(
+            "{}: a store in the old one-file-per-key layout, which this version does not read",
+            keys.display()
+        ));
+        return Ok(ScrubReport::default());
     }
-    for fanout in list_or_empty(fs, Path::new(KEYS_DIR))? {
-        let sub = PathBuf::from(KEYS_DIR).join(&fanout);
-        if !fs.root().join(&sub).is_dir() {
-            continue;
+    let report = match scrub(fs) {
+        Ok(report) => report,
+        Err(e) => {
+            found.problems.push(format!("key store: {e}"));
+            return Ok(ScrubReport::default());
         }
-        for name in list_or_empty(fs, &sub)? {
-            let path = sub.join(&name);
-            if name.ends_with(".key.new") {
-                found.notes.push(format!(
-                    "{}: an interrupted rewrite (replaced on the key's next rewrite)",
-                    path.display()
-                ));
-                continue;
-            }
-            if !name.ends_with(".key") {
-                found
-                    .notes
-                    .push(format!("{}: not a key file (ignored)", path.display()));
-                continue;
-            }
-            files += 1;
-            let bytes = fs.read(&path)?;
-            let walk = match walk_key_file(&bytes) {
-                Ok(walk) => walk,
-                // Shorter than the smallest header, or zeros: a creation cut short.
-                Err(reason)
-                    if bytes.iter().all(|&b| b == 0)
-                        || bytes.len() < keystore::key_header_len(1) =>
-                {
-                    found.notes.push(format!(
-                        "{}: header {reason}: a creation a crash interrupted (rewritten on the next append)",
-                        path.display()
-                    ));
-                    continue;
-                }
-                Err(reason) => {
-                    found.problems.push(format!(
-                        "{}: header damaged ({reason}): the key's records are unreadable",
-                        path.display()
-                    ));
-                    continue;
-                }
-            };
-            let hash = key_hash(&walk.file.key);
-            if !(0..PROBES_MAX).any(|probe| key_file_path(hash, probe) == path) {
-                found.problems.push(format!(
-                    "{}: holds key \"{}\", whose files live elsewhere",
-                    path.display(),
-                    shown(&walk.file.key)
-                ));
-            }
-            records += walk.file.records.len() as u64;
-            match (walk.file.damage, walk.intact_after_damage) {
-                (None, _) => {}
-                (Some((at, reason)), None) => found.notes.push(format!(
-                    "{}: torn tail at {at} ({reason}); cut before the next append",
-                    path.display()
-                )),
-                (Some((at, reason)), Some(next)) => found.problems.push(format!(
-                    "{}: damage at {at} ({reason}) with an intact record at {next}: records lost",
-                    path.display()
-                )),
-            }
-        }
+    };
+    if report.manifest.is_none() && keys.is_dir() {
+        found.notes.push(format!(
+            "{}: no MANIFEST yet (a store created but never opened whole)",
+            keys.display()
+        ));
     }
-    Ok((files, records))
+    for finding in &report.crash_damage {
+        found.notes.push(format!(
+            "{} at {}: past what the MANIFEST made durable ({}); opening cuts it, nothing acknowledged is lost",
+            finding.path.display(),
+            finding.offset,
+            finding.reason
+        ));
+    }
+    for finding in &report.corruption {
+        found.problems.push(format!(
+            "{} at {}: corruption in durable bytes ({}); a Strict read that meets it fails",
+            finding.path.display(),
+            finding.offset,
+            finding.reason
+        ));
+    }
+    Ok(report)
+}
+
+/// `writelog scrub DIR`: reads every byte of the key store and checks every checksum.
+/// Returns whether no corruption was found.
+pub fn scrub_store(dir: &Path) -> CliResult<bool> {
+    if !dir.join(KEYS_DIR).is_dir() {
+        return Err(format!("{}: not a writelog store (no keys/)", dir.display()).into());
+    }
+    let fs = RealFs::new(dir)?;
+    let mut found = Findings::default();
+    let report = verify_keys(&fs, &mut found)?;
+    for note in &found.notes {
+        println!("note: {note}");
+    }
+    for problem in &found.problems {
+        println!("PROBLEM: {problem}");
+    }
+    println!(
+        "{}: {} segments, {} runs, {} records, {} bytes read: {}",
+        dir.display(),
+        report.segments,
+        report.runs,
+        report.records,
+        report.bytes,
+        if found.problems.is_empty() {
+            "sound".to_string()
+        } else {
+            format!("{} problems", found.problems.len())
+        }
+    );
+    Ok(found.problems.is_empty())
 }
 
 /// `writelog append DIR KEY VALUE`: one synced append.

@@ -1,4 +1,0 @@
-#![no_main]
-include!("../bodies.rs");
-
-libfuzzer_sys::fuzz_target!(|data: &[u8]| keyfile_decode(data));

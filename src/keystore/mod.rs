@@ -1,0 +1,272 @@
+//! The key store, built like the log: P partitions fixed at creation, each an ordered list
+//! of append-only segments; every committer pass appends one run to each partition it
+//! touched (one write, one fdatasync); `keys/MANIFEST` says which segments are live, how
+//! far each is durable, and the applied watermark (DESIGN §2, `docs/FORMAT.md`).
+//!
+//! ```text
+//! keys/MANIFEST              partitions, live segments and their durable lengths, watermark
+//! keys/p{NNN}/seg-{n}.dat    one partition's segments
+//! ```
+//!
+//! A key's records live in groups, one per run that touched it (more when a run holds more
+//! than [`segment::GROUP_BYTES_TARGET`] of them); each group links to the key's previous
+//! group, so a read walks back from the newest group only as far as the records it
+//! returns. The index ([`KeyEntry`] per key) says where a key's newest group is, the
+//! highest seq the key holds (deletes included: a replayed older record is skipped) and the
+//! key's floor (records below it are deleted or truncated).
+//!
+//! Order of durability: runs durable (fdatasync of the segment; the partition directory
+//! fsync'd when a segment is created), then the MANIFEST, then the logs removed. Only bytes
+//! past a segment's durable length in the MANIFEST can be crash damage: opening cuts them.
+//! Damage inside the durable part is corruption: never cut, never written over; a read that
+//! meets it returns [`crate::Error::Corrupt`] under `Strict`, and skips and counts it under
+//! the lenient modes.
+
+pub mod manifest;
+mod open;
+mod read;
+pub mod scrub;
+pub mod segment;
+pub mod varint;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use crate::error::Result;
+use crate::fs::Fs;
+use crate::options::RecoveryMode;
+pub use open::{OpenMode, OpenReport};
+pub use read::KeyRead;
+use segment::GroupRef;
+
+/// The key store's directory.
+pub const KEYS_DIR: &str = "keys";
+
+/// FNV-1a, 64-bit, over the key's bytes: the specified, stable hash that picks a key's
+/// partition (`key_hash(key) % partitions`). Test vectors: `""` → `0xcbf29ce484222325`,
+/// `"a"` → `0xaf63dc4c8601ec8c`, `"foobar"` → `0x85944171f73967e8`.
+pub fn key_hash(key: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &byte in key {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+/// The partition (of `partitions`) that holds `key`.
+pub fn partition_for(key: &[u8], partitions: u32) -> u32 {
+    (key_hash(key) % u64::from(partitions.max(1))) as u32
+}
+
+/// The committer (of `committers`) that owns partition `partition`.
+pub fn committer_for_partition(partition: u32, committers: usize) -> usize {
+    partition as usize % committers.max(1)
+}
+
+/// The directory of partition `partition`: `keys/p{NNN}`.
+pub fn partition_dir(partition: u32) -> PathBuf {
+    Path::new(KEYS_DIR).join(format!("p{partition:03}"))
+}
+
+/// The path of segment `segment` of partition `partition`.
+pub fn segment_path(partition: u32, segment: u32) -> PathBuf {
+    partition_dir(partition).join(segment_file_name(segment))
+}
+
+/// A segment's file name: `seg-{n:08}.dat`.
+pub fn segment_file_name(segment: u32) -> String {
+    format!("seg-{segment:08}.dat")
+}
+
+/// The number of a segment file's name, or `None` for a name that is not one.
+pub fn parse_segment_file_name(name: &str) -> Option<u32> {
+    let digits = name.strip_prefix("seg-")?.strip_suffix(".dat")?;
+    if digits.len() != 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// What the key store knows of one key.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KeyEntry {
+    /// The key's newest group that may hold live records (`None`: no live records).
+    pub head: Option<GroupRef>,
+    /// The highest seq applied to the key, deletes and truncates included: a record at or
+    /// below it is a duplicate.
+    pub last_seq: u64,
+    /// Records below this seq are gone (deleted or truncated).
+    pub floor: u64,
+}
+
+impl KeyEntry {
+    /// Whether the key holds live records.
+    pub fn has_records(&self) -> bool {
+        self.head.is_some_and(|head| head.last_seq >= self.floor)
+    }
+}
+
+/// One segment as the store keeps it in memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SegmentState {
+    /// Its number in the partition.
+    pub number: u32,
+    /// Bytes durable and indexed: what reads may touch and the next MANIFEST records.
+    pub len: u64,
+    /// No more runs go here (damage was found in it, or it was found short).
+    pub sealed: bool,
+}
+
+/// One partition: its segments and the index of its keys.
+#[derive(Debug, Default)]
+pub struct Partition {
+    /// Live segments, by number; appends go to the last one unless it is sealed.
+    pub segments: Vec<SegmentState>,
+    /// Every key the partition holds (deleted keys too, while their entry matters).
+    pub index: BTreeMap<Vec<u8>, KeyEntry>,
+}
+
+impl Partition {
+    /// The segment numbered `number`.
+    pub fn segment(&self, number: u32) -> Option<&SegmentState> {
+        self.segments
+            .binary_search_by_key(&number, |s| s.number)
+            .ok()
+            .map(|at| &self.segments[at])
+    }
+}
+
+/// The key store: its partitions behind one lock each, shared by the committers (which
+/// write their own partitions), the readers and the dispatcher (which writes the MANIFEST).
+#[derive(Debug)]
+pub struct KeyStore {
+    partitions: Vec<Mutex<Partition>>,
+    mode: RecoveryMode,
+    /// The durable applied watermark.
+    watermark: AtomicU64,
+    /// Damaged groups and records that reads skipped (lenient modes).
+    damage_skipped: AtomicU64,
+}
+
+impl KeyStore {
+    /// The partitions, fixed when the store was created.
+    pub fn partitions(&self) -> u32 {
+        self.partitions.len() as u32
+    }
+
+    /// The recovery mode reads follow when they meet damage.
+    pub fn mode(&self) -> RecoveryMode {
+        self.mode
+    }
+
+    /// The partition `partition`, locked.
+    pub fn partition(&self, partition: u32) -> MutexGuard<'_, Partition> {
+        self.partitions[partition as usize]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The durable applied watermark: every seq at or below it is in the key store.
+    pub fn watermark(&self) -> u64 {
+        self.watermark.load(Ordering::SeqCst)
+    }
+
+    /// Damaged groups and records that reads skipped under a lenient mode.
+    pub fn damage_skipped(&self) -> u64 {
+        self.damage_skipped.load(Ordering::Relaxed)
+    }
+
+    /// What the store knows of `key`.
+    pub fn entry(&self, key: &[u8]) -> Option<KeyEntry> {
+        let partition = partition_for(key, self.partitions());
+        self.partition(partition).index.get(key).copied()
+    }
+
+    /// Every key holding live records, sorted. From the index: no record is read.
+    pub fn keys(&self) -> Vec<Vec<u8>> {
+        let mut keys = Vec::new();
+        for partition in 0..self.partitions() {
+            let part = self.partition(partition);
+            keys.extend(
+                part.index
+                    .iter()
+                    .filter(|(_, entry)| entry.has_records())
+                    .map(|(key, _)| key.clone()),
+            );
+        }
+        keys.sort();
+        keys
+    }
+
+    /// Live segments and their bytes, summed over the partitions.
+    pub fn segments_and_bytes(&self) -> (u64, u64) {
+        (0..self.partitions()).fold((0, 0), |(count, bytes), partition| {
+            let part = self.partition(partition);
+            let held: u64 = part.segments.iter().map(|s| s.len).sum();
+            (count + part.segments.len() as u64, bytes + held)
+        })
+    }
+
+    /// Makes a MANIFEST durable that records every segment as far as it is durable now,
+    /// and `watermark`. Called by the one dispatcher, before it removes the logs that the
+    /// watermark covers.
+    pub fn write_manifest<F: Fs>(&self, fs: &F, watermark: u64) -> Result<()> {
+        assert!(
+            watermark >= self.watermark(),
+            "the watermark never goes back"
+        );
+        let mut segments = Vec::new();
+        for partition in 0..self.partitions() {
+            let part = self.partition(partition);
+            segments.extend(part.segments.iter().map(|s| manifest::SegmentEntry {
+                partition,
+                segment: s.number,
+                durable_len: s.len,
+            }));
+        }
+        manifest::write(
+            fs,
+            &manifest::Manifest {
+                partitions: self.partitions(),
+                watermark,
+                segments,
+            },
+        )?;
+        self.watermark.store(watermark, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Counts one piece of damage a read skipped.
+    fn count_damage(&self) {
+        self.damage_skipped.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_hash_is_fnv1a_64_and_names_partitions() {
+        assert_eq!(key_hash(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(key_hash(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(key_hash(b"foobar"), 0x8594_4171_f739_67e8);
+        assert_eq!(
+            partition_for(b"foobar", 7),
+            (0x8594_4171_f739_67e8u64 % 7) as u32
+        );
+        assert_eq!(committer_for_partition(5, 2), 1);
+    }
+
+    #[test]
+    fn segment_names_round_trip() {
+        assert_eq!(segment_path(3, 42), Path::new("keys/p003/seg-00000042.dat"));
+        assert_eq!(parse_segment_file_name(&segment_file_name(42)), Some(42));
+        for bad in ["seg-1.dat", "seg-0000004x.dat", "seg-00000042.dat.tmp", "x"] {
+            assert_eq!(parse_segment_file_name(bad), None, "{bad}");
+        }
+    }
+}

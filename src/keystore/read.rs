@@ -1,0 +1,178 @@
+//! Reading a key: walk back from its newest group along the groups' links, only as far as
+//! the records asked for, reading each group whole with one positional read and checking
+//! its header and every record.
+
+use super::segment::{self, GroupRef};
+use super::{partition_for, segment_path, KeyEntry, KeyStore};
+use crate::error::{Error, IoContext, Result};
+use crate::format::BadReason;
+use crate::fs::Fs;
+use crate::index::Record;
+use crate::options::RecoveryMode;
+
+/// A key's records as the key store holds them, and what it holds of the key.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyRead {
+    /// The records asked for, in seq order.
+    pub records: Vec<Record>,
+    /// The highest seq applied to the key (deletes and truncates included); a pending
+    /// operation at or below it is already in the key store.
+    pub last_seq: u64,
+}
+
+/// Which records a walk wants.
+#[derive(Clone, Copy, Debug)]
+enum Want {
+    /// Every record with a seq above this.
+    After(u64),
+    /// The last this many records.
+    Last(usize),
+}
+
+impl KeyStore {
+    /// The first `limit` of `key`'s records whose seq is above `after`, in seq order. Reads
+    /// the groups holding records above `after`, and no others.
+    pub fn read<F: Fs>(&self, fs: &F, key: &[u8], after: u64, limit: usize) -> Result<KeyRead> {
+        let Some(entry) = self.entry(key) else {
+            return Ok(KeyRead::default());
+        };
+        let mut records = self.walk(fs, key, &entry, Want::After(after))?;
+        records.truncate(limit);
+        Ok(KeyRead {
+            records,
+            last_seq: entry.last_seq,
+        })
+    }
+
+    /// The last `count` of `key`'s records, in seq order. Reads only the newest groups.
+    pub fn tail<F: Fs>(&self, fs: &F, key: &[u8], count: usize) -> Result<KeyRead> {
+        let Some(entry) = self.entry(key) else {
+            return Ok(KeyRead::default());
+        };
+        let mut records = if count == 0 {
+            Vec::new()
+        } else {
+            self.walk(fs, key, &entry, Want::Last(count))?
+        };
+        let extra = records.len().saturating_sub(count);
+        records.drain(..extra);
+        Ok(KeyRead {
+            records,
+            last_seq: entry.last_seq,
+        })
+    }
+
+    /// Walks `key`'s groups from the newest back, until `want` is met or the floor is
+    /// reached. Each step goes to a group whose records are all older than the one before
+    /// (checked), so the walk ends.
+    fn walk<F: Fs>(&self, fs: &F, key: &[u8], entry: &KeyEntry, want: Want) -> Result<Vec<Record>> {
+        let partition = partition_for(key, self.partitions());
+        let stop_below = match want {
+            Want::After(after) => after.saturating_add(1).max(entry.floor),
+            Want::Last(_) => entry.floor,
+        };
+        let mut groups: Vec<Vec<Record>> = Vec::new();
+        let (mut have, mut next, mut newer_than) = (0, entry.head, u64::MAX);
+        while let Some(at) = next.filter(|g| g.last_seq >= stop_below) {
+            let path = segment_path(partition, at.segment);
+            let read = match self.read_group(fs, partition, key, at, newer_than)? {
+                Ok(read) => read,
+                Err(reason) => {
+                    self.damage(&path, at.offset, reason)?;
+                    break;
+                }
+            };
+            if let Some((offset, reason)) = read.damage {
+                self.damage(&path, at.offset + offset as u64, reason)?;
+            }
+            newer_than = read.first_seq;
+            let records: Vec<Record> = read
+                .records
+                .into_iter()
+                .filter(|r| r.seq >= stop_below)
+                .collect();
+            have += records.len();
+            groups.push(records);
+            let done = match want {
+                Want::After(_) => read.first_seq <= stop_below,
+                Want::Last(count) => have >= count,
+            };
+            next = if done { None } else { read.prev };
+        }
+        Ok(groups.into_iter().rev().flatten().collect())
+    }
+
+    /// Reads and checks one group: it must lie in the durable part of a live segment, hold
+    /// `at.last_seq` as its last record, and end below `newer_than`.
+    fn read_group<F: Fs>(
+        &self,
+        fs: &F,
+        partition: u32,
+        key: &[u8],
+        at: GroupRef,
+        newer_than: u64,
+    ) -> Result<Result<GroupRead, BadReason>> {
+        let in_bounds = self
+            .partition(partition)
+            .segment(at.segment)
+            .is_some_and(|s| {
+                at.offset
+                    .checked_add(u64::from(at.len))
+                    .is_some_and(|end| end <= s.len)
+            });
+        if !in_bounds || at.last_seq >= newer_than {
+            return Ok(Err(BadReason::BadField));
+        }
+        let path = segment_path(partition, at.segment);
+        // In bounds of what opening found on disk, so a failed read is an I/O error.
+        let bytes = fs
+            .read_at(&path, at.offset, at.len as usize)
+            .io("reading", &path)?;
+        let group = match segment::decode_group(key, &bytes) {
+            Ok(group) => group,
+            Err(reason) => return Ok(Err(reason)),
+        };
+        if group.damage.is_none() && group.records.last().map(|r| r.0) != Some(at.last_seq) {
+            return Ok(Err(BadReason::BadField));
+        }
+        let first_seq = group.records.first().map_or(at.last_seq, |r| r.0);
+        let prev = group.prev.filter(|p| p.last_seq < first_seq);
+        if group.prev.is_some() && prev.is_none() {
+            return Ok(Err(BadReason::SeqNotIncreasing));
+        }
+        Ok(Ok(GroupRead {
+            records: group
+                .records
+                .iter()
+                .map(|&(seq, payload)| Record {
+                    seq,
+                    payload: payload.to_vec(),
+                })
+                .collect(),
+            first_seq,
+            prev,
+            damage: group.damage,
+        }))
+    }
+
+    /// Damage met by a read: `Error::Corrupt` under `Strict`, else counted and skipped.
+    fn damage(&self, path: &std::path::Path, offset: u64, reason: BadReason) -> Result<()> {
+        if self.mode() == RecoveryMode::Strict {
+            return Err(Error::Corrupt {
+                path: path.to_path_buf(),
+                offset,
+                reason,
+            });
+        }
+        self.count_damage();
+        Ok(())
+    }
+}
+
+/// One group as a walk reads it.
+struct GroupRead {
+    records: Vec<Record>,
+    first_seq: u64,
+    prev: Option<GroupRef>,
+    damage: Option<(usize, BadReason)>,
+}
