@@ -65,6 +65,8 @@ pub struct Stats {
     pub keystore_segments: u64,
     /// Bytes the key store's live segments hold.
     pub keystore_bytes: u64,
+    /// Memory the key store's index is counted for.
+    pub keystore_index_bytes: u64,
     /// Damaged groups and records of the key store that reads skipped (lenient modes),
     /// and damage found on open.
     pub keystore_damage_skipped: u64,
@@ -409,6 +411,7 @@ impl<F: Fs, C: Clock> Store<F, C> {
             keystore_bytes_written: c.keystore_bytes_written.load(Ordering::Relaxed),
             keystore_segments,
             keystore_bytes,
+            keystore_index_bytes: self.keys.index_bytes(),
             keystore_damage_skipped: self.keys.damage_skipped(),
             corrupt_skipped: c.corrupt_skipped.load(Ordering::Relaxed),
         }

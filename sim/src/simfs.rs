@@ -357,6 +357,36 @@ impl SimFs {
         Some(old)
     }
 
+    /// The bytes of `path` at `offset`, now, or `None` past its end.
+    pub fn peek_at(&self, path: &Path, offset: usize, len: usize) -> Option<Vec<u8>> {
+        let state = self.state();
+        let file = state.files.get(state.names.get(path)?)?;
+        file.current
+            .get(offset..offset.checked_add(len)?)
+            .map(<[u8]>::to_vec)
+    }
+
+    /// Overwrites `bytes` at `offset` of `path`, now and durably, where the file has them
+    /// (an operator's repair of a region). Returns false when there is no such region.
+    pub fn patch(&self, path: &Path, offset: usize, bytes: &[u8]) -> bool {
+        let mut state = self.state();
+        let Some(&inode) = state.names.get(path) else {
+            return false;
+        };
+        let Some(file) = state.files.get_mut(&inode) else {
+            return false;
+        };
+        let end = offset + bytes.len();
+        if end > file.current.len() {
+            return false;
+        }
+        file.current[offset..end].copy_from_slice(bytes);
+        if end <= file.durable.len() {
+            file.durable[offset..end].copy_from_slice(bytes);
+        }
+        true
+    }
+
     /// Replaces the whole content of `path`, now and durably (a misplaced block spliced
     /// in, or an operator's repair). Returns false when there is no such file.
     pub fn replace(&self, path: &Path, bytes: &[u8]) -> bool {

@@ -28,6 +28,9 @@ use writelog::{Durability, RecoveryMode};
 
 use crate::simfs::{CrashKind, IoFaultCounts, IoFaultRates, SimFs};
 
+/// Recoveries tried with the seed's I/O faults on before one on a quiet disk.
+const RECOVERY_TRIES_NOISY: u32 = 8;
+
 /// What one seed chose and what happened.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Summary {
@@ -96,6 +99,11 @@ struct Knobs {
     partitions: u32,
     /// A committer starts a new segment past this many bytes.
     segment_bytes_max: u64,
+    /// Per step: a bit flipped in the durable bytes of a segment or the MANIFEST.
+    key_rot_rate: f64,
+    /// Per step: a segment's run overwritten by an earlier run of the same segment, its
+    /// checksums intact (a misdirected write).
+    stale_run_rate: f64,
     rotate_interval_ms: u64,
     rotate_bytes_max: u64,
     keys: u32,
@@ -186,6 +194,39 @@ struct Corruption {
     pristine: Vec<u8>,
 }
 
+/// Which records a read asks for.
+#[derive(Clone, Copy, Debug)]
+enum Want {
+    All,
+    After(u64, usize),
+    Last(usize),
+}
+
+/// A fault planted in the key store (a segment or the MANIFEST): the region it changed,
+/// as it was and as planted, so a refusal can be told from a false alarm and repaired
+/// (the file may have grown since, so only the region is put back).
+#[derive(Clone, Debug)]
+struct KeyDamage {
+    path: PathBuf,
+    offset: usize,
+    original: Vec<u8>,
+    planted: Vec<u8>,
+}
+
+impl KeyDamage {
+    /// Puts the region back as far as the file still holds what was planted (opening may
+    /// have cut its end; a MANIFEST replaced since holds other bytes: nothing to repair).
+    fn repair(&self, fs: &SimFs) {
+        let len = fs.peek(&self.path).map_or(0, |b| b.len());
+        let kept = len.saturating_sub(self.offset).min(self.planted.len());
+        if kept > 0
+            && fs.peek_at(&self.path, self.offset, kept).as_deref() == Some(&self.planted[..kept])
+        {
+            fs.patch(&self.path, self.offset, &self.original[..kept]);
+        }
+    }
+}
+
 impl From<writelog::Error> for StepError {
     fn from(e: writelog::Error) -> Self {
         StepError::Oracle(format!("unexpected store error: {e}"))
@@ -216,6 +257,8 @@ pub struct World {
     retired_logs: Vec<(String, Vec<u8>)>,
     /// Corruptions planted in logs still in `reading/`.
     corruptions: Vec<Corruption>,
+    /// Faults planted in the key store, not yet refused or repaired.
+    key_damage: Vec<KeyDamage>,
     /// Seqs the recovery mode may drop because of a planted corruption (`PointInTime`,
     /// `SkipCorrupt`): each may read as present or absent, nothing else may change.
     maybe_lost: BTreeSet<u64>,
@@ -234,6 +277,8 @@ impl World {
             committers: rng.random_range(1..=4),
             partitions: 1,
             segment_bytes_max: 1 << 20,
+            key_rot_rate: 0.0,
+            stale_run_rate: 0.0,
             rotate_interval_ms: [1, 5, 20, 100][rng.random_range(0..4)],
             rotate_bytes_max: [4096, 16384, 1 << 20][rng.random_range(0..3)],
             keys: [1, 3, 8, 40][rng.random_range(0..4)],
@@ -277,6 +322,8 @@ impl World {
         let mut keys = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_FA17_0000_0003);
         knobs.partitions = [1, 2, 3, 8][keys.random_range(0..4)];
         knobs.segment_bytes_max = [4096, 16384, 1 << 20][keys.random_range(0..3)];
+        knobs.key_rot_rate = pick(&mut keys, &[0.0, 0.0, 0.003, 0.01]);
+        knobs.stale_run_rate = pick(&mut keys, &[0.0, 0.0, 0.003]);
         let fs = SimFs::new();
         fs.set_crash_on_io_only(knobs.crash_on_io_only);
         fs.set_io_faults(
@@ -296,6 +343,7 @@ impl World {
             keys_used: BTreeSet::new(),
             retired_logs: Vec::new(),
             corruptions: Vec::new(),
+            key_damage: Vec::new(),
             maybe_lost: BTreeSet::new(),
             summary: Summary::default(),
             trace_on,
@@ -329,6 +377,8 @@ impl World {
             committers: 2,
             partitions: 3,
             segment_bytes_max: 4096,
+            key_rot_rate: 0.0,
+            stale_run_rate: 0.0,
             rotate_interval_ms: 5,
             rotate_bytes_max: 4096,
             keys: 8,
@@ -517,6 +567,12 @@ impl World {
                 }
             }
             attempts += 1;
+            // A disk that fails every few calls can fail every recovery of a large store:
+            // past a few tries the operator recovers on a quiet disk (faults resume after).
+            if attempts == RECOVERY_TRIES_NOISY {
+                self.fs
+                    .set_io_faults(IoFaultRates::default(), ChaCha8Rng::seed_from_u64(0));
+            }
             if self
                 .rng
                 .random_bool((self.knobs.replay_rate * 10.0).min(1.0))
@@ -524,7 +580,14 @@ impl World {
                 self.plant_replay();
             }
             match self.recover() {
-                Ok(()) => break,
+                Ok(()) => {
+                    if attempts >= RECOVERY_TRIES_NOISY {
+                        let seed = self.rng.random_range(0..u64::MAX);
+                        self.fs
+                            .set_io_faults(self.knobs.io, ChaCha8Rng::seed_from_u64(seed));
+                    }
+                    break;
+                }
                 Err(StepError::Refused) => crash = None,
                 Err(StepError::Crash) => {
                     self.summary.crashes_in_recovery += 1;
@@ -583,8 +646,8 @@ impl World {
             recovery: mode,
             writable: true,
         };
-        let keys = match KeyStore::open(fs, open_mode) {
-            Ok((keys, _)) => keys,
+        let (keys, opened) = match KeyStore::open(fs, open_mode) {
+            Ok(opened) => opened,
             Err(writelog::Error::Corrupt {
                 path,
                 offset,
@@ -593,6 +656,10 @@ impl World {
             Err(e) => return Err(crash(e)),
         };
         let watermark = keys.watermark();
+        let opened = format!(
+            "key store opened: {} runs, cut {:?}, removed {:?}, damage {:?}",
+            opened.runs, opened.cut, opened.removed, opened.damage
+        );
         let recovered = match recovery::recover(fs, Timestamp(self.now), watermark, mode) {
             Ok(recovered) => recovered,
             Err(writelog::Error::Corrupt {
@@ -602,6 +669,11 @@ impl World {
             }) if !fs.crashed() => return Err(self.refused(&path, offset, reason)),
             Err(e) => return Err(crash(e)),
         };
+        self.note(opened);
+        if self.trace_on {
+            let runs = self.describe_runs();
+            self.trace.push(format!("    runs: {runs:?}"));
+        }
         // What survived is judged by the records found; new seqs start at `next_after`,
         // which may leave room for seqs that damage hides.
         let last_seq = recovered.last_kept_seq;
@@ -697,16 +769,65 @@ impl World {
         model
     }
 
-    fn read(&self, key: &[u8]) -> Step<Vec<Record>> {
+    /// Reads `key` as `Store::records` does: all of it (`Want::All`), the records after a
+    /// seq up to a limit, or its last records (`Store::tail`).
+    fn read_as(&mut self, key: &[u8], want: Want) -> Step<Vec<Record>> {
         let node = self.node.as_ref().ok_or(StepError::Crash)?;
         let pending = node.index.ops(key);
-        index::records(&self.fs, &node.keys, pending, key, 0, usize::MAX).map_err(|e| {
-            if self.is_fault() {
-                StepError::Crash
-            } else {
-                StepError::from(e)
+        let read = match want {
+            Want::All => index::records(&self.fs, &node.keys, pending, key, 0, usize::MAX),
+            Want::After(after, limit) => {
+                index::records(&self.fs, &node.keys, pending, key, after, limit)
             }
-        })
+            Want::Last(count) => index::tail(&self.fs, &node.keys, pending, key, count),
+        };
+        match read {
+            Ok(records) => Ok(records),
+            Err(_) if self.is_fault() => Err(StepError::Crash),
+            // Damage a `Strict` read must refuse: planted, or an oracle failure.
+            Err(writelog::Error::Corrupt {
+                path,
+                offset,
+                reason,
+            }) => Err(self.refused(&path, offset, reason)),
+            Err(e) => Err(StepError::from(e)),
+        }
+    }
+
+    fn read(&mut self, key: &[u8]) -> Step<Vec<Record>> {
+        self.read_as(key, Want::All)
+    }
+
+    /// With nothing the recovery mode may have dropped, the windowed reads agree with the
+    /// whole one: the last one and three records, and two records after the middle one.
+    fn check_windows(&mut self, key: &[u8], want: &[Record]) -> Step<()> {
+        for count in [1, 3] {
+            let got = self.read_as(key, Want::Last(count))?;
+            let expected = &want[want.len().saturating_sub(count)..];
+            if got != expected {
+                return Err(StepError::Oracle(format!(
+                    "key {:?}: tail({count}) read {:?}, the model says {:?}",
+                    String::from_utf8_lossy(key),
+                    got.iter().map(|r| r.seq).collect::<Vec<_>>(),
+                    expected.iter().map(|r| r.seq).collect::<Vec<_>>()
+                )));
+            }
+        }
+        if let Some(middle) = want.get(want.len() / 2) {
+            let got = self.read_as(key, Want::After(middle.seq, 2))?;
+            let from = want.len() / 2 + 1;
+            let expected = &want[from..(from + 2).min(want.len())];
+            if got != expected {
+                return Err(StepError::Oracle(format!(
+                    "key {:?}: records(after {}, 2) read {:?}, the model says {:?}",
+                    String::from_utf8_lossy(key),
+                    middle.seq,
+                    got.iter().map(|r| r.seq).collect::<Vec<_>>(),
+                    expected.iter().map(|r| r.seq).collect::<Vec<_>>()
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Every key reads exactly as the model says.
@@ -768,6 +889,12 @@ impl World {
                 want.iter().map(|r| r.seq).collect::<Vec<_>>(),
                 history.join(" ")
             )));
+        }
+        if got == want {
+            match self.check_windows(key, &got) {
+                Err(StepError::Crash) if !self.fs.crashed() => self.summary.reads_failed += 1,
+                other => other?,
+            }
         }
         Ok(())
     }
@@ -835,6 +962,16 @@ impl World {
     /// The store refused the corruption at `path` (`offset`): right only if one was
     /// planted there. The operator then puts the pristine log back.
     fn refused(&mut self, path: &Path, offset: u64, reason: BadReason) -> StepError {
+        if let Some(i) = self.key_damage.iter().position(|d| d.path == path) {
+            let damage = self.key_damage.remove(i);
+            damage.repair(&self.fs);
+            self.summary.refusals += 1;
+            self.note(format!(
+                "refused key-store damage in {} at {offset}: repaired",
+                path.display()
+            ));
+            return StepError::Refused;
+        }
         let Some(i) = self.corruptions.iter().position(|c| c.path == path) else {
             return StepError::Oracle(format!(
                 "the store refused {} at offset {offset} ({reason}), where no corruption was planted",
@@ -967,7 +1104,124 @@ impl World {
         Some(blocks.swap_remove(pick))
     }
 
+    /// A fault of the medium in the key store: a flipped bit in the durable bytes of a
+    /// segment or the MANIFEST, or (`stale`) a segment's run overwritten by an earlier run
+    /// of that segment. Under `Strict` a read or open that meets it must refuse; under the
+    /// lenient modes every record of the partition's keys may be lost (a damaged run
+    /// index hides the runs after it; a damaged group header, the key's older groups).
+    fn plant_key_damage(&mut self, stale: bool) {
+        let manifest = Path::new(writelog::keystore::manifest::MANIFEST_FILE);
+        let files: Vec<(PathBuf, Vec<u8>)> = self
+            .fs
+            .files()
+            .into_iter()
+            .filter(|(path, _)| {
+                let segment =
+                    path.extension().is_some_and(|e| e == "dat") && path.starts_with("keys");
+                segment || (!stale && path == manifest)
+            })
+            .filter(|(path, _)| !self.key_damage.iter().any(|d| &d.path == path))
+            .collect();
+        if files.is_empty() {
+            return;
+        }
+        let (path, bytes) = files[self.rng.random_range(0..files.len())].clone();
+        let (offset, planted) = if stale {
+            let runs = segment_runs(&bytes);
+            if runs.len() < 2 {
+                return;
+            }
+            let later = self.rng.random_range(1..runs.len());
+            let earlier = self.rng.random_range(0..later);
+            let (from, len) = runs[earlier];
+            let at = runs[later].0;
+            let fits = len.min(bytes.len() - at);
+            (at, bytes[from..from + fits].to_vec())
+        } else {
+            let offset = self.rng.random_range(0..bytes.len());
+            (
+                offset,
+                vec![bytes[offset] ^ (1 << self.rng.random_range(0..8u32))],
+            )
+        };
+        let Some(original) = self.fs.rot(&path, offset, &planted) else {
+            return;
+        };
+        if stale {
+            self.summary.stale_blocks += 1;
+        } else {
+            self.summary.bit_rots += 1;
+        }
+        self.note(format!(
+            "key-store damage in {} at {offset} (stale {stale})",
+            path.display()
+        ));
+        if self.knobs.recovery_mode != RecoveryMode::Strict && path != manifest {
+            let partition = path
+                .parent()
+                .and_then(|p| p.file_name())
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_prefix('p'))
+                .and_then(|n| n.parse::<u32>().ok());
+            let partitions = self.knobs.partitions;
+            // Only records that reached a finished log can be in the key store.
+            let finished_upto = self.finished_upto;
+            let hit: Vec<u64> = self
+                .history
+                .iter()
+                .filter(|(first, request)| {
+                    **first + request.records.len() as u64 - 1 <= finished_upto
+                })
+                .flat_map(|(first, request)| {
+                    request
+                        .records
+                        .iter()
+                        .enumerate()
+                        .filter_map(move |(i, r)| {
+                            (Some(writelog::keystore::partition_for(&r.key, partitions))
+                                == partition)
+                                .then_some(first + i as u64)
+                        })
+                })
+                .collect();
+            self.maybe_lost.extend(hit);
+        }
+        self.key_damage.push(KeyDamage {
+            path,
+            offset,
+            original,
+            planted,
+        });
+    }
+
+    /// The runs of every segment, as (path, offset, first seq, last seq), for traces.
+    fn describe_runs(&self) -> Vec<String> {
+        use writelog::keystore::segment::decode_run_header;
+        let mut out = Vec::new();
+        for (path, bytes) in self.fs.files() {
+            if path.extension().is_some_and(|e| e == "dat") {
+                for (at, len) in segment_runs(&bytes) {
+                    if let Ok(run) = decode_run_header(&bytes[at..], len as u64) {
+                        out.push(format!(
+                            "{}@{at}:{}..={}",
+                            path.display(),
+                            run.first_seq,
+                            run.last_seq
+                        ));
+                    }
+                }
+            }
+        }
+        out
+    }
+
     fn one_step(&mut self) -> Step<()> {
+        if self.knobs.key_rot_rate > 0.0 && self.rng.random_bool(self.knobs.key_rot_rate) {
+            self.plant_key_damage(false);
+        }
+        if self.knobs.stale_run_rate > 0.0 && self.rng.random_bool(self.knobs.stale_run_rate) {
+            self.plant_key_damage(true);
+        }
         if self.knobs.bit_rot_rate > 0.0 && self.rng.random_bool(self.knobs.bit_rot_rate) {
             self.plant_corruption(false);
         }
@@ -1267,6 +1521,9 @@ impl World {
             for corruption in std::mem::take(&mut self.corruptions) {
                 self.fs.replace(&corruption.path, &corruption.pristine);
             }
+            for damage in std::mem::take(&mut self.key_damage) {
+                damage.repair(&self.fs);
+            }
         }
         for _ in 0..10_000 {
             let node = self.node()?;
@@ -1331,6 +1588,22 @@ impl World {
         self.note("drained".into());
         Ok(())
     }
+}
+
+/// The runs of a segment's bytes, as (offset, length), up to the first that does not
+/// decode.
+fn segment_runs(bytes: &[u8]) -> Vec<(usize, usize)> {
+    use writelog::keystore::segment::{decode_run_header, SEGMENT_HEADER_LEN};
+    let mut runs = Vec::new();
+    let mut at = SEGMENT_HEADER_LEN;
+    while at < bytes.len() {
+        let Ok(run) = decode_run_header(&bytes[at..], (bytes.len() - at) as u64) else {
+            break;
+        };
+        runs.push((at, run.run_len as usize));
+        at += run.run_len as usize;
+    }
+    runs
 }
 
 fn io_error(e: std::io::Error) -> writelog::Error {

@@ -120,16 +120,51 @@ pub struct SegmentState {
     pub sealed: bool,
 }
 
+/// What one key's index entry is counted for in memory beyond its key's bytes: the
+/// entry, the key's `Vec` and heap block, and the map's per-entry share. An estimate.
+pub const INDEX_ENTRY_OVERHEAD_BYTES: u64 = 96;
+
 /// One partition: its segments and the index of its keys.
 #[derive(Debug, Default)]
 pub struct Partition {
     /// Live segments, by number; appends go to the last one unless it is sealed.
     pub segments: Vec<SegmentState>,
     /// Every key the partition holds (deleted keys too, while their entry matters).
-    pub index: BTreeMap<Vec<u8>, KeyEntry>,
+    index: BTreeMap<Vec<u8>, KeyEntry>,
+    /// Invariant: the sum over `index` of the key's length plus
+    /// [`INDEX_ENTRY_OVERHEAD_BYTES`].
+    index_bytes: u64,
+    /// Runs indexed when the store opened.
+    runs: u64,
 }
 
 impl Partition {
+    /// The entry of `key`.
+    pub fn get(&self, key: &[u8]) -> Option<&KeyEntry> {
+        self.index.get(key)
+    }
+
+    /// Sets the entry of `key`.
+    pub fn insert(&mut self, key: &[u8], entry: KeyEntry) {
+        match self.index.get_mut(key) {
+            Some(existing) => *existing = entry,
+            None => {
+                self.index_bytes += key.len() as u64 + INDEX_ENTRY_OVERHEAD_BYTES;
+                self.index.insert(key.to_vec(), entry);
+            }
+        }
+    }
+
+    /// The entries, in key order.
+    pub fn entries(&self) -> impl Iterator<Item = (&Vec<u8>, &KeyEntry)> {
+        self.index.iter()
+    }
+
+    /// Memory the index is counted for.
+    pub fn index_bytes(&self) -> u64 {
+        self.index_bytes
+    }
+
     /// The segment numbered `number`.
     pub fn segment(&self, number: u32) -> Option<&SegmentState> {
         self.segments
@@ -182,7 +217,7 @@ impl KeyStore {
     /// What the store knows of `key`.
     pub fn entry(&self, key: &[u8]) -> Option<KeyEntry> {
         let partition = partition_for(key, self.partitions());
-        self.partition(partition).index.get(key).copied()
+        self.partition(partition).get(key).copied()
     }
 
     /// Every key holding live records, sorted. From the index: no record is read.
@@ -191,14 +226,20 @@ impl KeyStore {
         for partition in 0..self.partitions() {
             let part = self.partition(partition);
             keys.extend(
-                part.index
-                    .iter()
+                part.entries()
                     .filter(|(_, entry)| entry.has_records())
                     .map(|(key, _)| key.clone()),
             );
         }
         keys.sort();
         keys
+    }
+
+    /// Memory the index is counted for, summed over the partitions.
+    pub fn index_bytes(&self) -> u64 {
+        (0..self.partitions())
+            .map(|p| self.partition(p).index_bytes())
+            .sum()
     }
 
     /// Live segments and their bytes, summed over the partitions.

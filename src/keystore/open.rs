@@ -3,7 +3,6 @@
 //! (created by a pass whose logs are still waiting), and rebuild the index from the run
 //! indexes (each run's header and index are read; no group is).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
@@ -11,8 +10,8 @@ use std::sync::Mutex;
 use super::manifest::{self, Manifest, MANIFEST_FILE, PARTITIONS_MAX};
 use super::segment::{self, GroupRef, RunEntry, RUN_HEADER_LEN, SEGMENT_HEADER_LEN};
 use super::{
-    parse_segment_file_name, partition_dir, segment_path, KeyEntry, KeyStore, Partition,
-    SegmentState, KEYS_DIR,
+    parse_segment_file_name, partition_dir, segment_path, KeyStore, Partition, SegmentState,
+    KEYS_DIR,
 };
 use crate::error::{Error, IoContext, Result};
 use crate::format::BadReason;
@@ -115,10 +114,7 @@ impl KeyStore {
 /// layout, or segments that no MANIFEST describes (the MANIFEST was lost).
 fn refuse_old_or_orphaned<F: Fs>(fs: &F) -> Result<()> {
     let root = Path::new(KEYS_DIR);
-    let names = match fs.len(root) {
-        Ok(_) => fs.list(root).unwrap_or_default(),
-        Err(_) => Vec::new(),
-    };
+    let names = list_if_any(fs, root)?;
     let old = names
         .iter()
         .any(|n| n == "WATERMARK" || (n.len() == 2 && n.bytes().all(|b| b.is_ascii_hexdigit())));
@@ -130,7 +126,7 @@ fn refuse_old_or_orphaned<F: Fs>(fs: &F) -> Result<()> {
     }
     for name in names.iter().filter(|n| n.starts_with('p')) {
         let dir = root.join(name);
-        let segments = fs.list(&dir).unwrap_or_default();
+        let segments = list_if_any(fs, &dir)?;
         if segments
             .iter()
             .any(|s| parse_segment_file_name(s).is_some())
@@ -143,6 +139,18 @@ fn refuse_old_or_orphaned<F: Fs>(fs: &F) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The names in `dir`, none when it does not exist. Any other failure is an error: a
+/// listing that failed must not pass for an empty directory (the simulator found a store
+/// that took a failed listing for one, missed a segment it had to remove, and created
+/// that segment again over it).
+pub(crate) fn list_if_any<F: Fs>(fs: &F, dir: &Path) -> Result<Vec<String>> {
+    match fs.list(dir) {
+        Ok(names) => Ok(names),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e).io("listing", dir),
+    }
 }
 
 /// Creates `keys/`, the partition directories and the first MANIFEST, all durable.
@@ -167,14 +175,10 @@ fn open_partition<F: Fs>(
     report: &mut OpenReport,
 ) -> Result<Partition> {
     let dir = partition_dir(partition);
-    let names = match fs.list(&dir) {
-        Ok(names) => names,
-        Err(_) if !mode.writable => Vec::new(),
-        Err(_) => {
-            fs.create_dir_all(&dir).io("creating", &dir)?;
-            Vec::new()
-        }
-    };
+    let names = list_if_any(fs, &dir)?;
+    if names.is_empty() && mode.writable {
+        fs.create_dir_all(&dir).io("creating", &dir)?;
+    }
     let mut removed_any = false;
     for name in &names {
         let Some(number) = parse_segment_file_name(name) else {
@@ -221,11 +225,15 @@ fn open_partition<F: Fs>(
                 .io("syncing", &path)?;
             report.cut.push((path.clone(), found, durable_len));
         }
-        let walked = index_segment(fs, partition, state, &mut part.index, &mut last_seq, report)?;
-        if let Err((offset, reason)) = walked {
+        let strict = mode.recovery == RecoveryMode::Strict;
+        let runs_before = part.runs;
+        let found = index_segment(fs, partition, state, &mut part, &mut last_seq, strict)?;
+        report.runs += part.runs - runs_before;
+        for &(offset, reason) in &found {
             damaged(mode, report, &path, offset, reason)?;
-            state.sealed = true;
         }
+        // No run goes after damage: the next is appended to a new segment.
+        state.sealed |= !found.is_empty();
         part.segments.push(state);
     }
     Ok(part)
@@ -250,64 +258,137 @@ fn damaged(
     Ok(())
 }
 
-/// Indexes every run of a segment up to its length. Runs of a partition hold strictly
-/// increasing seqs (`last_seq` carries the highest so far across its segments), so a
-/// stale run, intact but out of place, is damage. `Err` gives where indexing stopped.
+/// Indexes every run of a segment up to its length, and returns the damage met. Runs of
+/// a partition hold strictly increasing seqs (`last_seq` carries the highest so far across
+/// its segments), so a stale run, intact but out of place, is damage too. With
+/// `stop_at_damage` (`Strict`) the walk ends at the first damage; otherwise it skips what
+/// the damage touched, resuming at the next intact run whose seqs follow (found by its
+/// magic and checksums).
 fn index_segment<F: Fs>(
     fs: &F,
     partition: u32,
     state: SegmentState,
-    index: &mut BTreeMap<Vec<u8>, KeyEntry>,
+    index: &mut Partition,
     last_seq: &mut u64,
-    report: &mut OpenReport,
-) -> Result<Result<(), (u64, BadReason)>> {
+    stop_at_damage: bool,
+) -> Result<Vec<(u64, BadReason)>> {
     let path = segment_path(partition, state.number);
+    let mut damage = Vec::new();
     // Every read lies within the length found on disk, so a failed one is an I/O error.
-    let read = |offset: u64, len: usize| {
-        fs.read_at(&path, offset, len)
-            .io("reading", &path)
-            .map(Ok::<_, (u64, BadReason)>)
-    };
-    macro_rules! damage {
-        ($e:expr) => {
-            match $e {
-                Ok(value) => value,
-                Err(found) => return Ok(Err(found)),
-            }
-        };
+    let header = fs
+        .read_at(&path, 0, SEGMENT_HEADER_LEN.min(state.len as usize))
+        .io("reading", &path)?;
+    if let Err(reason) = segment::check_segment_header(&header, partition, state.number) {
+        damage.push((0, reason));
+        if stop_at_damage {
+            return Ok(damage);
+        }
     }
-    let header = damage!(read(0, SEGMENT_HEADER_LEN.min(state.len as usize))?);
-    damage!(segment::check_segment_header(&header, partition, state.number).map_err(|r| (0, r)));
     let mut pos = SEGMENT_HEADER_LEN as u64;
     while pos < state.len {
-        let room = state.len - pos;
-        let bytes = damage!(read(pos, RUN_HEADER_LEN.min(room as usize))?);
-        let run = damage!(segment::decode_run_header(&bytes, room).map_err(|r| (pos, r)));
-        if run.first_seq <= *last_seq {
-            return Ok(Err((pos, BadReason::SeqNotIncreasing)));
+        match read_run(fs, &path, pos, state.len, *last_seq)? {
+            Ok((run, entries)) => {
+                let groups_at = pos + RUN_HEADER_LEN as u64 + u64::from(run.index_len);
+                apply_run(index, state.number, groups_at, &entries);
+                index.runs += 1;
+                *last_seq = run.last_seq;
+                pos += run.run_len;
+            }
+            Err(found) => {
+                damage.push((found.offset, found.reason));
+                if stop_at_damage {
+                    return Ok(damage);
+                }
+                // Not even a run whose header holds is skipped by its length: a stale
+                // run's length is its own, not that of the run it overwrote (the
+                // simulator found a stale copy longer than the run it hid, whose length
+                // led past the start of the next run).
+                pos = resync(fs, &path, pos + 1, state.len, *last_seq)?;
+            }
         }
-        let index_at = pos + RUN_HEADER_LEN as u64;
-        let bytes = damage!(read(index_at, run.index_len as usize)?);
-        let entries = damage!(segment::decode_run_index(&bytes, &run).map_err(|r| (index_at, r)));
-        let groups_at = index_at + u64::from(run.index_len);
-        apply_run(index, state.number, groups_at, &entries);
-        *last_seq = run.last_seq;
-        report.runs += 1;
-        pos += run.run_len;
     }
-    Ok(Ok(()))
+    Ok(damage)
+}
+
+/// Bytes read past a run header in the same read, in the hope that they hold its index.
+const RUN_INDEX_READ_AHEAD: usize = 4096;
+
+/// Damage where a run should be: where and what.
+struct RunDamage {
+    offset: u64,
+    reason: BadReason,
+}
+
+/// Reads and checks the run at `pos` (seqs above `last_seq`).
+fn read_run<F: Fs>(
+    fs: &F,
+    path: &Path,
+    pos: u64,
+    len: u64,
+    last_seq: u64,
+) -> Result<Result<(segment::RunHeader, Vec<RunEntry>), RunDamage>> {
+    let room = len - pos;
+    // One read takes the header and, most often, the whole index after it.
+    let ahead = (RUN_HEADER_LEN + RUN_INDEX_READ_AHEAD).min(room as usize);
+    let bytes = fs.read_at(path, pos, ahead).io("reading", path)?;
+    let run = match segment::decode_run_header(&bytes, room) {
+        Ok(run) => run,
+        Err(reason) => {
+            return Ok(Err(RunDamage {
+                offset: pos,
+                reason,
+            }))
+        }
+    };
+    let skip = |offset, reason| Ok(Err(RunDamage { offset, reason }));
+    if run.first_seq <= last_seq {
+        return skip(pos, BadReason::SeqNotIncreasing);
+    }
+    let index_at = pos + RUN_HEADER_LEN as u64;
+    let index_end = RUN_HEADER_LEN + run.index_len as usize;
+    let index = match bytes.get(RUN_HEADER_LEN..index_end) {
+        Some(index) => index.to_vec(),
+        None => fs
+            .read_at(path, index_at, run.index_len as usize)
+            .io("reading", path)?,
+    };
+    match segment::decode_run_index(&index, &run) {
+        Ok(entries) => Ok(Ok((run, entries))),
+        Err(reason) => skip(index_at, reason),
+    }
+}
+
+/// The offset of the first intact run at or after `from` whose seqs follow `last_seq`, or
+/// `len` when there is none. Reads the rest of the segment once: only damage comes here.
+fn resync<F: Fs>(fs: &F, path: &Path, from: u64, len: u64, last_seq: u64) -> Result<u64> {
+    if from >= len {
+        return Ok(len);
+    }
+    let rest = fs
+        .read_at(path, from, (len - from) as usize)
+        .io("reading", path)?;
+    let magic = segment::RUN_MAGIC.to_le_bytes();
+    for at in 0..rest.len() {
+        if !rest[at..].starts_with(&magic) {
+            continue;
+        }
+        let Ok(run) = segment::decode_run_header(&rest[at..], (rest.len() - at) as u64) else {
+            continue;
+        };
+        let index_at = at + RUN_HEADER_LEN;
+        let index = &rest[index_at..index_at + run.index_len as usize];
+        if run.first_seq > last_seq && segment::decode_run_index(index, &run).is_ok() {
+            return Ok(from + at as u64);
+        }
+    }
+    Ok(len)
 }
 
 /// Applies one run's entries to the index, as the committer did when it wrote them.
-fn apply_run(
-    index: &mut BTreeMap<Vec<u8>, KeyEntry>,
-    segment: u32,
-    groups_at: u64,
-    entries: &[RunEntry],
-) {
+fn apply_run(index: &mut Partition, segment: u32, groups_at: u64, entries: &[RunEntry]) {
     let mut offset = groups_at;
     for run_entry in entries {
-        let entry = index.entry(run_entry.key.clone()).or_default();
+        let mut entry = index.get(&run_entry.key).copied().unwrap_or_default();
         entry.last_seq = entry.last_seq.max(run_entry.op_last);
         entry.floor = entry.floor.max(run_entry.floor);
         if run_entry.count > 0 {
@@ -321,6 +402,7 @@ fn apply_run(
         if entry.head.is_some_and(|head| head.last_seq < entry.floor) {
             entry.head = None;
         }
+        index.insert(&run_entry.key, entry);
         offset += u64::from(run_entry.group_len);
     }
 }

@@ -53,7 +53,7 @@ pub fn scrub<F: Fs>(fs: &F) -> Result<ScrubReport> {
     };
     for partition in 0..manifest.partitions {
         let dir = partition_dir(partition);
-        let names = fs.list(&dir).unwrap_or_default();
+        let names = super::open::list_if_any(fs, &dir)?;
         for name in names {
             let Some(number) = parse_segment_file_name(&name) else {
                 continue;

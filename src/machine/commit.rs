@@ -231,7 +231,7 @@ impl<F: Fs> Committer<F> {
             "the segment appended to is the partition's last"
         );
         for (key, entry) in planned.entries {
-            part.index.insert(key, entry);
+            part.insert(&key, entry);
         }
         drop(part);
         outcome.applied += planned.applied;
@@ -278,6 +278,14 @@ impl<F: Fs> Committer<F> {
         }
         let number = last.map_or(0, |s| s.number + 1);
         let path = segment_path(partition, number);
+        // Opening removed every segment the MANIFEST does not list, so none is here: a
+        // segment is never created over another.
+        if fs.len(&path).io("inspecting", &path)?.is_some() {
+            return Err(Error::CommitFailed(format!(
+                "{} exists, yet the key store does not list it",
+                path.display()
+            )));
+        }
         let mut file = fs.create(&path).io("creating", &path)?;
         let mut header = Vec::with_capacity(SEGMENT_HEADER_LEN);
         segment::encode_segment_header(&mut header, partition, number);
@@ -300,7 +308,7 @@ fn plan_keys<'a>(
     let part = store.partition(partition);
     let mut plans = Vec::new();
     for (&key, records) in by_key {
-        let before = part.index.get(key).copied().unwrap_or_default();
+        let before = part.get(key).copied().unwrap_or_default();
         let fresh: Vec<&CommitRecord> = records
             .iter()
             .copied()

@@ -144,9 +144,25 @@ struct BenchArgs {
     /// fdatasyncs).
     #[arg(long)]
     compare: bool,
-    /// Reader threads reading random keys while writelog appends (reads/s is reported).
+    /// Reader threads tailing hot keys while writelog appends: each read is
+    /// `Store::tail(key, --tail)` on one of the first `--hot-keys` keys (reads/s and the
+    /// read latency are reported).
     #[arg(long, default_value_t = 0)]
     readers: usize,
+    /// Keys the readers read (the first of the key space).
+    #[arg(long, default_value_t = 100)]
+    hot_keys: u64,
+    /// Records each read returns: the last this many of its key.
+    #[arg(long, default_value_t = 5)]
+    tail: usize,
+    /// Append exactly one record to every key (`--records` is then `--keys`), each
+    /// thread its own share of the key space: a store of many small streams.
+    #[arg(long)]
+    fill: bool,
+    /// After the rounds, time `tail(key, 5)` on a key holding this many records against
+    /// a key holding 1,000 (interleaved, on a fresh store of its own).
+    #[arg(long)]
+    long_key: Option<u64>,
     /// Rounds of each target with --compare; ratios are of the medians.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
@@ -282,6 +298,45 @@ struct BenchResult {
     reads: u64,
     /// The process's peak resident set size during the round.
     peak_rss_bytes: u64,
+    /// Read latency of the reader threads, in µs (writelog only).
+    read_latency: Option<Histogram<u64>>,
+    /// What the key store holds after `flush()` (writelog only).
+    held: Option<Held>,
+}
+
+/// The store on disk after a round's `flush()`, and reopening it.
+#[derive(Clone, Copy, Debug, Default)]
+struct Held {
+    /// Bytes of keys and payloads appended over the store's life (prefill included).
+    live_bytes: u64,
+    /// Disk blocks the store's files take, in bytes (`st_blocks` × 512).
+    disk_bytes: u64,
+    /// The files' lengths, summed.
+    apparent_bytes: u64,
+    /// Seconds `Store::open` took on the closed store (and its close after).
+    reopen_seconds: f64,
+    /// Memory the key store's index is counted for, after reopening.
+    index_bytes: u64,
+}
+
+/// Blocks (`st_blocks` × 512) and lengths of every file under `dir`.
+fn disk_usage(dir: &Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let (mut blocks, mut apparent) = (0, 0);
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(at) = stack.pop() {
+        for entry in std::fs::read_dir(&at)? {
+            let entry = entry?;
+            let meta = entry.metadata()?;
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else {
+                blocks += meta.blocks() * 512;
+                apparent += meta.len();
+            }
+        }
+    }
+    Ok((blocks, apparent))
 }
 
 impl BenchResult {
@@ -294,6 +349,18 @@ fn bench(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     if args.threads == 0 || args.records == 0 {
         return Err("--threads and --records must be positive".into());
     }
+    let filled;
+    let args = if args.fill {
+        filled = BenchArgs {
+            records: args.keys,
+            seconds: None,
+            warm: false,
+            ..args.clone()
+        };
+        &filled
+    } else {
+        args
+    };
     let temp;
     let dir = match &args.dir {
         Some(dir) => dir.clone(),
@@ -341,8 +408,15 @@ fn bench(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         let flush_started = Instant::now();
         store.flush()?;
         result.flush_seconds = flush_started.elapsed().as_secs_f64();
-        result.stats = stats_since(&before, &store.stats());
+        let whole = store.stats();
+        result.stats = stats_since(&before, &whole);
         store.close()?;
+        result.held = Some(held(
+            &round_dir.join("store"),
+            &options,
+            whole.appends,
+            args.payload,
+        )?);
         results.push(result);
         if args.compare {
             let log = raw::RawLog::open(&round_dir, prealloc_bytes(args))?;
@@ -365,6 +439,9 @@ fn bench(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     report(args, &results);
+    if let Some(records) = args.long_key {
+        long_key_reads(&dir.join("long-key"), &options, records, args)?;
+    }
     // Only now: removing a round's thousands of files between rounds would leave the
     // next round's first target (always writelog) to pay for it (see `settle`).
     for round_dir in round_dirs {
@@ -382,6 +459,84 @@ fn bench(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
 /// several times slower (README, "The bench and the tools").
 fn settle(dir: &Path) -> Result<(), String> {
     writelog::fs::sync_file_system(dir).map_err(|e| format!("syncfs on {}: {e}", dir.display()))
+}
+
+/// The store in `dir` after its round: disk held against the keys and payloads appended
+/// (`appends` records of `key_name`'s length), and a reopen timed.
+fn held(
+    dir: &Path,
+    options: &Options,
+    appends: u64,
+    payload: usize,
+) -> Result<Held, Box<dyn std::error::Error>> {
+    let (disk_bytes, apparent_bytes) = disk_usage(dir)?;
+    let started = Instant::now();
+    let store = Store::open(dir, options.clone())?;
+    let reopen_seconds = started.elapsed().as_secs_f64();
+    let index_bytes = store.stats().keystore_index_bytes;
+    store.close()?;
+    Ok(Held {
+        live_bytes: appends * (key_name(0).len() + payload) as u64,
+        disk_bytes,
+        apparent_bytes,
+        reopen_seconds,
+        index_bytes,
+    })
+}
+
+/// `--long-key N`: one key with `records` records and one with 1,000, each appended in
+/// passes of about 1,000 and flushed; then `tail(key, 5)` on each, interleaved, 2,000
+/// times; prints the medians and p99s.
+fn long_key_reads(
+    dir: &Path,
+    options: &Options,
+    records: u64,
+    args: &BenchArgs,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let store = Store::open(
+        dir,
+        Options {
+            durability: Durability::None,
+            ..options.clone()
+        },
+    )?;
+    let payload = vec![0x5Au8; args.payload];
+    let batch: Vec<(&[u8], &[u8])> = (0..1000).map(|_| (&b"long"[..], &payload[..])).collect();
+    let mut written = 0;
+    while written < records {
+        let take = (records - written).min(1000) as usize;
+        store.append_batch(&batch[..take])?;
+        written += take as u64;
+        if written % 100_000 == 0 {
+            store.flush()?;
+        }
+    }
+    for _ in 0..1000 {
+        store.append(b"short", &payload)?;
+    }
+    store.flush()?;
+    let (mut long, mut short) = (latency_histogram()?, latency_histogram()?);
+    for _ in 0..2000 {
+        for (key, histogram) in [(&b"long"[..], &mut long), (&b"short"[..], &mut short)] {
+            let begun = Instant::now();
+            let got = store.tail(key, 5)?;
+            histogram
+                .saturating_record((begun.elapsed().as_nanos() as u64).clamp(1, LATENCY_MAX_US));
+            assert_eq!(got.len(), 5, "tail(5) returns 5 records");
+        }
+    }
+    store.close()?;
+    let (l50, s50) = (long.value_at_quantile(0.5), short.value_at_quantile(0.5));
+    println!(
+        "  tail(5): key of {records} records p50 {:.1} µs p99 {:.1} µs; key of 1000 records p50 {:.1} µs p99 {:.1} µs; ratio of p50s {:.2}",
+        l50 as f64 / 1000.0,
+        long.value_at_quantile(0.99) as f64 / 1000.0,
+        s50 as f64 / 1000.0,
+        short.value_at_quantile(0.99) as f64 / 1000.0,
+        l50 as f64 / s50.max(1) as f64
+    );
+    std::fs::remove_dir_all(dir)?;
+    Ok(())
 }
 
 /// `--warm`: appends one record to every key, from `args.threads` threads, untimed.
@@ -491,19 +646,27 @@ fn run_appends(
     let deadline = args.seconds.map(|s| started + Duration::from_secs(s));
     let reads = AtomicU64::new(0);
     let appending = std::sync::atomic::AtomicBool::new(true);
+    let read_latency = std::sync::Mutex::new(latency_histogram()?);
     let histograms: Vec<Result<Histogram<u64>, String>> = std::thread::scope(|s| {
         if let Target::Writelog(store) = target {
             for r in 0..args.readers as u64 {
-                let (reads, appending) = (&reads, &appending);
+                let (reads, appending, read_latency) = (&reads, &appending, &read_latency);
                 s.spawn(move || {
+                    let mut latency = latency_histogram().expect("valid bounds");
                     let mut i = 0u64;
+                    let hot = args.hot_keys.clamp(1, args.keys);
                     while appending.load(Ordering::Relaxed) {
-                        let key = key_name(key_index(1 << 20 | r, i, args.keys));
-                        if store.read(key.as_bytes()).is_ok() {
+                        let key = key_name(key_index(1 << 20 | r, i, hot));
+                        let begun = Instant::now();
+                        if store.tail(key.as_bytes(), args.tail).is_ok() {
+                            let micros = begun.elapsed().as_micros() as u64;
+                            latency.saturating_record(micros.clamp(1, LATENCY_MAX_US));
                             reads.fetch_add(1, Ordering::Relaxed);
                         }
                         i += 1;
                     }
+                    let mut all = read_latency.lock().unwrap_or_else(|e| e.into_inner());
+                    let _ = all.add(latency);
                 });
             }
         }
@@ -524,7 +687,12 @@ fn run_appends(
                             done.fetch_add(i % 256, Ordering::Relaxed);
                             break;
                         }
-                        let key = key_name(key_index(t, i, args.keys));
+                        let k = if args.fill {
+                            t + i * args.threads as u64
+                        } else {
+                            key_index(t, i, args.keys)
+                        };
+                        let key = key_name(k);
                         let begun = Instant::now();
                         target.append(key.as_bytes(), payload)?;
                         let micros = begun.elapsed().as_micros() as u64;
@@ -585,7 +753,59 @@ fn run_appends(
         flush_seconds: 0.0,
         reads: reads.load(Ordering::Relaxed),
         peak_rss_bytes: 0,
+        read_latency: (args.readers > 0 && matches!(target, Target::Writelog(_)))
+            .then(|| read_latency.into_inner().unwrap_or_else(|e| e.into_inner())),
+        held: None,
     })
+}
+
+/// The key store's figures of a writelog round, as JSON fields (empty for the baselines).
+fn key_store_json(r: &BenchResult) -> String {
+    let mut out = String::new();
+    if let Some(h) = r.held {
+        out += &format!(
+            ",\"live_bytes\":{},\"disk_bytes\":{},\"apparent_bytes\":{},\"disk_per_live\":{:.3},\"reopen_s\":{:.3},\"index_bytes\":{}",
+            h.live_bytes,
+            h.disk_bytes,
+            h.apparent_bytes,
+            h.disk_bytes as f64 / h.live_bytes.max(1) as f64,
+            h.reopen_seconds,
+            h.index_bytes
+        );
+    }
+    if let Some(reads) = &r.read_latency {
+        out += &format!(
+            ",\"read_p50_us\":{},\"read_p99_us\":{}",
+            reads.value_at_quantile(0.5),
+            reads.value_at_quantile(0.99)
+        );
+    }
+    out
+}
+
+/// The key store's figures of a writelog round, as a line of the table's notes.
+fn key_store_line(r: &BenchResult) -> Option<String> {
+    let h = r.held?;
+    let mib = |bytes: u64| bytes as f64 / (1 << 20) as f64;
+    let mut line = format!(
+        "  key store: {:.1} MiB on disk after flush() ({:.2}x the {:.1} MiB of keys and payloads; files {:.1} MiB), \
+         reopen {:.3}s, index {:.1} MiB, {:.2} segment fdatasyncs per commit pass",
+        mib(h.disk_bytes),
+        h.disk_bytes as f64 / h.live_bytes.max(1) as f64,
+        mib(h.live_bytes),
+        mib(h.apparent_bytes),
+        h.reopen_seconds,
+        mib(h.index_bytes),
+        r.stats.keystore_runs as f64 / r.stats.commit_passes.max(1) as f64
+    );
+    if let Some(reads) = &r.read_latency {
+        line += &format!(
+            ", reads p50 {} µs p99 {} µs",
+            reads.value_at_quantile(0.5),
+            reads.value_at_quantile(0.99)
+        );
+    }
+    Some(line)
 }
 
 fn report(args: &BenchArgs, results: &[BenchResult]) {
@@ -638,11 +858,12 @@ fn report(args: &BenchArgs, results: &[BenchResult]) {
                  \"seconds\":{:.3},\"appends_per_s\":{appends_per_s:.0},\"mb_per_s\":{mb_per_s:.2},\"p50_us\":{p50},\"p99_us\":{p99},\
                  \"p999_us\":{p999},\"fsyncs\":{},\"records_per_fsync\":{per_fsync:.1},\"rotations\":{},\
                  \"logs_waiting_max\":{},\"logs_waiting_max_second_half\":{},\"logs_waiting_end\":{},\"flush_s\":{:.3},\"records_applied\":{},\
-                 \"commit_passes\":{},\"keystore_runs\":{},\"keystore_bytes_written\":{},\"peak_rss_mib\":{peak_mib:.1},\"reads_per_s\":{reads_per_s:.0}}}",
+                 \"commit_passes\":{},\"keystore_runs\":{},\"keystore_bytes_written\":{},\"peak_rss_mib\":{peak_mib:.1},\"reads_per_s\":{reads_per_s:.0}{}}}",
                 r.target, args.threads, r.appends, args.keys, args.payload, r.seconds, r.stats.fsyncs, r.stats.rotations,
                 r.logs_waiting_max, r.logs_waiting_max_second_half, r.logs_waiting_end, r.flush_seconds,
                 r.stats.records_applied,
-                r.stats.commit_passes, r.stats.keystore_runs, r.stats.keystore_bytes_written
+                r.stats.commit_passes, r.stats.keystore_runs, r.stats.keystore_bytes_written,
+                key_store_json(r)
             );
         } else if r.target == "writelog" {
             println!(
@@ -672,6 +893,9 @@ fn report(args: &BenchArgs, results: &[BenchResult]) {
                 r.stats.keystore_runs as f64 / r.stats.commit_passes.max(1) as f64,
                 r.stats.keystore_bytes_written as f64 / r.stats.bytes.max(1) as f64,
             );
+            if let Some(line) = key_store_line(r) {
+                println!("{line}");
+            }
         }
     }
     if let (Some(ours), Some(raw), Some(direct)) = (
