@@ -133,6 +133,7 @@ pub fn keystore_decode(data: &[u8]) {
         partitions: 1,
         watermark: 0,
         segments: vec![manifest::SegmentEntry { partition: 0, segment: 0, durable_len: data.len() as u64 }],
+        checkpoints: Vec::new(),
     };
     writelog::fs::Fs::create_dir_all(&fs, std::path::Path::new("keys/p000")).expect("MemFs makes directories");
     let put = |path: &str, bytes: &[u8]| fs.put(std::path::Path::new(path), bytes).expect("MemFs takes any file");
@@ -144,7 +145,7 @@ pub fn keystore_decode(data: &[u8]) {
             assert_eq!(recovery, RecoveryMode::Strict, "only Strict refuses damage on open");
             continue;
         };
-        for key in store.keys() {
+        for key in store.keys(&fs).unwrap_or_default() {
             if let Ok(read) = store.read(&fs, &key, 0, usize::MAX) {
                 assert!(read.records.windows(2).all(|w| w[0].seq < w[1].seq), "a read is in seq order");
                 assert!(read.records.last().is_none_or(|r| r.seq <= read.last_seq));

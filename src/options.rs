@@ -81,6 +81,12 @@ pub struct Options {
     pub partitions: u32,
     /// A committer starts a new segment once the one it appends to holds this many bytes.
     pub segment_bytes_max: u64,
+    /// Memory the key store's index may take, whatever the number of keys: each
+    /// partition's entries changed since its last index checkpoint are folded into a new
+    /// one once they are counted for more than this over `partitions`; a checkpoint keeps
+    /// only its directory (about one key in 40) in memory. Opening reads only the runs
+    /// written since each partition's checkpoint, so it is bounded by this too.
+    pub index_memory_max: u64,
 }
 
 impl Default for Options {
@@ -103,6 +109,7 @@ impl Default for Options {
             commit_interval_ms: 5000,
             partitions: 8,
             segment_bytes_max: 256 << 20,
+            index_memory_max: 64 << 20,
         }
     }
 }
@@ -142,6 +149,9 @@ impl Options {
         }
         if self.segment_bytes_max < 4096 {
             return bad("segment_bytes_max must be at least 4096".into());
+        }
+        if self.index_memory_max < 4096 {
+            return bad("index_memory_max must be at least 4096".into());
         }
         Ok(())
     }

@@ -194,6 +194,7 @@ impl<F: Fs, C: Clock> Store<F, C> {
             fs: Arc::clone(&fs),
             store: Arc::clone(&keys),
             segment_bytes_max: options.segment_bytes_max,
+            index_delta_bytes_max: options.index_memory_max / u64::from(keys.partitions()),
             dispatcher,
             committers: options.committers,
             rotate_interval_ms: options.rotate_interval_ms,
@@ -347,7 +348,8 @@ impl<F: Fs, C: Clock> Store<F, C> {
     /// pending operations.
     pub fn keys(&self) -> Result<Vec<Vec<u8>>> {
         let pending_keys = self.lock_index().keys();
-        let mut keys: std::collections::BTreeSet<Vec<u8>> = self.keys.keys().into_iter().collect();
+        let mut keys: std::collections::BTreeSet<Vec<u8>> =
+            self.keys.keys(&*self.fs)?.into_iter().collect();
         for key in pending_keys {
             if self.tail(&key, 1)?.is_empty() {
                 keys.remove(&key);

@@ -124,7 +124,7 @@ fn keystore_seeds() -> Vec<Vec<u8>> {
     for runs in 1..=4u64 {
         let fs = writelog::fs::MemFs::new();
         let (store, _) = KeyStore::open(&fs, OpenMode::new_store(1)).unwrap();
-        let mut committer = Committer::new(0, 1, 1 << 20);
+        let mut committer = Committer::new(0, 1, 1 << 20, u64::MAX);
         for run in 0..runs {
             let records = (0..6u64)
                 .map(|i| {

@@ -67,6 +67,8 @@ pub struct Summary {
     pub refusals: u64,
     /// Oracle checks made.
     pub checks: u64,
+    /// Index checkpoints the committers wrote.
+    pub checkpoints: u64,
     /// The trace digest: the same for the same seed on every run.
     pub digest: u64,
 }
@@ -99,8 +101,11 @@ struct Knobs {
     partitions: u32,
     /// A committer starts a new segment past this many bytes.
     segment_bytes_max: u64,
-    /// Per step: a bit flipped in the durable bytes of a segment or the MANIFEST.
+    /// Per step: a bit flipped in the durable bytes of a segment, an index checkpoint or
+    /// the MANIFEST.
     key_rot_rate: f64,
+    /// A partition's changed index entries past this many bytes become a checkpoint.
+    index_delta_bytes_max: u64,
     /// Per step: a segment's run overwritten by an earlier run of the same segment, its
     /// checksums intact (a misdirected write).
     stale_run_rate: f64,
@@ -279,6 +284,7 @@ impl World {
             segment_bytes_max: 1 << 20,
             key_rot_rate: 0.0,
             stale_run_rate: 0.0,
+            index_delta_bytes_max: 2048,
             rotate_interval_ms: [1, 5, 20, 100][rng.random_range(0..4)],
             rotate_bytes_max: [4096, 16384, 1 << 20][rng.random_range(0..3)],
             keys: [1, 3, 8, 40][rng.random_range(0..4)],
@@ -324,6 +330,7 @@ impl World {
         knobs.segment_bytes_max = [4096, 16384, 1 << 20][keys.random_range(0..3)];
         knobs.key_rot_rate = pick(&mut keys, &[0.0, 0.0, 0.003, 0.01]);
         knobs.stale_run_rate = pick(&mut keys, &[0.0, 0.0, 0.003]);
+        knobs.index_delta_bytes_max = [1, 256, 1 << 30][keys.random_range(0..3)];
         let fs = SimFs::new();
         fs.set_crash_on_io_only(knobs.crash_on_io_only);
         fs.set_io_faults(
@@ -379,6 +386,7 @@ impl World {
             segment_bytes_max: 4096,
             key_rot_rate: 0.0,
             stale_run_rate: 0.0,
+            index_delta_bytes_max: 2048,
             rotate_interval_ms: 5,
             rotate_bytes_max: 4096,
             keys: 8,
@@ -741,7 +749,10 @@ impl World {
             dispatcher,
             keys,
             committers: (0..committers)
-                .map(|id| Committer::new(id, committers, self.knobs.segment_bytes_max))
+                .map(|id| {
+                    let segments = self.knobs.segment_bytes_max;
+                    Committer::new(id, committers, segments, self.knobs.index_delta_bytes_max)
+                })
                 .collect(),
             inbox: vec![VecDeque::new(); self.knobs.committers],
             index,
@@ -880,7 +891,10 @@ impl World {
                 .as_ref()
                 .map(|n| n.index.ops(key).iter().map(|op| op.seq).collect())
                 .unwrap_or_default();
-            let file = self.node.as_ref().and_then(|n| n.keys.entry(key));
+            let file = self
+                .node
+                .as_ref()
+                .and_then(|n| n.keys.entry(&self.fs, key).ok().flatten());
             return Err(StepError::Oracle(format!(
                 "key {:?}: read {:?}, the model says {:?} (its history, ? where the recovery \
                  mode may drop: {}; key store entry {file:?}, pending {pending:?})",
@@ -1455,9 +1469,10 @@ impl World {
         for log in &outcome.logs_done {
             node.dispatcher.handle_committed(id, log);
         }
+        self.summary.checkpoints += outcome.checkpoints;
         self.note(format!(
-            "committer {id} applied {} skipped {}",
-            outcome.applied, outcome.skipped
+            "committer {id} applied {} skipped {} checkpoints {}",
+            outcome.applied, outcome.skipped, outcome.checkpoints
         ));
         Ok(())
     }
@@ -1569,7 +1584,13 @@ impl World {
         }
         self.check_all_reads()?;
         let model = self.model();
-        let listed = self.node()?.keys.keys();
+        let listed = self.crash_or(
+            self.node
+                .as_ref()
+                .ok_or(StepError::Crash)?
+                .keys
+                .keys(&self.fs),
+        )?;
         let expected: Vec<Vec<u8>> = model
             .iter()
             .filter(|(_, r)| !r.is_empty())

@@ -2,8 +2,10 @@
 //! to which each is durable, and the applied watermark (`docs/FORMAT.md`).
 //!
 //! ```text
-//! magic "WLMANIF1"(8) version u32 partitions u32 watermark u64 count u32 reserved u32
-//! count × (partition u32, segment u32, durable_len u64)  crc64 over all before it
+//! magic "WLMANIF1"(8) version u32 partitions u32 watermark u64 segments u32 checkpoints u32
+//! segments × (partition u32, segment u32, durable_len u64)
+//! checkpoints × (partition u32, number u32, covers_segment u32, reserved u32, covers_offset u64)
+//! crc64 over all before it
 //! ```
 //!
 //! Replaced whole, never edited: written to `keys/MANIFEST.tmp`, fdatasync'd, renamed over
@@ -27,6 +29,8 @@ pub const MANIFEST_VERSION: u32 = 1;
 pub const MANIFEST_HEADER_LEN: usize = 32;
 /// Length of one segment's entry.
 pub const MANIFEST_ENTRY_LEN: usize = 16;
+/// Length of one checkpoint's entry.
+pub const MANIFEST_CHECKPOINT_LEN: usize = 24;
 /// The most partitions a store may have.
 pub const PARTITIONS_MAX: u32 = 1000;
 
@@ -41,8 +45,21 @@ pub struct SegmentEntry {
     pub durable_len: u64,
 }
 
+/// A partition's index checkpoint, as the MANIFEST records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CheckpointEntry {
+    /// The partition.
+    pub partition: u32,
+    /// The checkpoint's number (`index-{n}.idx`).
+    pub number: u32,
+    /// The segment up to which it covers the partition's runs.
+    pub covers_segment: u32,
+    /// The offset in that segment up to which it covers them (every run before it).
+    pub covers_offset: u64,
+}
+
 /// The decoded MANIFEST.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Manifest {
     /// Partitions, fixed when the store was created.
     pub partitions: u32,
@@ -50,6 +67,8 @@ pub struct Manifest {
     pub watermark: u64,
     /// Live segments, sorted by partition then number.
     pub segments: Vec<SegmentEntry>,
+    /// Index checkpoints, at most one per partition, sorted by partition.
+    pub checkpoints: Vec<CheckpointEntry>,
 }
 
 /// Encodes `manifest`.
@@ -68,11 +87,18 @@ pub fn encode(manifest: &Manifest) -> Vec<u8> {
     out.extend_from_slice(&manifest.partitions.to_le_bytes());
     out.extend_from_slice(&manifest.watermark.to_le_bytes());
     out.extend_from_slice(&(manifest.segments.len() as u32).to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&(manifest.checkpoints.len() as u32).to_le_bytes());
     for entry in &manifest.segments {
         out.extend_from_slice(&entry.partition.to_le_bytes());
         out.extend_from_slice(&entry.segment.to_le_bytes());
         out.extend_from_slice(&entry.durable_len.to_le_bytes());
+    }
+    for entry in &manifest.checkpoints {
+        out.extend_from_slice(&entry.partition.to_le_bytes());
+        out.extend_from_slice(&entry.number.to_le_bytes());
+        out.extend_from_slice(&entry.covers_segment.to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&entry.covers_offset.to_le_bytes());
     }
     let crc = crc64(&out);
     out.extend_from_slice(&crc.to_le_bytes());
@@ -99,13 +125,13 @@ pub fn decode(bytes: &[u8]) -> Result<Manifest, BadReason> {
         return Err(BadReason::UnsupportedVersion(word(8)));
     }
     let partitions = word(12);
-    let count = word(24) as usize;
-    if partitions == 0 || partitions > PARTITIONS_MAX || word(28) != 0 {
+    let (count, checkpoints) = (word(24) as usize, word(28) as usize);
+    if partitions == 0 || partitions > PARTITIONS_MAX {
         return Err(BadReason::BadField);
     }
-    if (body - MANIFEST_HEADER_LEN) / MANIFEST_ENTRY_LEN != count
-        || !(body - MANIFEST_HEADER_LEN).is_multiple_of(MANIFEST_ENTRY_LEN)
-    {
+    let expected = (count as u64 * MANIFEST_ENTRY_LEN as u64)
+        .checked_add(checkpoints as u64 * MANIFEST_CHECKPOINT_LEN as u64);
+    if expected != Some((body - MANIFEST_HEADER_LEN) as u64) {
         return Err(BadReason::BadField);
     }
     let segments: Vec<SegmentEntry> = (0..count)
@@ -124,10 +150,30 @@ pub fn decode(bytes: &[u8]) -> Result<Manifest, BadReason> {
     if !sorted || segments.iter().any(|s| s.partition >= partitions) {
         return Err(BadReason::BadField);
     }
+    let base = MANIFEST_HEADER_LEN + count * MANIFEST_ENTRY_LEN;
+    let checkpoints: Vec<CheckpointEntry> = (0..checkpoints)
+        .map(|i| {
+            let at = base + i * MANIFEST_CHECKPOINT_LEN;
+            (word(at + 12) == 0).then(|| CheckpointEntry {
+                partition: word(at),
+                number: word(at + 4),
+                covers_segment: word(at + 8),
+                covers_offset: dword(at + 16),
+            })
+        })
+        .collect::<Option<_>>()
+        .ok_or(BadReason::BadField)?;
+    let one_each = checkpoints
+        .windows(2)
+        .all(|w| w[0].partition < w[1].partition);
+    if !one_each || checkpoints.iter().any(|c| c.partition >= partitions) {
+        return Err(BadReason::BadField);
+    }
     Ok(Manifest {
         partitions,
         watermark: dword(16),
         segments,
+        checkpoints,
     })
 }
 
@@ -180,6 +226,12 @@ mod tests {
                     durable_len: 4096,
                 },
             ],
+            checkpoints: vec![CheckpointEntry {
+                partition: 3,
+                number: 2,
+                covers_segment: 0,
+                covers_offset: 2000,
+            }],
         };
         let bytes = encode(&manifest);
         assert_eq!(decode(&bytes), Ok(manifest.clone()));

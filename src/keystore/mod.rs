@@ -22,22 +22,24 @@
 //! meets it returns [`crate::Error::Corrupt`] under `Strict`, and skips and counts it under
 //! the lenient modes.
 
+pub mod checkpoint;
 pub mod manifest;
 mod open;
+pub mod partition;
 mod read;
 pub mod scrub;
 pub mod segment;
 pub mod varint;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use crate::error::Result;
+use crate::error::{IoContext, Result};
 use crate::fs::Fs;
 use crate::options::RecoveryMode;
 pub use open::{OpenMode, OpenReport};
+pub use partition::{Partition, INDEX_ENTRY_OVERHEAD_BYTES};
 pub use read::KeyRead;
 use segment::GroupRef;
 
@@ -120,60 +122,6 @@ pub struct SegmentState {
     pub sealed: bool,
 }
 
-/// What one key's index entry is counted for in memory beyond its key's bytes: the
-/// entry, the key's `Vec` and heap block, and the map's per-entry share. An estimate.
-pub const INDEX_ENTRY_OVERHEAD_BYTES: u64 = 96;
-
-/// One partition: its segments and the index of its keys.
-#[derive(Debug, Default)]
-pub struct Partition {
-    /// Live segments, by number; appends go to the last one unless it is sealed.
-    pub segments: Vec<SegmentState>,
-    /// Every key the partition holds (deleted keys too, while their entry matters).
-    index: BTreeMap<Vec<u8>, KeyEntry>,
-    /// Invariant: the sum over `index` of the key's length plus
-    /// [`INDEX_ENTRY_OVERHEAD_BYTES`].
-    index_bytes: u64,
-    /// Runs indexed when the store opened.
-    runs: u64,
-}
-
-impl Partition {
-    /// The entry of `key`.
-    pub fn get(&self, key: &[u8]) -> Option<&KeyEntry> {
-        self.index.get(key)
-    }
-
-    /// Sets the entry of `key`.
-    pub fn insert(&mut self, key: &[u8], entry: KeyEntry) {
-        match self.index.get_mut(key) {
-            Some(existing) => *existing = entry,
-            None => {
-                self.index_bytes += key.len() as u64 + INDEX_ENTRY_OVERHEAD_BYTES;
-                self.index.insert(key.to_vec(), entry);
-            }
-        }
-    }
-
-    /// The entries, in key order.
-    pub fn entries(&self) -> impl Iterator<Item = (&Vec<u8>, &KeyEntry)> {
-        self.index.iter()
-    }
-
-    /// Memory the index is counted for.
-    pub fn index_bytes(&self) -> u64 {
-        self.index_bytes
-    }
-
-    /// The segment numbered `number`.
-    pub fn segment(&self, number: u32) -> Option<&SegmentState> {
-        self.segments
-            .binary_search_by_key(&number, |s| s.number)
-            .ok()
-            .map(|at| &self.segments[at])
-    }
-}
-
 /// The key store: its partitions behind one lock each, shared by the committers (which
 /// write their own partitions), the readers and the dispatcher (which writes the MANIFEST).
 #[derive(Debug)]
@@ -209,30 +157,29 @@ impl KeyStore {
         self.watermark.load(Ordering::SeqCst)
     }
 
-    /// Damaged groups and records that reads skipped under a lenient mode.
+    /// Damaged groups, records and checkpoint blocks that reads skipped under a lenient
+    /// mode.
     pub fn damage_skipped(&self) -> u64 {
-        self.damage_skipped.load(Ordering::Relaxed)
+        let in_checkpoints: u64 = (0..self.partitions())
+            .map(|p| self.partition(p).damage_skipped)
+            .sum();
+        self.damage_skipped.load(Ordering::Relaxed) + in_checkpoints
     }
 
-    /// What the store knows of `key`.
-    pub fn entry(&self, key: &[u8]) -> Option<KeyEntry> {
+    /// What the store knows of `key` (from the delta, or one checkpoint block read).
+    pub fn entry<F: Fs>(&self, fs: &F, key: &[u8]) -> Result<Option<KeyEntry>> {
         let partition = partition_for(key, self.partitions());
-        self.partition(partition).get(key).copied()
+        self.partition(partition).lookup(fs, key)
     }
 
     /// Every key holding live records, sorted. From the index: no record is read.
-    pub fn keys(&self) -> Vec<Vec<u8>> {
+    pub fn keys<F: Fs>(&self, fs: &F) -> Result<Vec<Vec<u8>>> {
         let mut keys = Vec::new();
         for partition in 0..self.partitions() {
-            let part = self.partition(partition);
-            keys.extend(
-                part.entries()
-                    .filter(|(_, entry)| entry.has_records())
-                    .map(|(key, _)| key.clone()),
-            );
+            self.partition(partition).live_keys(fs, &mut keys)?;
         }
         keys.sort();
-        keys
+        Ok(keys)
     }
 
     /// Memory the index is counted for, summed over the partitions.
@@ -252,31 +199,41 @@ impl KeyStore {
     }
 
     /// Makes a MANIFEST durable that records every segment as far as it is durable now,
-    /// and `watermark`. Called by the one dispatcher, before it removes the logs that the
+    /// each partition's checkpoint, and `watermark`; then removes the checkpoints it no
+    /// longer names. Called by the one dispatcher, before it removes the logs that the
     /// watermark covers.
     pub fn write_manifest<F: Fs>(&self, fs: &F, watermark: u64) -> Result<()> {
         assert!(
             watermark >= self.watermark(),
             "the watermark never goes back"
         );
-        let mut segments = Vec::new();
+        let mut manifest = manifest::Manifest {
+            partitions: self.partitions(),
+            watermark,
+            ..Default::default()
+        };
         for partition in 0..self.partitions() {
             let part = self.partition(partition);
-            segments.extend(part.segments.iter().map(|s| manifest::SegmentEntry {
-                partition,
-                segment: s.number,
-                durable_len: s.len,
-            }));
+            manifest
+                .segments
+                .extend(part.segments.iter().map(|s| manifest::SegmentEntry {
+                    partition,
+                    segment: s.number,
+                    durable_len: s.len,
+                }));
+            manifest.checkpoints.extend(part.checkpoint_entry());
         }
-        manifest::write(
-            fs,
-            &manifest::Manifest {
-                partitions: self.partitions(),
-                watermark,
-                segments,
-            },
-        )?;
+        manifest::write(fs, &manifest)?;
         self.watermark.store(watermark, Ordering::SeqCst);
+        for named in &manifest.checkpoints {
+            let gone = self
+                .partition(named.partition)
+                .take_superseded_below(named.number);
+            for number in gone {
+                let path = checkpoint::checkpoint_path(named.partition, number);
+                fs.remove(&path).io("removing", &path)?;
+            }
+        }
         Ok(())
     }
 

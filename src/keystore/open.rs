@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
 
-use super::manifest::{self, Manifest, MANIFEST_FILE, PARTITIONS_MAX};
+use super::checkpoint;
+use super::manifest::{self, CheckpointEntry, Manifest, MANIFEST_FILE, PARTITIONS_MAX};
 use super::segment::{self, GroupRef, RunEntry, RUN_HEADER_LEN, SEGMENT_HEADER_LEN};
 use super::{
     parse_segment_file_name, partition_dir, segment_path, KeyStore, Partition, SegmentState,
@@ -80,8 +81,7 @@ impl KeyStore {
                 report.created = mode.writable;
                 let fresh = Manifest {
                     partitions: mode.partitions,
-                    watermark: 0,
-                    segments: Vec::new(),
+                    ..Manifest::default()
                 };
                 if mode.writable {
                     create(fs, &fresh)?;
@@ -97,7 +97,12 @@ impl KeyStore {
                 .filter(|s| s.partition == partition)
                 .map(|s| (s.segment, s.durable_len))
                 .collect();
-            let part = open_partition(fs, partition, &listed, mode, &mut report)?;
+            let named = manifest
+                .checkpoints
+                .iter()
+                .find(|c| c.partition == partition)
+                .copied();
+            let part = open_partition(fs, partition, &listed, named, mode, &mut report)?;
             partitions.push(Mutex::new(part));
         }
         let store = KeyStore {
@@ -171,6 +176,7 @@ fn open_partition<F: Fs>(
     fs: &F,
     partition: u32,
     listed: &[(u32, u64)],
+    named: Option<CheckpointEntry>,
     mode: OpenMode,
     report: &mut OpenReport,
 ) -> Result<Partition> {
@@ -181,10 +187,15 @@ fn open_partition<F: Fs>(
     }
     let mut removed_any = false;
     for name in &names {
-        let Some(number) = parse_segment_file_name(name) else {
-            continue;
+        let unlisted = match (
+            parse_segment_file_name(name),
+            checkpoint::parse_checkpoint_file_name(name),
+        ) {
+            (Some(number), _) => !listed.iter().any(|(n, _)| *n == number),
+            (_, Some(number)) => named.is_none_or(|c| c.number != number),
+            _ => false,
         };
-        if mode.writable && !listed.iter().any(|(n, _)| *n == number) {
+        if mode.writable && unlisted {
             let path = dir.join(name);
             fs.remove(&path).io("removing", &path)?;
             report.removed.push(path);
@@ -194,7 +205,8 @@ fn open_partition<F: Fs>(
     if removed_any {
         fs.sync_dir(&dir).io("fsyncing", &dir)?;
     }
-    let mut part = Partition::default();
+    let mut part = Partition::new(partition, mode.recovery);
+    let covers = load_checkpoint(fs, &mut part, listed, named, mode, report)?;
     let mut last_seq = 0;
     for &(number, durable_len) in listed {
         let path = segment_path(partition, number);
@@ -227,7 +239,24 @@ fn open_partition<F: Fs>(
         }
         let strict = mode.recovery == RecoveryMode::Strict;
         let runs_before = part.runs;
-        let found = index_segment(fs, partition, state, &mut part, &mut last_seq, strict)?;
+        // Runs before the checkpoint's position are in it already.
+        let start = match covers {
+            Some((segment, _)) if number < segment => None,
+            Some((segment, offset)) if number == segment => Some(offset),
+            _ => Some(SEGMENT_HEADER_LEN as u64),
+        };
+        let found = match start {
+            Some(start) => index_segment(
+                fs,
+                partition,
+                state,
+                start,
+                &mut part,
+                &mut last_seq,
+                strict,
+            )?,
+            None => Vec::new(),
+        };
         report.runs += part.runs - runs_before;
         for &(offset, reason) in &found {
             damaged(mode, report, &path, offset, reason)?;
@@ -237,6 +266,40 @@ fn open_partition<F: Fs>(
         part.segments.push(state);
     }
     Ok(part)
+}
+
+/// Loads the partition's checkpoint the MANIFEST names, and returns the position it covers
+/// up to. A damaged or misplaced one is refused under `Strict`; the lenient modes index
+/// every run instead (the checkpoint only ever repeats what the runs say).
+fn load_checkpoint<F: Fs>(
+    fs: &F,
+    part: &mut Partition,
+    listed: &[(u32, u64)],
+    named: Option<CheckpointEntry>,
+    mode: OpenMode,
+    report: &mut OpenReport,
+) -> Result<Option<(u32, u64)>> {
+    let Some(named) = named else {
+        return Ok(None);
+    };
+    let path = checkpoint::checkpoint_path(named.partition, named.number);
+    let covers = (named.covers_segment, named.covers_offset);
+    let in_bounds = covers.1 == 0
+        || listed.iter().any(|&(n, len)| {
+            n == covers.0 && covers.1 >= SEGMENT_HEADER_LEN as u64 && covers.1 <= len
+        });
+    let loaded = if in_bounds {
+        checkpoint::load(fs, named.partition, named.number)?
+    } else {
+        Err((0, BadReason::BadField))
+    };
+    match loaded {
+        Ok(checkpoint) => {
+            part.set_checkpoint(checkpoint, covers);
+            Ok(Some(covers))
+        }
+        Err((offset, reason)) => damaged(mode, report, &path, offset, reason).map(|()| None),
+    }
 }
 
 /// Damage in durable bytes: refused under `Strict`, recorded otherwise.
@@ -268,6 +331,7 @@ fn index_segment<F: Fs>(
     fs: &F,
     partition: u32,
     state: SegmentState,
+    start: u64,
     index: &mut Partition,
     last_seq: &mut u64,
     stop_at_damage: bool,
@@ -284,12 +348,12 @@ fn index_segment<F: Fs>(
             return Ok(damage);
         }
     }
-    let mut pos = SEGMENT_HEADER_LEN as u64;
+    let mut pos = start.max(SEGMENT_HEADER_LEN as u64);
     while pos < state.len {
         match read_run(fs, &path, pos, state.len, *last_seq)? {
             Ok((run, entries)) => {
                 let groups_at = pos + RUN_HEADER_LEN as u64 + u64::from(run.index_len);
-                apply_run(index, state.number, groups_at, &entries);
+                apply_run(fs, index, state.number, groups_at, &entries)?;
                 index.runs += 1;
                 *last_seq = run.last_seq;
                 pos += run.run_len;
@@ -385,10 +449,16 @@ fn resync<F: Fs>(fs: &F, path: &Path, from: u64, len: u64, last_seq: u64) -> Res
 }
 
 /// Applies one run's entries to the index, as the committer did when it wrote them.
-fn apply_run(index: &mut Partition, segment: u32, groups_at: u64, entries: &[RunEntry]) {
+fn apply_run<F: Fs>(
+    fs: &F,
+    index: &mut Partition,
+    segment: u32,
+    groups_at: u64,
+    entries: &[RunEntry],
+) -> Result<()> {
     let mut offset = groups_at;
     for run_entry in entries {
-        let mut entry = index.get(&run_entry.key).copied().unwrap_or_default();
+        let mut entry = index.lookup(fs, &run_entry.key)?.unwrap_or_default();
         entry.last_seq = entry.last_seq.max(run_entry.op_last);
         entry.floor = entry.floor.max(run_entry.floor);
         if run_entry.count > 0 {
@@ -405,4 +475,5 @@ fn apply_run(index: &mut Partition, segment: u32, groups_at: u64, entries: &[Run
         index.insert(&run_entry.key, entry);
         offset += u64::from(run_entry.group_len);
     }
+    Ok(())
 }

@@ -33,7 +33,7 @@ impl KeyStore {
     /// The first `limit` of `key`'s records whose seq is above `after`, in seq order. Reads
     /// the groups holding records above `after`, and no others.
     pub fn read<F: Fs>(&self, fs: &F, key: &[u8], after: u64, limit: usize) -> Result<KeyRead> {
-        let Some(entry) = self.entry(key) else {
+        let Some(entry) = self.entry(fs, key)? else {
             return Ok(KeyRead::default());
         };
         let mut records = self.walk(fs, key, &entry, Want::After(after))?;
@@ -46,7 +46,7 @@ impl KeyStore {
 
     /// The last `count` of `key`'s records, in seq order. Reads only the newest groups.
     pub fn tail<F: Fs>(&self, fs: &F, key: &[u8], count: usize) -> Result<KeyRead> {
-        let Some(entry) = self.entry(key) else {
+        let Some(entry) = self.entry(fs, key)? else {
             return Ok(KeyRead::default());
         };
         let mut records = if count == 0 {

@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::checkpoint;
 use super::manifest::{self, Manifest};
 use super::segment::{self, RUN_HEADER_LEN, SEGMENT_HEADER_LEN};
 use super::{parse_segment_file_name, partition_dir, segment_path};
@@ -108,8 +109,44 @@ pub fn scrub<F: Fs>(fs: &F) -> Result<ScrubReport> {
             });
         }
     }
+    for named in &manifest.checkpoints {
+        scrub_checkpoint(fs, named.partition, named.number, &mut report)?;
+    }
     report.manifest = Some(manifest);
     Ok(report)
+}
+
+/// Scrubs an index checkpoint: its directory, then every block.
+fn scrub_checkpoint<F: Fs>(
+    fs: &F,
+    partition: u32,
+    number: u32,
+    report: &mut ScrubReport,
+) -> Result<()> {
+    let path = checkpoint::checkpoint_path(partition, number);
+    let loaded = match checkpoint::load(fs, partition, number)? {
+        Ok(loaded) => loaded,
+        Err((offset, reason)) => {
+            report.corruption.push(Finding {
+                path,
+                offset,
+                reason,
+            });
+            return Ok(());
+        }
+    };
+    for block in &loaded.blocks {
+        report.bytes += u64::from(block.len);
+        if let Err((path, offset, reason)) = checkpoint::read_block(fs, partition, &loaded, block)?
+        {
+            report.corruption.push(Finding {
+                path,
+                offset,
+                reason,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Scrubs one segment up to `len`. The inner `Err` is the first damage that stops the walk

@@ -62,6 +62,8 @@ pub struct CommitOutcome {
     pub segments_created: u64,
     /// Bytes appended to segments.
     pub bytes: u64,
+    /// Index checkpoints written.
+    pub checkpoints: u64,
 }
 
 /// The segment a committer appends a partition's runs to.
@@ -78,6 +80,8 @@ pub struct Committer<F: Fs> {
     id: usize,
     committers: usize,
     segment_bytes_max: u64,
+    /// A partition's delta of index entries past this is folded into a checkpoint.
+    index_delta_bytes_max: u64,
     open: BTreeMap<u32, OpenSegment<F::File>>,
     /// Set by the first failure: the committer is spent.
     failed: Option<String>,
@@ -119,8 +123,14 @@ struct KeyPlan<'a> {
 
 impl<F: Fs> Committer<F> {
     /// Committer `id` of `committers`, starting a new segment once one holds
-    /// `segment_bytes_max` bytes.
-    pub fn new(id: usize, committers: usize, segment_bytes_max: u64) -> Self {
+    /// `segment_bytes_max` bytes, and writing a partition's index checkpoint once the
+    /// entries changed since the last one are counted for `index_delta_bytes_max`.
+    pub fn new(
+        id: usize,
+        committers: usize,
+        segment_bytes_max: u64,
+        index_delta_bytes_max: u64,
+    ) -> Self {
         assert!(
             id < committers,
             "a committer's id is below the committer count"
@@ -129,6 +139,7 @@ impl<F: Fs> Committer<F> {
             id,
             committers,
             segment_bytes_max: segment_bytes_max.max(SEGMENT_HEADER_LEN as u64 + 1),
+            index_delta_bytes_max,
             open: BTreeMap::new(),
             failed: None,
         }
@@ -197,7 +208,7 @@ impl<F: Fs> Committer<F> {
         by_key: &BTreeMap<&[u8], Vec<&CommitRecord>>,
         outcome: &mut CommitOutcome,
     ) -> Result<()> {
-        let plans = plan_keys(store, partition, by_key, &mut outcome.skipped);
+        let plans = plan_keys(fs, store, partition, by_key, &mut outcome.skipped)?;
         if plans.is_empty() {
             return Ok(());
         }
@@ -232,6 +243,11 @@ impl<F: Fs> Committer<F> {
         );
         for (key, entry) in planned.entries {
             part.insert(&key, entry);
+        }
+        // Past its share of the index memory bound, the delta becomes a checkpoint.
+        if part.delta_bytes() > self.index_delta_bytes_max {
+            part.write_checkpoint(fs, store.watermark())?;
+            outcome.checkpoints += 1;
         }
         drop(part);
         outcome.applied += planned.applied;
@@ -299,16 +315,17 @@ impl<F: Fs> Committer<F> {
 
 /// Plans each key's share of a run: the records above what the key holds, the floor a
 /// delete moves, and the key's entry afterwards (its head is set once the run is laid out).
-fn plan_keys<'a>(
+fn plan_keys<'a, F: Fs>(
+    fs: &F,
     store: &KeyStore,
     partition: u32,
     by_key: &BTreeMap<&'a [u8], Vec<&'a CommitRecord>>,
     skipped: &mut u64,
-) -> Vec<KeyPlan<'a>> {
-    let part = store.partition(partition);
+) -> Result<Vec<KeyPlan<'a>>> {
+    let mut part = store.partition(partition);
     let mut plans = Vec::new();
     for (&key, records) in by_key {
-        let before = part.get(key).copied().unwrap_or_default();
+        let before = part.lookup(fs, key)?.unwrap_or_default();
         let fresh: Vec<&CommitRecord> = records
             .iter()
             .copied()
@@ -353,7 +370,7 @@ fn plan_keys<'a>(
             },
         });
     }
-    plans
+    Ok(plans)
 }
 
 /// Encodes the run of `plans` at offset `start` of segment `number`: header, index, then
@@ -508,7 +525,7 @@ mod tests {
     fn a_pass_appends_one_synced_run_per_partition_touched() {
         let fs = MemFs::new();
         let store = open(&fs, RecoveryMode::Strict);
-        let mut committer = Committer::new(0, 1, 1 << 20);
+        let mut committer = Committer::new(0, 1, 1 << 20, u64::MAX);
         let keys = ["a", "b", "c", "d", "e", "f", "g", "h"];
         let records = keys
             .iter()
@@ -566,14 +583,17 @@ mod tests {
         commit_all(
             &fs,
             &store,
-            &mut [Committer::new(0, 2, 4096), Committer::new(1, 2, 4096)],
+            &mut [
+                Committer::new(0, 2, 4096, u64::MAX),
+                Committer::new(1, 2, 4096, u64::MAX),
+            ],
             records.clone(),
         );
         store.write_manifest(&fs, 3).unwrap();
         let before = (payloads(&fs, &store, "x"), payloads(&fs, &store, "y"));
         assert_eq!(before.0, vec![(1, "1".into()), (3, "3".into())]);
         for store in [store, open(&fs, RecoveryMode::Strict)] {
-            let mut committer = Committer::new(0, 1, 4096);
+            let mut committer = Committer::new(0, 1, 4096, u64::MAX);
             let outcome = committer
                 .commit(&fs, &store, &[work("log", records.clone())])
                 .unwrap();
@@ -589,7 +609,7 @@ mod tests {
     fn a_delete_removes_the_key_and_a_later_append_starts_it_afresh() {
         let fs = MemFs::new();
         let store = open(&fs, RecoveryMode::Strict);
-        let mut committer = Committer::new(0, 1, 4096);
+        let mut committer = Committer::new(0, 1, 4096, u64::MAX);
         committer
             .commit(
                 &fs,
@@ -611,15 +631,21 @@ mod tests {
             )
             .unwrap();
         assert_eq!(payloads(&fs, &store, "k"), vec![]);
-        assert!(store.keys().is_empty(), "a deleted key is not listed");
+        assert!(
+            store.keys(&fs).unwrap().is_empty(),
+            "a deleted key is not listed"
+        );
         store.write_manifest(&fs, 4).unwrap();
         // Reopened, and the first log replayed: the key stays deleted.
         let store = open(&fs, RecoveryMode::Strict);
         assert_eq!(
-            store.entry(b"k").map(|e| (e.last_seq, e.floor, e.head)),
+            store
+                .entry(&fs, b"k")
+                .unwrap()
+                .map(|e| (e.last_seq, e.floor, e.head)),
             Some((4, 5, None))
         );
-        let mut committer = Committer::new(0, 1, 4096);
+        let mut committer = Committer::new(0, 1, 4096, u64::MAX);
         committer
             .commit(
                 &fs,
@@ -634,7 +660,7 @@ mod tests {
     fn groups_split_segments_roll_and_a_reopen_finds_every_record() {
         let fs = MemFs::new();
         let store = open(&fs, RecoveryMode::Strict);
-        let mut committer = Committer::new(0, 1, 64 << 10);
+        let mut committer = Committer::new(0, 1, 64 << 10, u64::MAX);
         let big = "p".repeat(20_000);
         let mut seq = 0;
         for pass in 0..6 {
@@ -687,7 +713,7 @@ mod tests {
     fn bytes_past_the_durable_length_are_cut_and_damage_inside_it_is_refused_or_skipped() {
         let fs = MemFs::new();
         let store = open(&fs, RecoveryMode::Strict);
-        let mut committer = Committer::new(0, 1, 1 << 20);
+        let mut committer = Committer::new(0, 1, 1 << 20, u64::MAX);
         committer
             .commit(
                 &fs,
@@ -742,7 +768,7 @@ mod tests {
     fn a_failed_sync_reports_no_log_done_and_spends_the_committer() {
         let fs = MemFs::new();
         let store = open(&fs, RecoveryMode::Strict);
-        let mut committer = Committer::new(0, 1, 4096);
+        let mut committer = Committer::new(0, 1, 4096, u64::MAX);
         fs.fail_next_sync();
         assert!(committer
             .commit(
@@ -751,7 +777,10 @@ mod tests {
                 &[work("a", vec![rec(1, Kind::Append, "k", "v")])]
             )
             .is_err());
-        assert!(store.entry(b"k").is_none(), "nothing unsynced is published");
+        assert!(
+            store.entry(&fs, b"k").unwrap().is_none(),
+            "nothing unsynced is published"
+        );
         assert!(committer
             .commit(
                 &fs,
@@ -759,5 +788,90 @@ mod tests {
                 &[work("b", vec![rec(2, Kind::Append, "k", "v")])]
             )
             .is_err());
+    }
+}
+
+#[cfg(test)]
+mod checkpoint_tests {
+    use super::*;
+    use crate::fs::MemFs;
+    use crate::keystore::{KeyStore, OpenMode};
+
+    /// A small index bound: the committer checkpoints, memory stays near the bound, a
+    /// reopen reads only the runs after the checkpoint, and every key reads back, deleted
+    /// ones (past the watermark) collected.
+    #[test]
+    fn the_index_checkpoints_past_its_bound_and_a_reopen_reads_only_later_runs() {
+        let fs = MemFs::new();
+        let (store, _) = KeyStore::open(&fs, OpenMode::new_store(1)).unwrap();
+        let mut committer = Committer::new(0, 1, 1 << 20, 4096);
+        let mut seq = 0;
+        let mut checkpoints = 0;
+        for pass in 0..40u64 {
+            let records = (0..25u64)
+                .map(|i| {
+                    seq += 1;
+                    let key = format!("key-{:05}", pass * 25 + i).into_bytes();
+                    let delete = i == 0 && pass > 0;
+                    CommitRecord {
+                        seq,
+                        kind: if delete { Kind::Delete } else { Kind::Append },
+                        key: if delete {
+                            format!("key-{:05}", (pass - 1) * 25 + 1).into_bytes()
+                        } else {
+                            key
+                        },
+                        payload: if delete { Vec::new() } else { vec![7; 10] },
+                    }
+                })
+                .collect();
+            let outcome = committer
+                .commit(
+                    &fs,
+                    &store,
+                    &[CommitWork {
+                        log: format!("log{pass}"),
+                        records,
+                    }],
+                )
+                .unwrap();
+            checkpoints += outcome.checkpoints;
+            store.write_manifest(&fs, seq).unwrap();
+            assert!(
+                store.index_bytes() < 4096 + 2048,
+                "bounded: {}",
+                store.index_bytes()
+            );
+        }
+        assert!(checkpoints >= 5, "{checkpoints} checkpoints");
+        let keys = store.keys(&fs).unwrap();
+        assert_eq!(
+            keys.len(),
+            1000 - 39 - 39,
+            "deletes and the keys they replaced"
+        );
+        let (reopened, report) = KeyStore::open(&fs, OpenMode::new_store(1)).unwrap();
+        assert!(
+            report.runs < 10,
+            "only the runs after the checkpoint: {}",
+            report.runs
+        );
+        assert_eq!(reopened.keys(&fs).unwrap(), keys);
+        for key in keys.iter().step_by(37) {
+            let read = reopened.read(&fs, key, 0, 10).unwrap();
+            assert_eq!(read.records.len(), 1, "{key:?}");
+        }
+        let deleted = b"key-00001";
+        assert!(reopened
+            .read(&fs, deleted, 0, 10)
+            .unwrap()
+            .records
+            .is_empty());
+        let old = fs.list(&crate::keystore::partition_dir(0)).unwrap();
+        assert_eq!(
+            old.iter().filter(|n| n.ends_with(".idx")).count(),
+            1,
+            "superseded checkpoints removed: {old:?}"
+        );
     }
 }

@@ -108,6 +108,7 @@ pub(crate) struct CommitSetup<F: Fs> {
     pub fs: Arc<F>,
     pub store: Arc<KeyStore>,
     pub segment_bytes_max: u64,
+    pub index_delta_bytes_max: u64,
     pub dispatcher: Dispatcher,
     pub committers: usize,
     pub rotate_interval_ms: u64,
@@ -143,7 +144,12 @@ impl CommitRuntime {
             let store = Arc::clone(&setup.store);
             let done = events.clone();
             let counters = Arc::clone(&setup.counters);
-            let committer = Committer::new(id, setup.committers, setup.segment_bytes_max);
+            let committer = Committer::new(
+                id,
+                setup.committers,
+                setup.segment_bytes_max,
+                setup.index_delta_bytes_max,
+            );
             let thread = std::thread::Builder::new()
                 .name(format!("writelog-commit-{id}"))
                 .spawn(move || run_committer(committer, &*fs, &store, &work_rx, &done, &counters))

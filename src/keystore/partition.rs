@@ -1,0 +1,303 @@
+//! One partition in memory: its segments, and its index, which is a checkpoint on disk
+//! (only its directory in memory) plus the entries changed since (the delta, bounded: past
+//! its share of `Options::index_memory_max` the committer folds it into a new checkpoint).
+
+use std::collections::BTreeMap;
+
+use super::checkpoint::{self, Checkpoint, Damage};
+use super::manifest::CheckpointEntry;
+use super::{KeyEntry, SegmentState};
+use crate::error::{Error, Result};
+use crate::fs::Fs;
+use crate::options::RecoveryMode;
+
+/// What one key's entry in the delta is counted for in memory beyond its key's bytes: the
+/// entry, the key's `Vec` and heap block, and the map's per-entry share. An estimate.
+pub const INDEX_ENTRY_OVERHEAD_BYTES: u64 = 96;
+
+/// One partition (see the module doc).
+#[derive(Debug)]
+pub struct Partition {
+    id: u32,
+    mode: RecoveryMode,
+    /// Live segments, by number; appends go to the last one unless it is sealed.
+    pub segments: Vec<SegmentState>,
+    /// Entries changed since the checkpoint; they override it.
+    delta: BTreeMap<Vec<u8>, KeyEntry>,
+    /// Invariant: the sum over `delta` of the key's length plus
+    /// [`INDEX_ENTRY_OVERHEAD_BYTES`].
+    delta_bytes: u64,
+    /// The checkpoint, if any, and the position (segment, offset) before which every run
+    /// is in it.
+    checkpoint: Option<(Checkpoint, (u32, u64))>,
+    /// Checkpoints replaced in this process, removed once a MANIFEST no longer names them.
+    superseded: Vec<u32>,
+    /// Damage met in the checkpoint and skipped (lenient modes).
+    pub(super) damage_skipped: u64,
+    /// Runs indexed when the store opened.
+    pub(super) runs: u64,
+}
+
+impl Partition {
+    /// An empty partition `id` whose reads follow `mode` on damage.
+    pub fn new(id: u32, mode: RecoveryMode) -> Self {
+        Partition {
+            id,
+            mode,
+            segments: Vec::new(),
+            delta: BTreeMap::new(),
+            delta_bytes: 0,
+            checkpoint: None,
+            superseded: Vec::new(),
+            damage_skipped: 0,
+            runs: 0,
+        }
+    }
+
+    /// Takes `checkpoint` as the index up to `covers`, at open.
+    pub(super) fn set_checkpoint(&mut self, checkpoint: Checkpoint, covers: (u32, u64)) {
+        assert!(
+            self.delta.is_empty(),
+            "a checkpoint is set before any run is indexed"
+        );
+        self.checkpoint = Some((checkpoint, covers));
+    }
+
+    /// The position before which every run is in the checkpoint.
+    pub fn covers(&self) -> Option<(u32, u64)> {
+        self.checkpoint.as_ref().map(|(_, covers)| *covers)
+    }
+
+    /// The entry of `key`: from the delta, else from the checkpoint (one block read).
+    /// Damage in the checkpoint is `Error::Corrupt` under `Strict`, else counted and read
+    /// as no entry.
+    pub fn lookup<F: Fs>(&mut self, fs: &F, key: &[u8]) -> Result<Option<KeyEntry>> {
+        if let Some(entry) = self.delta.get(key) {
+            return Ok(Some(*entry));
+        }
+        let Some((checkpoint, _)) = &self.checkpoint else {
+            return Ok(None);
+        };
+        let Some(block) = checkpoint.block_for(key) else {
+            return Ok(None);
+        };
+        match checkpoint::read_block(fs, self.id, checkpoint, block)? {
+            Ok(entries) => Ok(entries
+                .binary_search_by(|(k, _)| k.as_slice().cmp(key))
+                .ok()
+                .map(|at| entries[at].1)),
+            Err(damage) => self.damaged(damage).map(|()| None),
+        }
+    }
+
+    /// Damage in the checkpoint: refused under `Strict`, else counted.
+    fn damaged(&mut self, (path, offset, reason): Damage) -> Result<()> {
+        if self.mode == RecoveryMode::Strict {
+            return Err(Error::Corrupt {
+                path,
+                offset,
+                reason,
+            });
+        }
+        self.damage_skipped += 1;
+        Ok(())
+    }
+
+    /// Sets the entry of `key` (in the delta).
+    pub fn insert(&mut self, key: &[u8], entry: KeyEntry) {
+        match self.delta.get_mut(key) {
+            Some(existing) => *existing = entry,
+            None => {
+                self.delta_bytes += key.len() as u64 + INDEX_ENTRY_OVERHEAD_BYTES;
+                self.delta.insert(key.to_vec(), entry);
+            }
+        }
+    }
+
+    /// Memory the delta is counted for.
+    pub fn delta_bytes(&self) -> u64 {
+        self.delta_bytes
+    }
+
+    /// Memory the index is counted for: the delta and the checkpoint's directory.
+    pub fn index_bytes(&self) -> u64 {
+        self.delta_bytes + self.checkpoint.as_ref().map_or(0, |(c, _)| c.bytes())
+    }
+
+    /// Appends every key holding live records to `out`, in key order.
+    pub fn live_keys<F: Fs>(&mut self, fs: &F, out: &mut Vec<Vec<u8>>) -> Result<()> {
+        let mut delta = self.delta.iter().peekable();
+        let mut damage = None;
+        if let Some((checkpoint, _)) = &self.checkpoint {
+            for block in &checkpoint.blocks {
+                let entries = match checkpoint::read_block(fs, self.id, checkpoint, block)? {
+                    Ok(entries) => entries,
+                    Err(found) => {
+                        damage = Some(found);
+                        break;
+                    }
+                };
+                for (key, entry) in entries {
+                    while let Some((k, e)) = delta.next_if(|(k, _)| **k < key) {
+                        if e.has_records() {
+                            out.push(k.clone());
+                        }
+                    }
+                    if delta.peek().is_some_and(|(k, _)| **k == key) {
+                        continue;
+                    }
+                    if entry.has_records() {
+                        out.push(key);
+                    }
+                }
+            }
+        }
+        out.extend(
+            delta
+                .filter(|(_, e)| e.has_records())
+                .map(|(k, _)| k.clone()),
+        );
+        match damage {
+            Some(found) => self.damaged(found),
+            None => Ok(()),
+        }
+    }
+
+    /// Folds the delta into a new checkpoint covering every run so far, made durable
+    /// before it replaces the old one (which is removed once a MANIFEST no longer names
+    /// it). Entries of keys with no records whose last seq is at or below `watermark` are
+    /// dropped: no replay can bring anything older back (the dispatcher skips every seq at
+    /// or below the watermark), so the tombstone has done its work.
+    pub fn write_checkpoint<F: Fs>(&mut self, fs: &F, watermark: u64) -> Result<()> {
+        let covers = self.segments.last().map_or((0, 0), |s| (s.number, s.len));
+        let number = self
+            .checkpoint
+            .as_ref()
+            .map_or(0, |(c, _)| c.number + 1)
+            .max(self.superseded.iter().max().map_or(0, |n| n + 1));
+        let mut merge = Merge {
+            fs,
+            partition: self.id,
+            old: self.checkpoint.as_ref().map(|(c, _)| c),
+            next_block: 0,
+            block: Vec::new().into_iter(),
+            old_head: None,
+            delta: self.delta.iter().peekable(),
+            failure: None,
+        };
+        let kept = (&mut merge).filter(|(_, e)| e.has_records() || e.last_seq > watermark);
+        let written = checkpoint::write(fs, self.id, number, kept)?;
+        let failure = merge.failure.take();
+        if let Some(failure) = failure {
+            match failure {
+                MergeFailure::Io(e) => return Err(e),
+                MergeFailure::Damage(found) => self.damaged(found)?,
+            }
+        }
+        if let Some((old, _)) = self.checkpoint.replace((written, covers)) {
+            self.superseded.push(old.number);
+        }
+        self.delta.clear();
+        self.delta_bytes = 0;
+        Ok(())
+    }
+
+    /// The MANIFEST's entry for this partition's checkpoint.
+    pub fn checkpoint_entry(&self) -> Option<CheckpointEntry> {
+        self.checkpoint
+            .as_ref()
+            .map(|(c, (segment, offset))| CheckpointEntry {
+                partition: self.id,
+                number: c.number,
+                covers_segment: *segment,
+                covers_offset: *offset,
+            })
+    }
+
+    /// Takes the superseded checkpoints numbered below `number` (a durable MANIFEST names
+    /// `number`, so they can go).
+    pub fn take_superseded_below(&mut self, number: u32) -> Vec<u32> {
+        let (gone, kept) = self.superseded.iter().partition(|&&n| n < number);
+        self.superseded = kept;
+        gone
+    }
+
+    /// The segment numbered `number`.
+    pub fn segment(&self, number: u32) -> Option<&SegmentState> {
+        self.segments
+            .binary_search_by_key(&number, |s| s.number)
+            .ok()
+            .map(|at| &self.segments[at])
+    }
+}
+
+/// Why a merge stopped early.
+enum MergeFailure {
+    Io(Error),
+    Damage(Damage),
+}
+
+/// The old checkpoint's entries merged with the delta's, in key order, the delta's winning.
+struct Merge<'a, F: Fs> {
+    fs: &'a F,
+    partition: u32,
+    old: Option<&'a Checkpoint>,
+    next_block: usize,
+    block: std::vec::IntoIter<(Vec<u8>, KeyEntry)>,
+    old_head: Option<(Vec<u8>, KeyEntry)>,
+    delta: std::iter::Peekable<std::collections::btree_map::Iter<'a, Vec<u8>, KeyEntry>>,
+    failure: Option<MergeFailure>,
+}
+
+impl<F: Fs> Merge<'_, F> {
+    /// The next entry of the old checkpoint, reading its next block when needed.
+    fn next_old(&mut self) -> Option<(Vec<u8>, KeyEntry)> {
+        loop {
+            if let Some(entry) = self.block.next() {
+                return Some(entry);
+            }
+            let old = self.old?;
+            let block = old.blocks.get(self.next_block)?;
+            self.next_block += 1;
+            match checkpoint::read_block(self.fs, self.partition, old, block) {
+                Ok(Ok(entries)) => self.block = entries.into_iter(),
+                Ok(Err(damage)) => {
+                    self.failure.get_or_insert(MergeFailure::Damage(damage));
+                }
+                Err(e) => {
+                    self.failure = Some(MergeFailure::Io(e));
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+impl<F: Fs> Iterator for Merge<'_, F> {
+    type Item = (Vec<u8>, KeyEntry);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if matches!(self.failure, Some(MergeFailure::Io(_))) {
+            return None;
+        }
+        if self.old_head.is_none() {
+            self.old_head = self.next_old();
+        }
+        let order = match (&self.old_head, self.delta.peek()) {
+            (None, None) => return None,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (Some((old, _)), Some((new, _))) => old.cmp(new),
+        };
+        if order == std::cmp::Ordering::Equal {
+            // The delta's entry replaces the checkpoint's.
+            self.old_head = None;
+        }
+        let take_delta = order != std::cmp::Ordering::Less;
+        if take_delta {
+            self.delta.next().map(|(k, e)| (k.clone(), *e))
+        } else {
+            self.old_head.take()
+        }
+    }
+}
