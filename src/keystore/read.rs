@@ -75,7 +75,13 @@ impl KeyStore {
         let (mut have, mut next, mut newer_than) = (0, entry.head, u64::MAX);
         while let Some(at) = next.filter(|g| g.last_seq >= stop_below) {
             let path = segment_path(partition, at.segment);
-            let read = match self.read_group(fs, partition, key, at, newer_than)? {
+            // A tail needs only the newest records of a group: the rest are checked, not
+            // copied.
+            let keep_last = match want {
+                Want::Last(count) => Some(count - have),
+                Want::After(_) => None,
+            };
+            let read = match self.read_group(fs, partition, key, at, newer_than, keep_last)? {
                 Ok(read) => read,
                 Err(reason) => {
                     self.damage(&path, at.offset, reason)?;
@@ -103,7 +109,8 @@ impl KeyStore {
     }
 
     /// Reads and checks one group: it must lie in the durable part of a live segment, hold
-    /// `at.last_seq` as its last record, and end below `newer_than`.
+    /// `at.last_seq` as its last record, and end below `newer_than`. Returns its records
+    /// (only the last `keep_last` of them, when given).
     fn read_group<F: Fs>(
         &self,
         fs: &F,
@@ -111,6 +118,7 @@ impl KeyStore {
         key: &[u8],
         at: GroupRef,
         newer_than: u64,
+        keep_last: Option<usize>,
     ) -> Result<Result<GroupRead, BadReason>> {
         let in_bounds = self
             .partition(partition)
@@ -141,8 +149,10 @@ impl KeyStore {
             return Ok(Err(BadReason::SeqNotIncreasing));
         }
         Ok(Ok(GroupRead {
-            records: group
+            records: group.records[group
                 .records
+                .len()
+                .saturating_sub(keep_last.unwrap_or(usize::MAX))..]
                 .iter()
                 .map(|&(seq, payload)| Record {
                     seq,
