@@ -89,7 +89,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// A finished log or key file is corrupt and the recovery mode refuses to go on.
+    /// A finished log or a key-store file is corrupt and the recovery mode refuses to go
+    /// on (or a read met damage it cannot return past).
     #[error("corrupt file {path} at offset {offset}: {reason}")]
     Corrupt {
         /// The file, relative to the store.

@@ -71,20 +71,6 @@ pub trait Fs: Send + Sync + 'static {
     /// Takes an exclusive lock on `path` (creating it), failing with
     /// [`io::ErrorKind::WouldBlock`] when another holder has it.
     fn lock(&self, path: &Path) -> io::Result<Self::Lock>;
-
-    /// Makes the data of every file in `files` durable, and the entries of every
-    /// directory in `dirs`, as `sync_data` on each file and [`Fs::sync_dir`] on each
-    /// directory would; no order among them is promised. An implementation may do more
-    /// (sync the whole file system) when that is cheaper.
-    fn sync_files(&self, files: &[PathBuf], dirs: &[PathBuf]) -> io::Result<()> {
-        for path in files {
-            self.open_append(path)?.sync_data()?;
-        }
-        for dir in dirs {
-            self.sync_dir(dir)?;
-        }
-        Ok(())
-    }
 }
 
 /// `len` bytes of `data` from `offset`, or `UnexpectedEof` when `data` ends before them:
@@ -249,31 +235,6 @@ impl Fs for RealFs {
         std::fs::File::open(self.at(dir))?.sync_all()
     }
 
-    /// Up to a few files and directories, one `fdatasync` or `fsync` each; past that one
-    /// `syncfs` of the whole file system, which costs about one journal commit however
-    /// many files and directories it covers. `syncfs` writes back every dirty inode,
-    /// directories included, and commits the file system's metadata, so it makes
-    /// directory entries durable too: a first pass over 10,000 new keys made 512
-    /// directory fsyncs (a journal commit each, about 3.5 s in all) before `syncfs` took
-    /// them over. (On Linux before 5.8 `syncfs` may not report a writeback error; this
-    /// store targets newer kernels.)
-    fn sync_files(&self, files: &[PathBuf], dirs: &[PathBuf]) -> io::Result<()> {
-        const ONE_BY_ONE_MAX: usize = 4;
-        if files.len() + dirs.len() <= ONE_BY_ONE_MAX {
-            for path in files {
-                std::fs::OpenOptions::new()
-                    .append(true)
-                    .open(self.at(path))?
-                    .sync_data()?;
-            }
-            for dir in dirs {
-                self.sync_dir(dir)?;
-            }
-            return Ok(());
-        }
-        sync_file_system(&self.root)
-    }
-
     fn lock(&self, path: &Path) -> io::Result<std::fs::File> {
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -289,19 +250,6 @@ impl Fs for RealFs {
             Err(std::fs::TryLockError::Error(e)) => Err(e),
         }
     }
-}
-
-/// Writes back everything dirty on the file system that holds `path` (`syncfs`): every
-/// file's data and every inode, directories included.
-pub fn sync_file_system(path: &Path) -> io::Result<()> {
-    let handle = std::fs::File::open(path)?;
-    // SAFETY: `syncfs` takes a file descriptor that `handle` keeps open for the duration
-    // of the call, and touches no memory of ours.
-    let rc = unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&handle)) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 /// A plain in-memory file system for unit tests: every call succeeds and is durable at

@@ -1,12 +1,12 @@
 //! The pending index: every acknowledged record the key store may not hold yet, so reads
 //! see a record as soon as its append returns (read-your-writes), whether it is still in
-//! a log or already in its key file.
+//! a log or already in the key store.
 //!
 //! Records enter in seq order when they are queued (and, at open, from the finished logs
 //! recovery found), and leave only when the applied watermark passes them, which happens
 //! after the key store made them durable. So at any moment, for any key, the pending ops
-//! plus the key file cover every acknowledged record; a read folds the pending ops whose
-//! seq is above the key file's highest seq onto the file's records ([`fold`]).
+//! plus the key store cover every acknowledged record; a read lays the pending ops whose
+//! seq is above the key's highest seq in the key store over its records ([`overlay`]).
 //! Its size is bounded by what the backlog bound lets wait (see `Options`).
 
 use std::collections::{BTreeMap, VecDeque};

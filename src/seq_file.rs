@@ -1,5 +1,5 @@
-//! A durable seq in a file of its own: the key store's applied watermark
-//! (`keys/WATERMARK`) and recovery's seq floor (`txlogs/SEQ_FLOOR`).
+//! A durable seq in a file of its own: recovery's seq floor (`txlogs/SEQ_FLOOR`). (The
+//! key store's applied watermark lives in `keys/MANIFEST`.)
 //!
 //! 24 bytes: an 8-byte magic naming the file's role, the seq (little-endian), and a
 //! CRC-64/XZ of the first 16 bytes (`docs/FORMAT.md`). It is replaced whole: write a

@@ -52,7 +52,7 @@ pub struct Stats {
     pub commit_lag: u64,
     /// The applied watermark: every seq at or below it is in the key store.
     pub applied_seq: u64,
-    /// Records written to key files.
+    /// Records written to the key store.
     pub records_applied: u64,
     /// Committer passes.
     pub commit_passes: u64,

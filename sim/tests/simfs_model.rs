@@ -1,6 +1,6 @@
 //! The simulated file system keeps its promises: what is synced survives a power loss.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -14,8 +14,8 @@ fn synced_files_and_synced_entries_survive_power_loss() {
         fs.create_dir_all(Path::new("d")).unwrap();
         let mut file = fs.create(Path::new("d/a")).unwrap();
         file.append(b"hello").unwrap();
-        fs.sync_files(&[PathBuf::from("d/a")], &[PathBuf::from("d")])
-            .unwrap();
+        file.sync_data().unwrap();
+        fs.sync_dir(Path::new("d")).unwrap();
         file.append(b" maybe").unwrap();
         fs.restart(CrashKind::PowerLoss, &mut ChaCha8Rng::seed_from_u64(seed));
         let bytes = fs.read(Path::new("d/a")).unwrap();

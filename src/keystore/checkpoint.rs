@@ -76,6 +76,8 @@ pub struct Checkpoint {
     pub number: u32,
     /// Its blocks, in key order.
     pub blocks: Vec<BlockRef>,
+    /// The file's length.
+    pub file_len: u64,
 }
 
 impl Checkpoint {
@@ -258,7 +260,11 @@ pub fn load<F: Fs>(
         .read_at(&path, len - tail_len, tail_len as usize)
         .io("reading", &path)?;
     Ok(decode_directory(&tail, len)
-        .map(|blocks| Checkpoint { number, blocks })
+        .map(|blocks| Checkpoint {
+            number,
+            blocks,
+            file_len: len,
+        })
         .map_err(|reason| (len - tail_len, reason)))
 }
 
@@ -378,7 +384,12 @@ pub fn write<F: Fs>(
     file.sync_data().io("syncing", &path)?;
     let dir = partition_dir(partition);
     fs.sync_dir(&dir).io("fsyncing", &dir)?;
-    Ok(Checkpoint { number, blocks })
+    let file_len = written + out.len() as u64;
+    Ok(Checkpoint {
+        number,
+        blocks,
+        file_len,
+    })
 }
 
 /// Every entry of `checkpoint`, block by block, in key order.

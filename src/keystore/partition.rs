@@ -119,6 +119,11 @@ impl Partition {
         self.delta_bytes
     }
 
+    /// Whether entries changed since the checkpoint.
+    pub fn has_delta(&self) -> bool {
+        !self.delta.is_empty()
+    }
+
     /// Memory the index is counted for: the delta and the checkpoint's directory.
     pub fn index_bytes(&self) -> u64 {
         self.delta_bytes + self.checkpoint.as_ref().map_or(0, |(c, _)| c.bytes())
@@ -168,7 +173,8 @@ impl Partition {
     /// it). Entries of keys with no records whose last seq is at or below `watermark` are
     /// dropped: no replay can bring anything older back (the dispatcher skips every seq at
     /// or below the watermark), so the tombstone has done its work.
-    pub fn write_checkpoint<F: Fs>(&mut self, fs: &F, watermark: u64) -> Result<()> {
+    /// Returns the checkpoint's length in bytes.
+    pub fn write_checkpoint<F: Fs>(&mut self, fs: &F, watermark: u64) -> Result<u64> {
         let covers = self.segments.last().map_or((0, 0), |s| (s.number, s.len));
         let number = self
             .checkpoint
@@ -194,12 +200,13 @@ impl Partition {
                 MergeFailure::Damage(found) => self.damaged(found)?,
             }
         }
+        let bytes = written.file_len;
         if let Some((old, _)) = self.checkpoint.replace((written, covers)) {
             self.superseded.push(old.number);
         }
         self.delta.clear();
         self.delta_bytes = 0;
-        Ok(())
+        Ok(bytes)
     }
 
     /// The MANIFEST's entry for this partition's checkpoint.

@@ -76,6 +76,10 @@ struct OpenSegment<File> {
 
 /// Applies routed records to the key store. One per committer thread; it writes only the
 /// partitions `p` with `p % committers == id`.
+///
+/// A pass's partition that holds more index memory than `index_delta_bytes_max` (its
+/// entries changed since its checkpoint, plus the checkpoint's directory) is checkpointed
+/// at the end of the pass.
 pub struct Committer<F: Fs> {
     id: usize,
     committers: usize,
@@ -148,6 +152,25 @@ impl<F: Fs> Committer<F> {
     /// This committer's number.
     pub fn id(&self) -> usize {
         self.id
+    }
+
+    /// At a clean stop: folds each of this committer's partitions' changed index entries
+    /// into a checkpoint, so that the next open reads no run. Returns the bytes written.
+    /// (A MANIFEST written after names them; without one they are removed at open.)
+    pub fn checkpoint_all(&mut self, fs: &F, store: &KeyStore) -> Result<u64> {
+        if self.failed.is_some() {
+            return Ok(0);
+        }
+        let mut bytes = 0;
+        for partition in
+            (0..store.partitions()).filter(|p| *p as usize % self.committers == self.id)
+        {
+            let mut part = store.partition(partition);
+            if part.has_delta() {
+                bytes += part.write_checkpoint(fs, store.watermark())?;
+            }
+        }
+        Ok(bytes)
     }
 
     /// Applies every record of `work` and makes it durable. On error nothing is reported
@@ -244,9 +267,10 @@ impl<F: Fs> Committer<F> {
         for (key, entry) in planned.entries {
             part.insert(&key, entry);
         }
-        // Past its share of the index memory bound, the delta becomes a checkpoint.
-        if part.delta_bytes() > self.index_delta_bytes_max {
-            part.write_checkpoint(fs, store.watermark())?;
+        // Past its share of the index memory bound (the checkpoint's directory counted
+        // in), the delta becomes a checkpoint.
+        if part.index_bytes() > self.index_delta_bytes_max && part.has_delta() {
+            outcome.bytes += part.write_checkpoint(fs, store.watermark())?;
             outcome.checkpoints += 1;
         }
         drop(part);

@@ -182,10 +182,18 @@ impl CommitRuntime {
                     .commit_stopped
                     .store(true, Ordering::SeqCst);
                 (driver.setup.on_retired)();
-                // Closing the work channels lets every committer finish and exit.
+                // Closing the work channels lets every committer finish, checkpoint its
+                // partitions' index and exit; a MANIFEST then names the checkpoints, so the
+                // next open reads no run. (Best effort: a checkpoint no MANIFEST names is
+                // removed at open, and the runs are read instead.)
                 driver.work_senders.clear();
+                let mut clean = driver.shared.failure().is_none();
                 for thread in committer_threads {
-                    let _ = thread.join();
+                    clean &= thread.join().unwrap_or(false);
+                }
+                if clean {
+                    let store = &driver.setup.store;
+                    let _ = store.write_manifest(&*driver.setup.fs, store.watermark());
                 }
             })
             .map_err(spawn_error)?;
@@ -282,11 +290,25 @@ fn run_committer<F: Fs>(
     work: &Receiver<Vec<CommitWork>>,
     done: &Sender<DispatchEvent>,
     counters: &Counters,
-) {
+) -> bool {
+    let id = committer.id();
+    let _report = ReportPanic { id, done };
+    let clean = commit_until_closed(&mut committer, fs, store, work, done, counters);
+    clean && committer.checkpoint_all(fs, store).is_ok()
+}
+
+/// Takes the committer's work until its channel closes (`true`) or a pass fails (`false`).
+fn commit_until_closed<F: Fs>(
+    committer: &mut Committer<F>,
+    fs: &F,
+    store: &KeyStore,
+    work: &Receiver<Vec<CommitWork>>,
+    done: &Sender<DispatchEvent>,
+    counters: &Counters,
+) -> bool {
     /// Pieces of work taken in one pass at the most.
     const PASS_PIECES_MAX: usize = 256;
     let id = committer.id();
-    let _report = ReportPanic { id, done };
     // Each message is one handout's work for this committer (every log it covered);
     // handouts queued behind it join the same pass.
     while let Ok(first) = work.recv() {
@@ -320,9 +342,10 @@ fn run_committer<F: Fs>(
             .is_err()
             || failed
         {
-            return;
+            return false;
         }
     }
+    true
 }
 
 struct DispatchDriver<F: Fs> {
@@ -406,7 +429,7 @@ impl<F: Fs> DispatchDriver<F> {
 
     /// Finished logs waiting that are not in the committers' hands yet. Pacing looks at
     /// these only: counting the logs being committed would hand out small batches exactly
-    /// when the committers are behind, when large ones (each key file written once for
+    /// when the committers are behind, when large ones (each key's group written once for
     /// more records) help most.
     fn logs_not_handed_out(&self) -> u64 {
         let waiting = self.setup.counters.logs_waiting.load(Ordering::SeqCst);

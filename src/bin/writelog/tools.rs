@@ -94,7 +94,7 @@ fn walk_log(bytes: &[u8]) -> Vec<LogItem> {
     items
 }
 
-/// `writelog inspect PATH`: a log or a key file, block by block. Returns whether the file
+/// `writelog inspect PATH`: a log block by block, or a segment run by run. Returns whether the file
 /// is intact.
 pub fn inspect(path: &Path, json: bool) -> CliResult<bool> {
     let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
