@@ -638,44 +638,40 @@ impl World {
         self.note(format!("replay {name}"));
     }
 
+    /// What a failed open or recovery means: corruption refused (planted, or an oracle
+    /// failure), a crash or injected error, or an oracle failure.
+    fn open_failed(&mut self, e: writelog::Error) -> StepError {
+        match e {
+            writelog::Error::Corrupt {
+                path,
+                offset,
+                reason,
+            } if !self.fs.crashed() => self.refused(&path, offset, reason),
+            _ if self.fs.crashed() || self.fs.take_injected_error() => StepError::Crash,
+            e => StepError::from(e),
+        }
+    }
+
     /// Runs the production recovery code and checks what it kept.
     fn recover(&mut self) -> Step<()> {
-        let fs = &self.fs;
-        let crash = |e: writelog::Error| {
-            if fs.crashed() || fs.take_injected_error() {
-                StepError::Crash
-            } else {
-                StepError::from(e)
-            }
-        };
         let mode = self.knobs.recovery_mode;
         let open_mode = OpenMode {
             partitions: self.knobs.partitions,
             recovery: mode,
             writable: true,
         };
-        let (keys, opened) = match KeyStore::open(fs, open_mode) {
+        let (keys, opened) = match KeyStore::open(&self.fs, open_mode) {
             Ok(opened) => opened,
-            Err(writelog::Error::Corrupt {
-                path,
-                offset,
-                reason,
-            }) if !fs.crashed() => return Err(self.refused(&path, offset, reason)),
-            Err(e) => return Err(crash(e)),
+            Err(e) => return Err(self.open_failed(e)),
         };
         let watermark = keys.watermark();
         let opened = format!(
             "key store opened: {} runs, cut {:?}, removed {:?}, damage {:?}",
             opened.runs, opened.cut, opened.removed, opened.damage
         );
-        let recovered = match recovery::recover(fs, Timestamp(self.now), watermark, mode) {
+        let recovered = match recovery::recover(&self.fs, Timestamp(self.now), watermark, mode) {
             Ok(recovered) => recovered,
-            Err(writelog::Error::Corrupt {
-                path,
-                offset,
-                reason,
-            }) if !fs.crashed() => return Err(self.refused(&path, offset, reason)),
-            Err(e) => return Err(crash(e)),
+            Err(e) => return Err(self.open_failed(e)),
         };
         self.note(opened);
         if self.trace_on {
