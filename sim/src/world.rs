@@ -216,18 +216,27 @@ struct KeyDamage {
     offset: usize,
     original: Vec<u8>,
     planted: Vec<u8>,
+    /// For a file replaced whole (the MANIFEST) or removed whole (a checkpoint): its
+    /// bytes just after the fault. It is repaired only while it still holds exactly them.
+    whole: Option<Vec<u8>>,
 }
 
 impl KeyDamage {
-    /// Puts the region back as far as the file still holds what was planted (opening may
-    /// have cut its end; a MANIFEST replaced since holds other bytes: nothing to repair).
+    /// Puts the region back. A segment's damaged region lies in what the MANIFEST made
+    /// durable, which is never cut or written over, so it still holds what was planted; a
+    /// MANIFEST or checkpoint replaced since holds other bytes and needs no repair.
     fn repair(&self, fs: &SimFs) {
-        let len = fs.peek(&self.path).map_or(0, |b| b.len());
-        let kept = len.saturating_sub(self.offset).min(self.planted.len());
-        if kept > 0
-            && fs.peek_at(&self.path, self.offset, kept).as_deref() == Some(&self.planted[..kept])
+        if let Some(whole) = &self.whole {
+            if fs.peek(&self.path).as_ref() != Some(whole) {
+                return;
+            }
+        }
+        if fs
+            .peek_at(&self.path, self.offset, self.planted.len())
+            .as_ref()
+            == Some(&self.planted)
         {
-            fs.patch(&self.path, self.offset, &self.original[..kept]);
+            fs.patch(&self.path, self.offset, &self.original);
         }
     }
 }
@@ -1121,16 +1130,45 @@ impl World {
     /// index hides the runs after it; a damaged group header, the key's older groups).
     fn plant_key_damage(&mut self, stale: bool) {
         let manifest = Path::new(writelog::keystore::manifest::MANIFEST_FILE);
+        // What the MANIFEST names, and how far: only that can be corruption (bytes past a
+        // segment's durable length are crash damage, cut and written again on open).
+        let Some(named) = self
+            .fs
+            .peek(manifest)
+            .and_then(|bytes| writelog::keystore::manifest::decode(&bytes).ok())
+        else {
+            return;
+        };
+        let mut recorded: BTreeMap<PathBuf, usize> = named
+            .segments
+            .iter()
+            .map(|s| {
+                (
+                    writelog::keystore::segment_path(s.partition, s.segment),
+                    s.durable_len as usize,
+                )
+            })
+            .collect();
+        if !stale {
+            recorded.insert(manifest.to_path_buf(), usize::MAX);
+            for c in &named.checkpoints {
+                recorded.insert(
+                    writelog::keystore::checkpoint::checkpoint_path(c.partition, c.number),
+                    usize::MAX,
+                );
+            }
+        }
         let files: Vec<(PathBuf, Vec<u8>)> = self
             .fs
             .files()
             .into_iter()
-            .filter(|(path, _)| {
-                let segment =
-                    path.extension().is_some_and(|e| e == "dat") && path.starts_with("keys");
-                segment || (!stale && path == manifest)
+            .filter_map(|(path, mut bytes)| {
+                bytes.truncate(*recorded.get(&path)?);
+                Some((path, bytes))
             })
-            .filter(|(path, _)| !self.key_damage.iter().any(|d| &d.path == path))
+            .filter(|(path, bytes)| {
+                !bytes.is_empty() && !self.key_damage.iter().any(|d| &d.path == path)
+            })
             .collect();
         if files.is_empty() {
             return;
@@ -1196,11 +1234,14 @@ impl World {
                 .collect();
             self.maybe_lost.extend(hit);
         }
+        let replaced_whole = path.extension().is_none_or(|e| e != "dat");
+        let whole = replaced_whole.then(|| self.fs.peek(&path)).flatten();
         self.key_damage.push(KeyDamage {
             path,
             offset,
             original,
             planted,
+            whole,
         });
     }
 
@@ -1460,6 +1501,12 @@ impl World {
         let outcome = match node.committers[id].commit(&fs, &node.keys, &work) {
             Ok(outcome) => outcome,
             Err(_) if self.is_fault() => return Err(StepError::Crash),
+            // A lookup or a checkpoint merge that met damage `Strict` must refuse.
+            Err(writelog::Error::Corrupt {
+                path,
+                offset,
+                reason,
+            }) => return Err(self.refused(&path, offset, reason)),
             Err(e) => return Err(StepError::from(e)),
         };
         for log in &outcome.logs_done {
