@@ -21,7 +21,7 @@ use std::path::PathBuf;
 
 use super::segment::GroupRef;
 use super::{partition_dir, varint, KeyEntry};
-use crate::error::{IoContext, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::format::{crc64, BadReason, FORMAT_KEY_LEN_MAX};
 use crate::fs::{Fs, FsFile};
 
@@ -319,6 +319,14 @@ pub fn write<F: Fs>(
     entries: impl Iterator<Item = (Vec<u8>, KeyEntry)>,
 ) -> Result<Checkpoint> {
     let path = checkpoint_path(partition, number);
+    // Opening removed every checkpoint the MANIFEST does not name, and a named one's
+    // number is never reused: none is here, and none is ever written over.
+    if fs.len(&path).io("inspecting", &path)?.is_some() {
+        return Err(Error::CommitFailed(format!(
+            "{} exists, yet the key store does not name it",
+            path.display()
+        )));
+    }
     let mut file = fs.create(&path).io("creating", &path)?;
     let mut out = Vec::with_capacity(1 << 20);
     let mut blocks: Vec<BlockRef> = Vec::new();

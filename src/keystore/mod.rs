@@ -225,12 +225,15 @@ impl KeyStore {
         }
         manifest::write(fs, &manifest)?;
         self.watermark.store(watermark, Ordering::SeqCst);
-        for named in &manifest.checkpoints {
-            let gone = self
-                .partition(named.partition)
-                .take_superseded_below(named.number);
+        for partition in 0..self.partitions() {
+            let named = manifest
+                .checkpoints
+                .iter()
+                .find(|c| c.partition == partition)
+                .map_or(u32::MAX, |c| c.number);
+            let gone = self.partition(partition).take_superseded_below(named);
             for number in gone {
-                let path = checkpoint::checkpoint_path(named.partition, number);
+                let path = checkpoint::checkpoint_path(partition, number);
                 fs.remove(&path).io("removing", &path)?;
             }
         }

@@ -298,7 +298,13 @@ fn load_checkpoint<F: Fs>(
             part.set_checkpoint(checkpoint, covers);
             Ok(Some(covers))
         }
-        Err((offset, reason)) => damaged(mode, report, &path, offset, reason).map(|()| None),
+        Err((offset, reason)) => {
+            damaged(mode, report, &path, offset, reason)?;
+            // The MANIFEST names it: a checkpoint written over it would be trusted by
+            // the next open against runs that MANIFEST does not list (seed 12386).
+            part.set_unusable_checkpoint(named.number);
+            Ok(None)
+        }
     }
 }
 

@@ -63,6 +63,14 @@ impl Partition {
         self.checkpoint = Some((checkpoint, covers));
     }
 
+    /// Records that the durable MANIFEST names checkpoint `number`, which opening could
+    /// not use (damaged, under a lenient mode): its number is never written again, and
+    /// the file goes once a MANIFEST that does not name it is durable.
+    pub(super) fn set_unusable_checkpoint(&mut self, number: u32) {
+        assert!(self.checkpoint.is_none(), "a usable checkpoint was set");
+        self.superseded.push(number);
+    }
+
     /// The position before which every run is in the checkpoint.
     pub fn covers(&self) -> Option<(u32, u64)> {
         self.checkpoint.as_ref().map(|(_, covers)| *covers)

@@ -898,4 +898,56 @@ mod checkpoint_tests {
             "superseded checkpoints removed: {old:?}"
         );
     }
+
+    /// A named checkpoint that a lenient open finds damaged is never written over: the
+    /// next checkpoint takes a new number, and the damaged file goes only once a MANIFEST
+    /// that does not name it is durable (the simulator's seed 12386 found a checkpoint
+    /// rewritten under its old name, then trusted against runs the MANIFEST did not list).
+    #[test]
+    fn a_damaged_checkpoint_keeps_its_number_until_a_manifest_drops_it() {
+        let fs = MemFs::new();
+        let (store, _) = KeyStore::open(&fs, OpenMode::new_store(1)).unwrap();
+        let mut committer = Committer::new(0, 1, 1 << 20, 0);
+        let pass = |committer: &mut Committer<MemFs>, store: &KeyStore, seq: u64| {
+            let records = vec![CommitRecord {
+                seq,
+                kind: Kind::Append,
+                key: format!("key-{seq}").into_bytes(),
+                payload: vec![1; 8],
+            }];
+            let work = [CommitWork {
+                log: format!("log{seq}"),
+                records,
+            }];
+            assert_eq!(committer.commit(&fs, store, &work).unwrap().checkpoints, 1);
+        };
+        pass(&mut committer, &store, 1);
+        store.write_manifest(&fs, 1).unwrap();
+        let named = crate::keystore::checkpoint::checkpoint_path(0, 0);
+        // In its trailer: opening reads the directory and trailer, not the blocks.
+        let mut bytes = fs.read(&named).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x40;
+        fs.put(&named, &bytes).unwrap();
+        let mode = OpenMode {
+            recovery: crate::options::RecoveryMode::SkipCorrupt,
+            ..OpenMode::new_store(1)
+        };
+        let (store, report) = KeyStore::open(&fs, mode).unwrap();
+        assert_eq!(report.damage.len(), 1, "{report:?}");
+        let mut committer = Committer::new(0, 1, 1 << 20, 0);
+        pass(&mut committer, &store, 2);
+        assert_eq!(fs.read(&named).unwrap(), bytes, "never written over");
+        assert!(fs
+            .len(&crate::keystore::checkpoint::checkpoint_path(0, 1))
+            .unwrap()
+            .is_some());
+        store.write_manifest(&fs, 2).unwrap();
+        assert_eq!(fs.len(&named).unwrap(), None, "dropped with its MANIFEST");
+        let (store, report) = KeyStore::open(&fs, OpenMode::new_store(1)).unwrap();
+        assert!(report.damage.is_empty(), "{report:?}");
+        for key in [&b"key-1"[..], b"key-2"] {
+            assert_eq!(store.read(&fs, key, 0, 10).unwrap().records.len(), 1);
+        }
+    }
 }
