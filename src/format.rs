@@ -43,13 +43,43 @@ pub enum Kind {
     Append,
     /// Remove the key and all its records; a later append starts it afresh.
     Delete,
+    /// Drop the key's records older than a seq (the payload: [`TRUNCATE_PAYLOAD_LEN`]
+    /// bytes, the seq little-endian); see [`truncate_floor`].
+    Truncate,
+}
+
+/// Length of a truncate's payload: the seq below which records go, little-endian.
+pub const TRUNCATE_PAYLOAD_LEN: usize = 8;
+
+/// The payload of a truncate that drops the records below `before`.
+pub fn truncate_payload(before: u64) -> Vec<u8> {
+    before.to_le_bytes().to_vec()
+}
+
+/// The floor a truncate at `seq` with `payload` sets: its key's records below it are
+/// gone. It never passes the truncate itself: a record appended after the truncate is
+/// kept whatever `before` said. `None` for a payload that is not a truncate's.
+pub fn truncate_floor(seq: u64, payload: &[u8]) -> Option<u64> {
+    let before: [u8; TRUNCATE_PAYLOAD_LEN] = payload.try_into().ok()?;
+    Some(u64::from_le_bytes(before).min(seq))
 }
 
 impl Kind {
+    /// Whether a payload of `len` bytes is one this kind can carry: any for an append,
+    /// none for a delete, a seq for a truncate.
+    pub fn payload_fits(kind: Kind, len: usize) -> bool {
+        match kind {
+            Kind::Append => true,
+            Kind::Delete => len == 0,
+            Kind::Truncate => len == TRUNCATE_PAYLOAD_LEN,
+        }
+    }
+
     fn to_byte(self) -> u8 {
         match self {
             Kind::Append => 1,
             Kind::Delete => 2,
+            Kind::Truncate => 3,
         }
     }
 
@@ -57,6 +87,7 @@ impl Kind {
         match byte {
             1 => Some(Kind::Append),
             2 => Some(Kind::Delete),
+            3 => Some(Kind::Truncate),
             _ => None,
         }
     }
@@ -67,7 +98,7 @@ impl Kind {
 pub struct Block<'a> {
     /// The record's store-wide sequence number.
     pub seq: u64,
-    /// Append or delete.
+    /// Append, delete or truncate.
     pub kind: Kind,
     /// Whether this block starts its batch.
     pub batch_first: bool,
@@ -113,7 +144,7 @@ pub fn encode_log_header(out: &mut Vec<u8>) {
 /// Appends one block to `out`.
 ///
 /// The caller guarantees the limits (non-empty key within [`FORMAT_KEY_LEN_MAX`],
-/// payload within [`FORMAT_PAYLOAD_LEN_MAX`], empty payload for a delete); they are
+/// payload within [`FORMAT_PAYLOAD_LEN_MAX`], a payload its kind carries); they are
 /// asserted because a block that breaks them could never be read back.
 pub fn encode_block(out: &mut Vec<u8>, block: &Block<'_>) {
     assert!(!block.key.is_empty(), "a block's key is never empty");
@@ -126,8 +157,8 @@ pub fn encode_block(out: &mut Vec<u8>, block: &Block<'_>) {
         "payload too long for the format"
     );
     assert!(
-        block.kind == Kind::Append || block.payload.is_empty(),
-        "a delete carries no payload"
+        Kind::payload_fits(block.kind, block.payload.len()),
+        "a delete carries no payload, a truncate its seq"
     );
     let start = out.len();
     out.reserve(block_len(block.key.len(), block.payload.len()));
@@ -222,7 +253,7 @@ pub fn decode_block<'a>(
     let key_len = usize::from(read_u16(input, 22));
     let batch_left = read_u32(input, 24);
     let payload_len = read_u32(input, 28) as usize;
-    if key_len == 0 || (kind == Kind::Delete && payload_len != 0) {
+    if key_len == 0 || !Kind::payload_fits(kind, payload_len) {
         return Err(BadReason::BadField);
     }
     if key_len > limits.key_len_max || payload_len > limits.payload_len_max {

@@ -25,7 +25,7 @@ use arena::{Payload, PayloadArena};
 pub struct PendingOp {
     /// The record's seq.
     pub seq: u64,
-    /// Append or delete.
+    /// Append, delete or truncate.
     pub kind: Kind,
     /// The payload; empty for a delete.
     pub payload: Vec<u8>,
@@ -223,10 +223,20 @@ impl PendingIndex {
 /// The pending operations a read applies on top of what the key store returned.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Overlay {
-    /// A pending delete hides every record the key store holds.
-    pub deleted: bool,
-    /// The pending appends after the last pending delete, in seq order.
+    /// The key store's records below this seq are hidden (a pending delete or truncate);
+    /// 0 hides none.
+    pub floor: u64,
+    /// The pending appends at or above the floor, in seq order.
     pub appends: Vec<Record>,
+}
+
+impl Overlay {
+    /// Lays the overlay over `stored` (the key store's records, in seq order).
+    fn over(self, mut stored: Vec<Record>) -> Vec<Record> {
+        stored.retain(|r| r.seq >= self.floor);
+        stored.extend(self.appends);
+        stored
+    }
 }
 
 /// The overlay of `pending` (a key's pending ops, in seq order) on a key store read that
@@ -234,16 +244,21 @@ pub struct Overlay {
 pub fn overlay(pending: Vec<PendingOp>, stored_last_seq: u64) -> Overlay {
     let mut overlay = Overlay::default();
     for op in pending.into_iter().filter(|op| op.seq > stored_last_seq) {
-        match op.kind {
-            Kind::Delete => {
-                overlay.deleted = true;
-                overlay.appends.clear();
+        let floor = match op.kind {
+            Kind::Append => {
+                overlay.appends.push(Record {
+                    seq: op.seq,
+                    payload: op.payload,
+                });
+                continue;
             }
-            Kind::Append => overlay.appends.push(Record {
-                seq: op.seq,
-                payload: op.payload,
-            }),
-        }
+            Kind::Delete => op.seq + 1,
+            // Checked when it was decoded or submitted; an unreadable one moves nothing.
+            Kind::Truncate => crate::format::truncate_floor(op.seq, &op.payload).unwrap_or(0),
+        };
+        overlay.floor = overlay.floor.max(floor);
+        let floor = overlay.floor;
+        overlay.appends.retain(|r| r.seq >= floor);
     }
     overlay
 }
@@ -260,16 +275,25 @@ pub fn records<F: Fs>(
     after: u64,
     limit: usize,
 ) -> Result<Vec<Record>> {
-    let stored = store.read(fs, key, after, limit)?;
-    let overlay = overlay(pending, stored.last_seq);
-    let mut records = if overlay.deleted {
-        Vec::new()
-    } else {
-        stored.records
-    };
-    records.extend(overlay.appends.into_iter().filter(|r| r.seq > after));
-    records.truncate(limit);
-    Ok(records)
+    let mut from = after;
+    loop {
+        let stored = store.read(fs, key, from, limit)?;
+        let overlay = overlay(pending.clone(), stored.last_seq);
+        // A pending truncate hides the key store's older records: read from its floor,
+        // or `limit` of them could all be hidden. `from` only rises, so this ends.
+        let hidden = stored
+            .records
+            .first()
+            .is_some_and(|r| r.seq < overlay.floor);
+        if hidden && overlay.floor - 1 > from {
+            from = overlay.floor - 1;
+            continue;
+        }
+        let mut records = overlay.over(stored.records);
+        records.retain(|r| r.seq > after);
+        records.truncate(limit);
+        return Ok(records);
+    }
 }
 
 /// The last `count` records of `key` (see [`records`] for `pending`).
@@ -281,13 +305,7 @@ pub fn tail<F: Fs>(
     count: usize,
 ) -> Result<Vec<Record>> {
     let stored = store.tail(fs, key, count)?;
-    let overlay = overlay(pending, stored.last_seq);
-    let mut records = if overlay.deleted {
-        Vec::new()
-    } else {
-        stored.records
-    };
-    records.extend(overlay.appends);
+    let mut records = overlay(pending, stored.last_seq).over(stored.records);
     let extra = records.len().saturating_sub(count);
     records.drain(..extra);
     Ok(records)
@@ -317,7 +335,7 @@ mod tests {
     fn the_overlay_takes_pending_ops_above_the_key_store() {
         let pending = vec![op(5, Kind::Append), op(7, Kind::Append)];
         let over = overlay(pending.clone(), 5);
-        assert_eq!((over.deleted, seqs(&over.appends)), (false, vec![7]));
+        assert_eq!((over.floor, seqs(&over.appends)), (0, vec![7]));
         assert_eq!(seqs(&overlay(pending, 0).appends), vec![5, 7]);
         let pending = vec![
             op(5, Kind::Append),
@@ -328,9 +346,46 @@ mod tests {
         for stored_last_seq in [5, 6] {
             let over = overlay(pending.clone(), stored_last_seq);
             assert_eq!(seqs(&over.appends), vec![7]);
-            assert_eq!(over.deleted, stored_last_seq < 6);
+            assert_eq!(over.floor, if stored_last_seq < 6 { 7 } else { 0 });
         }
         assert_eq!(overlay(pending, 7), Overlay::default());
+    }
+
+    #[test]
+    fn a_pending_truncate_hides_older_records_and_never_reaches_past_itself() {
+        let truncate = |seq: u64, before: u64| PendingOp {
+            seq,
+            kind: Kind::Truncate,
+            payload: crate::format::truncate_payload(before),
+        };
+        let pending = vec![
+            op(5, Kind::Append),
+            op(6, Kind::Append),
+            truncate(7, 6),
+            op(8, Kind::Append),
+        ];
+        let over = overlay(pending.clone(), 4);
+        assert_eq!((over.floor, seqs(&over.appends)), (6, vec![6, 8]));
+        // Past its own seq: it drops what is older than itself, keeps later appends.
+        let over = overlay(
+            vec![op(5, Kind::Append), truncate(7, 100), op(8, Kind::Append)],
+            0,
+        );
+        assert_eq!((over.floor, seqs(&over.appends)), (7, vec![8]));
+        // A truncate behind a delete's floor moves nothing.
+        let over = overlay(vec![op(6, Kind::Delete), truncate(7, 3)], 0);
+        assert_eq!(over.floor, 7);
+        let stored = vec![
+            Record {
+                seq: 1,
+                payload: vec![],
+            },
+            Record {
+                seq: 3,
+                payload: vec![],
+            },
+        ];
+        assert_eq!(seqs(&overlay(pending, 4).over(stored)), vec![6, 8]);
     }
 
     proptest::proptest! {

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
-use crate::format::Kind;
+use crate::format::{truncate_payload, Kind};
 use crate::fs::{Fs, RealFs};
 use crate::index::{self, PendingIndex, Record};
 use crate::keystore::{KeyStore, OpenMode, OpenReport};
@@ -301,6 +301,19 @@ impl<F: Fs, C: Clock> Store<F, C> {
     /// append starts the key afresh.
     pub fn delete(&self, key: &[u8]) -> Result<Seq> {
         let record = self.record(Kind::Delete, key, &[])?;
+        let range = self
+            .writes
+            .submit(vec![record], self.options.durability, WhenFull::Wait)?;
+        Ok(Seq(range.first))
+    }
+
+    /// Drops `key`'s records with a seq below `before`, through the log like a delete:
+    /// once it returns, reads of the key start at `before`, and no replay, crash or
+    /// compaction brings the dropped records back. A `before` past the key's newest
+    /// record drops them all but keeps the key's later appends: a truncate never reaches
+    /// past its own seq. Returns the truncate's own seq.
+    pub fn truncate(&self, key: &[u8], before: Seq) -> Result<Seq> {
+        let record = self.record(Kind::Truncate, key, &truncate_payload(before.0))?;
         let range = self
             .writes
             .submit(vec![record], self.options.durability, WhenFull::Wait)?;

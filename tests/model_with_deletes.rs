@@ -1,18 +1,20 @@
-//! 16 threads × 5,000 operations over 1,000 keys, deletes mixed in, then `flush`: every
-//! key equals a reference model built from the acknowledged seqs, before and after a
-//! reopen.
+//! 16 threads × 5,000 operations over 1,000 keys, deletes and truncates mixed in, then
+//! `flush`: every key equals a reference model built from the acknowledged seqs, before
+//! and after a reopen.
 #![allow(clippy::disallowed_methods)]
 
 mod common;
 
 use std::collections::BTreeMap;
 
-use writelog::{Options, Store};
+use writelog::{Options, Seq, Store};
 
 /// An acknowledged operation.
 enum Op {
     Append(Vec<u8>, Vec<u8>),
     Delete(Vec<u8>),
+    /// A truncate and the seq it was asked to keep from.
+    Truncate(Vec<u8>, u64),
 }
 
 #[test]
@@ -38,6 +40,12 @@ fn sixteen_threads_with_deletes_match_a_reference_model() {
                         if i % 50 == 49 {
                             let seq = store.delete(&key).unwrap();
                             acked.push((seq.0, Op::Delete(key)));
+                        } else if i % 10 == 4 {
+                            // Keep from a recent seq of this thread's (often another
+                            // key's, sometimes past the key's newest record).
+                            let before = acked.iter().rev().nth(3).map_or(0, |(s, _)| *s);
+                            let seq = store.truncate(&key, Seq(before)).unwrap();
+                            acked.push((seq.0, Op::Truncate(key, before)));
                         } else {
                             let payload = format!("t{t}-{i}").into_bytes();
                             let seq = store.append(&key, &payload).unwrap();
@@ -69,8 +77,15 @@ fn sixteen_threads_with_deletes_match_a_reference_model() {
             Op::Delete(key) => {
                 model.remove(key);
             }
+            Op::Truncate(key, before) => {
+                let floor = (*before).min(seq);
+                if let Some(records) = model.get_mut(key) {
+                    records.retain(|(s, _)| *s >= floor);
+                }
+            }
         }
     }
+    model.retain(|_, records| !records.is_empty());
 
     let check = |store: &Store, when: &str| {
         let keys = store.keys().unwrap();

@@ -13,7 +13,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use writelog::clock::Timestamp;
 use writelog::format::{
-    block_len, crc64, BadReason, DecodeLimits, Kind, LogDecoder, LOG_HEADER_LEN,
+    block_len, crc64, truncate_floor, BadReason, DecodeLimits, Kind, LogDecoder, LOG_HEADER_LEN,
 };
 use writelog::fs::Fs;
 use writelog::index::{self, PendingIndex, Record};
@@ -779,6 +779,12 @@ impl World {
                     Kind::Delete => {
                         model.remove(&record.key);
                     }
+                    Kind::Truncate => {
+                        let floor = truncate_floor(seq, &record.payload).expect("submitted whole");
+                        if let Some(records) = model.get_mut(&record.key) {
+                            records.retain(|r| r.seq >= floor);
+                        }
+                    }
                 }
             }
         }
@@ -887,7 +893,11 @@ impl World {
                     } else {
                         ""
                     };
-                    let kind = if kind == Kind::Delete { "del" } else { "" };
+                    let kind = match kind {
+                        Kind::Append => "",
+                        Kind::Delete => "del",
+                        Kind::Truncate => "trunc",
+                    };
                     format!("{kind}{seq}{maybe}")
                 })
                 .collect();
@@ -920,12 +930,15 @@ impl World {
 
     /// With records the recovery mode may have dropped: whether `got` is what `key`'s
     /// history leaves for some choice of which of them were dropped. Each candidate for
-    /// the last delete that took effect is tried; after it, every record not in
-    /// `maybe_lost` must be read, in order, and nothing else.
+    /// the floor that took effect (0, or the floor a delete or truncate sets; floors only
+    /// rise) is tried: every delete or truncate not in `maybe_lost` must lie at or under
+    /// it, and above it every append not in `maybe_lost` must be read, in order, and
+    /// nothing else.
     fn possible_read(&self, key: &[u8], got: &[Record]) -> bool {
         struct Op<'a> {
             seq: u64,
-            kind: Kind,
+            /// The floor a delete or truncate sets; `None` for an append.
+            floor: Option<u64>,
             payload: &'a [u8],
             maybe: bool,
         }
@@ -934,32 +947,30 @@ impl World {
             for (i, record) in request.records.iter().enumerate() {
                 if record.key == key {
                     let seq = first + i as u64;
+                    let floor = match record.kind {
+                        Kind::Append => None,
+                        Kind::Delete => Some(seq + 1),
+                        Kind::Truncate => truncate_floor(seq, &record.payload),
+                    };
                     ops.push(Op {
                         seq,
-                        kind: record.kind,
+                        floor,
                         payload: &record.payload,
                         maybe: self.maybe_lost.contains(&seq),
                     });
                 }
             }
         }
-        let last_deletes = std::iter::once(0).chain(
-            ops.iter()
-                .filter(|op| op.kind == Kind::Delete)
-                .map(|op| op.seq),
-        );
-        'candidate: for cut in last_deletes {
+        let floors = std::iter::once(0).chain(ops.iter().filter_map(|op| op.floor));
+        'candidate: for cut in floors {
             if ops
                 .iter()
-                .any(|op| op.kind == Kind::Delete && !op.maybe && op.seq > cut)
+                .any(|op| !op.maybe && op.floor.is_some_and(|floor| floor > cut))
             {
                 continue;
             }
             let mut read = got.iter().peekable();
-            for op in ops
-                .iter()
-                .filter(|op| op.kind == Kind::Append && op.seq > cut)
-            {
+            for op in ops.iter().filter(|op| op.floor.is_none() && op.seq >= cut) {
                 match read.peek() {
                     Some(record) if record.seq == op.seq => {
                         if record.payload != op.payload {
@@ -1338,11 +1349,20 @@ impl World {
                 .collect::<Vec<u8>>()
         };
         let big = self.knobs.big_payloads;
+        let next_seq = self.node()?.queue.next_seq();
         let records: Vec<LogRecord> = match self.rng.random_range(0..10u32) {
-            0 => vec![LogRecord {
+            0 if self.rng.random_bool(0.5) => vec![LogRecord {
                 kind: Kind::Delete,
                 key: key(&mut self.rng),
                 payload: Vec::new(),
+            }],
+            // Keep from a recent seq, now and then one past the key's newest record.
+            0 => vec![LogRecord {
+                kind: Kind::Truncate,
+                key: key(&mut self.rng),
+                payload: writelog::format::truncate_payload(
+                    next_seq.saturating_sub(self.rng.random_range(0..40)) + 2,
+                ),
             }],
             1..3 => (0..self.rng.random_range(2..5))
                 .map(|_| LogRecord {

@@ -318,86 +318,130 @@ pub fn write<F: Fs>(
     number: u32,
     entries: impl Iterator<Item = (Vec<u8>, KeyEntry)>,
 ) -> Result<Checkpoint> {
-    let path = checkpoint_path(partition, number);
-    // Opening removed every checkpoint the MANIFEST does not name, and a named one's
-    // number is never reused: none is here, and none is ever written over.
-    if fs.len(&path).io("inspecting", &path)?.is_some() {
-        return Err(Error::CommitFailed(format!(
-            "{} exists, yet the key store does not name it",
-            path.display()
-        )));
-    }
-    let mut file = fs.create(&path).io("creating", &path)?;
-    let mut out = Vec::with_capacity(1 << 20);
-    let mut blocks: Vec<BlockRef> = Vec::new();
-    let mut body = Vec::with_capacity(BLOCK_BYTES_TARGET * 2);
-    let (mut count, mut first_key, mut written) = (0u32, Vec::new(), 0u64);
-    let mut last_key: Option<Vec<u8>> = None;
+    let mut writer = CheckpointWriter::new(fs, partition, number)?;
     for (key, entry) in entries {
+        writer.push(&key, &entry)?;
+    }
+    writer.finish(fs)
+}
+
+/// A checkpoint being written, entry by entry in key order (what [`write`] does, for a
+/// caller that produces its entries as it goes: compaction).
+pub struct CheckpointWriter<F: Fs> {
+    partition: u32,
+    number: u32,
+    path: PathBuf,
+    file: F::File,
+    /// Encoded bytes not yet appended to the file.
+    out: Vec<u8>,
+    blocks: Vec<BlockRef>,
+    /// The open block's entries.
+    body: Vec<u8>,
+    count: u32,
+    first_key: Vec<u8>,
+    /// Bytes appended to the file so far.
+    written: u64,
+    last_key: Option<Vec<u8>>,
+}
+
+impl<F: Fs> CheckpointWriter<F> {
+    /// Creates checkpoint `number` of `partition`; there must be none of that number.
+    pub fn new(fs: &F, partition: u32, number: u32) -> Result<Self> {
+        let path = checkpoint_path(partition, number);
+        // Opening removed every checkpoint the MANIFEST does not name, and a named one's
+        // number is never reused: none is here, and none is ever written over.
+        if fs.len(&path).io("inspecting", &path)?.is_some() {
+            return Err(Error::CommitFailed(format!(
+                "{} exists, yet the key store does not name it",
+                path.display()
+            )));
+        }
+        let file = fs.create(&path).io("creating", &path)?;
+        Ok(CheckpointWriter {
+            partition,
+            number,
+            path,
+            file,
+            out: Vec::with_capacity(1 << 20),
+            blocks: Vec::new(),
+            body: Vec::with_capacity(BLOCK_BYTES_TARGET * 2),
+            count: 0,
+            first_key: Vec::new(),
+            written: 0,
+            last_key: None,
+        })
+    }
+
+    /// Adds the entry of `key`, which sorts after every key added before.
+    pub fn push(&mut self, key: &[u8], entry: &KeyEntry) -> Result<()> {
         assert!(
-            last_key.as_ref().is_none_or(|last| *last < key),
+            self.last_key.as_deref().is_none_or(|last| last < key),
             "a checkpoint's keys are sorted, each once"
         );
-        if count == 0 {
-            first_key = key.clone();
+        if self.count == 0 {
+            self.first_key = key.to_vec();
         }
-        put_entry(&mut body, &key, &entry);
-        count += 1;
-        last_key = Some(key);
-        if body.len() >= BLOCK_BYTES_TARGET {
-            close_block(
-                &mut body,
-                &mut count,
-                &mut first_key,
-                &mut out,
-                written,
-                &mut blocks,
-            );
+        put_entry(&mut self.body, key, entry);
+        self.count += 1;
+        self.last_key = Some(key.to_vec());
+        if self.body.len() >= BLOCK_BYTES_TARGET {
+            self.close_block();
         }
-        if out.len() >= 1 << 20 {
-            file.append(&out).io("writing", &path)?;
-            written += out.len() as u64;
-            out.clear();
+        if self.out.len() >= 1 << 20 {
+            self.file.append(&self.out).io("writing", &self.path)?;
+            self.written += self.out.len() as u64;
+            self.out.clear();
         }
+        Ok(())
     }
-    if count > 0 {
+
+    fn close_block(&mut self) {
         close_block(
-            &mut body,
-            &mut count,
-            &mut first_key,
-            &mut out,
-            written,
-            &mut blocks,
+            &mut self.body,
+            &mut self.count,
+            &mut self.first_key,
+            &mut self.out,
+            self.written,
+            &mut self.blocks,
         );
     }
-    let dir_offset = written + out.len() as u64;
-    let dir_start = out.len();
-    for block in &blocks {
-        varint::put(&mut out, block.first_key.len() as u64);
-        out.extend_from_slice(&block.first_key);
-        varint::put(&mut out, block.offset);
-        varint::put(&mut out, u64::from(block.len));
+
+    /// Writes the directory and trailer and makes the checkpoint durable (file, then its
+    /// directory entry).
+    pub fn finish(mut self, fs: &F) -> Result<Checkpoint> {
+        if self.count > 0 {
+            self.close_block();
+        }
+        let out = &mut self.out;
+        let dir_offset = self.written + out.len() as u64;
+        let dir_start = out.len();
+        for block in &self.blocks {
+            varint::put(out, block.first_key.len() as u64);
+            out.extend_from_slice(&block.first_key);
+            varint::put(out, block.offset);
+            varint::put(out, u64::from(block.len));
+        }
+        let crc = crc64(&out[dir_start..]);
+        out.extend_from_slice(&crc.to_le_bytes());
+        let dir_len = (out.len() - dir_start) as u32;
+        let trailer_start = out.len();
+        out.extend_from_slice(&TRAILER_MAGIC);
+        out.extend_from_slice(&dir_offset.to_le_bytes());
+        out.extend_from_slice(&dir_len.to_le_bytes());
+        out.extend_from_slice(&(self.blocks.len() as u32).to_le_bytes());
+        let crc = crc64(&out[trailer_start..]);
+        out.extend_from_slice(&crc.to_le_bytes());
+        self.file.append(out).io("writing", &self.path)?;
+        self.file.sync_data().io("syncing", &self.path)?;
+        let dir = partition_dir(self.partition);
+        fs.sync_dir(&dir).io("fsyncing", &dir)?;
+        let file_len = self.written + out.len() as u64;
+        Ok(Checkpoint {
+            number: self.number,
+            blocks: self.blocks,
+            file_len,
+        })
     }
-    let crc = crc64(&out[dir_start..]);
-    out.extend_from_slice(&crc.to_le_bytes());
-    let dir_len = (out.len() - dir_start) as u32;
-    let trailer_start = out.len();
-    out.extend_from_slice(&TRAILER_MAGIC);
-    out.extend_from_slice(&dir_offset.to_le_bytes());
-    out.extend_from_slice(&dir_len.to_le_bytes());
-    out.extend_from_slice(&(blocks.len() as u32).to_le_bytes());
-    let crc = crc64(&out[trailer_start..]);
-    out.extend_from_slice(&crc.to_le_bytes());
-    file.append(&out).io("writing", &path)?;
-    file.sync_data().io("syncing", &path)?;
-    let dir = partition_dir(partition);
-    fs.sync_dir(&dir).io("fsyncing", &dir)?;
-    let file_len = written + out.len() as u64;
-    Ok(Checkpoint {
-        number,
-        blocks,
-        file_len,
-    })
 }
 
 /// Every entry of `checkpoint`, block by block, in key order.

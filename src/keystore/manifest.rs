@@ -4,7 +4,7 @@
 //! ```text
 //! magic "WLMANIF1"(8) version u32 partitions u32 watermark u64 segments u32 checkpoints u32
 //! segments × (partition u32, segment u32, durable_len u64)
-//! checkpoints × (partition u32, number u32, covers_segment u32, reserved u32, covers_offset u64)
+//! checkpoints × (partition u32, number u32, covers_segment u32, compacted_kib u32, covers_offset u64)
 //! crc64 over all before it
 //! ```
 //!
@@ -56,6 +56,9 @@ pub struct CheckpointEntry {
     pub covers_segment: u32,
     /// The offset in that segment up to which it covers them (every run before it).
     pub covers_offset: u64,
+    /// The partition's bytes right after its last compaction, in KiB rounded up (0: not
+    /// compacted, or not known): the baseline compaction's space policy grows from.
+    pub compacted_kib: u32,
 }
 
 /// The decoded MANIFEST.
@@ -97,7 +100,7 @@ pub fn encode(manifest: &Manifest) -> Vec<u8> {
         out.extend_from_slice(&entry.partition.to_le_bytes());
         out.extend_from_slice(&entry.number.to_le_bytes());
         out.extend_from_slice(&entry.covers_segment.to_le_bytes());
-        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&entry.compacted_kib.to_le_bytes());
         out.extend_from_slice(&entry.covers_offset.to_le_bytes());
     }
     let crc = crc64(&out);
@@ -154,15 +157,15 @@ pub fn decode(bytes: &[u8]) -> Result<Manifest, BadReason> {
     let checkpoints: Vec<CheckpointEntry> = (0..checkpoints)
         .map(|i| {
             let at = base + i * MANIFEST_CHECKPOINT_LEN;
-            (word(at + 12) == 0).then(|| CheckpointEntry {
+            CheckpointEntry {
                 partition: word(at),
                 number: word(at + 4),
                 covers_segment: word(at + 8),
+                compacted_kib: word(at + 12),
                 covers_offset: dword(at + 16),
-            })
+            }
         })
-        .collect::<Option<_>>()
-        .ok_or(BadReason::BadField)?;
+        .collect();
     let one_each = checkpoints
         .windows(2)
         .all(|w| w[0].partition < w[1].partition);
@@ -231,6 +234,7 @@ mod tests {
                 number: 2,
                 covers_segment: 0,
                 covers_offset: 2000,
+                compacted_kib: 77,
             }],
         };
         let bytes = encode(&manifest);

@@ -132,6 +132,9 @@ pub struct KeyStore {
     watermark: AtomicU64,
     /// Damaged groups and records that reads skipped (lenient modes).
     damage_skipped: AtomicU64,
+    /// Held while a MANIFEST is written: the dispatcher and a compacting committer both
+    /// write one, through the same temporary file.
+    manifest_writer: Mutex<()>,
 }
 
 impl KeyStore {
@@ -203,17 +206,21 @@ impl KeyStore {
     /// longer names. Called by the one dispatcher, before it removes the logs that the
     /// watermark covers.
     pub fn write_manifest<F: Fs>(&self, fs: &F, watermark: u64) -> Result<()> {
-        assert!(
-            watermark >= self.watermark(),
-            "the watermark never goes back"
-        );
+        let _one_writer = self
+            .manifest_writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let watermark = watermark.max(self.watermark());
         let mut manifest = manifest::Manifest {
             partitions: self.partitions(),
             watermark,
             ..Default::default()
         };
+        // Segments a compaction replaced before this MANIFEST was taken: it does not list
+        // them, so once it is durable they can go.
+        let mut retired: Vec<(u32, Vec<u32>)> = Vec::new();
         for partition in 0..self.partitions() {
-            let part = self.partition(partition);
+            let mut part = self.partition(partition);
             manifest
                 .segments
                 .extend(part.segments.iter().map(|s| manifest::SegmentEntry {
@@ -222,9 +229,21 @@ impl KeyStore {
                     durable_len: s.len,
                 }));
             manifest.checkpoints.extend(part.checkpoint_entry());
+            retired.push((partition, part.take_retired()));
         }
-        manifest::write(fs, &manifest)?;
+        if let Err(e) = manifest::write(fs, &manifest) {
+            for (partition, numbers) in retired {
+                self.partition(partition).give_back_retired(numbers);
+            }
+            return Err(e);
+        }
         self.watermark.store(watermark, Ordering::SeqCst);
+        for (partition, numbers) in &retired {
+            for &number in numbers {
+                let path = segment_path(*partition, number);
+                fs.remove(&path).io("removing", &path)?;
+            }
+        }
         for partition in 0..self.partitions() {
             let named = manifest
                 .checkpoints
@@ -235,6 +254,12 @@ impl KeyStore {
             for number in gone {
                 let path = checkpoint::checkpoint_path(partition, number);
                 fs.remove(&path).io("removing", &path)?;
+            }
+        }
+        for (partition, numbers) in &retired {
+            if !numbers.is_empty() {
+                let dir = partition_dir(*partition);
+                fs.sync_dir(&dir).io("fsyncing", &dir)?;
             }
         }
         Ok(())

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use super::checkpoint;
 use super::manifest::{self, CheckpointEntry, Manifest, MANIFEST_FILE, PARTITIONS_MAX};
-use super::segment::{self, GroupRef, RunEntry, RUN_HEADER_LEN, SEGMENT_HEADER_LEN};
+use super::segment::{self, GroupRef, RunEntry, RunOrder, RUN_HEADER_LEN, SEGMENT_HEADER_LEN};
 use super::{
     parse_segment_file_name, partition_dir, segment_path, KeyStore, Partition, SegmentState,
     KEYS_DIR,
@@ -110,6 +110,7 @@ impl KeyStore {
             mode: mode.recovery,
             watermark: AtomicU64::new(manifest.watermark),
             damage_skipped: AtomicU64::new(report.damage.len() as u64),
+            manifest_writer: Mutex::new(()),
         };
         Ok((store, report))
     }
@@ -207,7 +208,7 @@ fn open_partition<F: Fs>(
     }
     let mut part = Partition::new(partition, mode.recovery);
     let covers = load_checkpoint(fs, &mut part, listed, named, mode, report)?;
-    let mut last_seq = 0;
+    let mut order = RunOrder::default();
     for &(number, durable_len) in listed {
         let path = segment_path(partition, number);
         let found = fs.len(&path).io("inspecting", &path)?.unwrap_or(0);
@@ -246,15 +247,9 @@ fn open_partition<F: Fs>(
             _ => Some(SEGMENT_HEADER_LEN as u64),
         };
         let found = match start {
-            Some(start) => index_segment(
-                fs,
-                partition,
-                state,
-                start,
-                &mut part,
-                &mut last_seq,
-                strict,
-            )?,
+            Some(start) => {
+                index_segment(fs, partition, state, start, &mut part, &mut order, strict)?
+            }
             None => Vec::new(),
         };
         report.runs += part.runs - runs_before;
@@ -265,6 +260,11 @@ fn open_partition<F: Fs>(
         state.sealed |= !found.is_empty();
         part.segments.push(state);
     }
+    let dir = partition_dir(partition);
+    part.damage_found = report
+        .damage
+        .iter()
+        .any(|(path, ..)| path.starts_with(&dir));
     Ok(part)
 }
 
@@ -296,6 +296,7 @@ fn load_checkpoint<F: Fs>(
     match loaded {
         Ok(checkpoint) => {
             part.set_checkpoint(checkpoint, covers);
+            part.compacted_kib = named.compacted_kib;
             Ok(Some(covers))
         }
         Err((offset, reason)) => {
@@ -328,8 +329,8 @@ fn damaged(
 }
 
 /// Indexes every run of a segment up to its length, and returns the damage met. Runs of
-/// a partition hold strictly increasing seqs (`last_seq` carries the highest so far across
-/// its segments), so a stale run, intact but out of place, is damage too. With
+/// a partition come in [`RunOrder`] (`order` carries it across its segments), so a stale
+/// run, intact but out of place, is damage too. With
 /// `stop_at_damage` (`Strict`) the walk ends at the first damage; otherwise it skips what
 /// the damage touched, resuming at the next intact run whose seqs follow (found by its
 /// magic and checksums).
@@ -339,7 +340,7 @@ fn index_segment<F: Fs>(
     state: SegmentState,
     start: u64,
     index: &mut Partition,
-    last_seq: &mut u64,
+    order: &mut RunOrder,
     stop_at_damage: bool,
 ) -> Result<Vec<(u64, BadReason)>> {
     let path = segment_path(partition, state.number);
@@ -356,12 +357,12 @@ fn index_segment<F: Fs>(
     }
     let mut pos = start.max(SEGMENT_HEADER_LEN as u64);
     while pos < state.len {
-        match read_run(fs, &path, pos, state.len, *last_seq)? {
+        match read_run(fs, &path, pos, state.len, *order)? {
             Ok((run, entries)) => {
                 let groups_at = pos + RUN_HEADER_LEN as u64 + u64::from(run.index_len);
                 apply_run(fs, index, state.number, groups_at, &entries)?;
                 index.runs += 1;
-                *last_seq = run.last_seq;
+                order.pass(&run);
                 pos += run.run_len;
             }
             Err(found) => {
@@ -373,7 +374,7 @@ fn index_segment<F: Fs>(
                 // run's length is its own, not that of the run it overwrote (the
                 // simulator found a stale copy longer than the run it hid, whose length
                 // led past the start of the next run).
-                pos = resync(fs, &path, pos + 1, state.len, *last_seq)?;
+                pos = resync(fs, &path, pos + 1, state.len, *order)?;
             }
         }
     }
@@ -389,13 +390,13 @@ struct RunDamage {
     reason: BadReason,
 }
 
-/// Reads and checks the run at `pos` (seqs above `last_seq`).
+/// Reads and checks the run at `pos` (one that `order` admits).
 fn read_run<F: Fs>(
     fs: &F,
     path: &Path,
     pos: u64,
     len: u64,
-    last_seq: u64,
+    order: RunOrder,
 ) -> Result<Result<(segment::RunHeader, Vec<RunEntry>), RunDamage>> {
     let room = len - pos;
     // One read takes the header and, most often, the whole index after it.
@@ -411,7 +412,7 @@ fn read_run<F: Fs>(
         }
     };
     let skip = |offset, reason| Ok(Err(RunDamage { offset, reason }));
-    if run.first_seq <= last_seq {
+    if !order.admits(&run) {
         return skip(pos, BadReason::SeqNotIncreasing);
     }
     let index_at = pos + RUN_HEADER_LEN as u64;
@@ -428,9 +429,9 @@ fn read_run<F: Fs>(
     }
 }
 
-/// The offset of the first intact run at or after `from` whose seqs follow `last_seq`, or
-/// `len` when there is none. Reads the rest of the segment once: only damage comes here.
-fn resync<F: Fs>(fs: &F, path: &Path, from: u64, len: u64, last_seq: u64) -> Result<u64> {
+/// The offset of the first intact run at or after `from` that `order` admits, or `len`
+/// when there is none. Reads the rest of the segment once: only damage comes here.
+fn resync<F: Fs>(fs: &F, path: &Path, from: u64, len: u64, order: RunOrder) -> Result<u64> {
     if from >= len {
         return Ok(len);
     }
@@ -447,7 +448,7 @@ fn resync<F: Fs>(fs: &F, path: &Path, from: u64, len: u64, last_seq: u64) -> Res
         };
         let index_at = at + RUN_HEADER_LEN;
         let index = &rest[index_at..index_at + run.index_len as usize];
-        if run.first_seq > last_seq && segment::decode_run_index(index, &run).is_ok() {
+        if order.admits(&run) && segment::decode_run_index(index, &run).is_ok() {
             return Ok(from + at as u64);
         }
     }

@@ -36,6 +36,17 @@ pub struct Partition {
     pub(super) damage_skipped: u64,
     /// Runs indexed when the store opened.
     pub(super) runs: u64,
+    /// Bumped whenever compaction replaces the segments: a read that met a missing
+    /// segment or damage retries if it changed meanwhile (the group it followed moved).
+    generation: u64,
+    /// Segments a compaction replaced, removed once a MANIFEST no longer lists them.
+    retired: Vec<u32>,
+    /// The partition's bytes right after its last compaction, in KiB (0: not known);
+    /// kept in the MANIFEST with the checkpoint.
+    pub compacted_kib: u32,
+    /// Damage was found in the partition (at open, by a read, or by a compaction): it is
+    /// never compacted, so that the damaged bytes stay as they are.
+    pub damage_found: bool,
 }
 
 impl Partition {
@@ -51,6 +62,10 @@ impl Partition {
             superseded: Vec::new(),
             damage_skipped: 0,
             runs: 0,
+            generation: 0,
+            retired: Vec::new(),
+            compacted_kib: 0,
+            damage_found: false,
         }
     }
 
@@ -184,11 +199,7 @@ impl Partition {
     /// Returns the checkpoint's length in bytes.
     pub fn write_checkpoint<F: Fs>(&mut self, fs: &F, watermark: u64) -> Result<u64> {
         let covers = self.segments.last().map_or((0, 0), |s| (s.number, s.len));
-        let number = self
-            .checkpoint
-            .as_ref()
-            .map_or(0, |(c, _)| c.number + 1)
-            .max(self.superseded.iter().max().map_or(0, |n| n + 1));
+        let number = self.next_checkpoint_number();
         let mut merge = Merge {
             fs,
             partition: self.id,
@@ -226,6 +237,7 @@ impl Partition {
                 number: c.number,
                 covers_segment: *segment,
                 covers_offset: *offset,
+                compacted_kib: self.compacted_kib,
             })
     }
 
@@ -235,6 +247,126 @@ impl Partition {
         let (gone, kept) = self.superseded.iter().partition(|&&n| n < number);
         self.superseded = kept;
         gone
+    }
+
+    /// The partition's id.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// How many times compaction has replaced the segments in this process.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The next checkpoint's number: above the current one and every superseded one.
+    pub fn next_checkpoint_number(&self) -> u32 {
+        self.checkpoint
+            .as_ref()
+            .map_or(0, |(c, _)| c.number + 1)
+            .max(self.superseded.iter().max().map_or(0, |n| n + 1))
+    }
+
+    /// Up to `limit` entries of the index (checkpoint and delta merged, the delta's
+    /// winning) with keys after `after`, in key order: a scan a caller resumes from the
+    /// last key it got, holding the partition only for one batch at a time.
+    pub fn entries_after<F: Fs>(
+        &mut self,
+        fs: &F,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, KeyEntry)>> {
+        let past = |key: &[u8]| after.is_none_or(|after| key > after);
+        let mut old: Vec<(Vec<u8>, KeyEntry)> = Vec::new();
+        if let Some((checkpoint, _)) = &self.checkpoint {
+            let start = after.and_then(|a| checkpoint.block_for(a)).map_or(0, |b| {
+                checkpoint
+                    .blocks
+                    .iter()
+                    .position(|x| x.offset == b.offset)
+                    .unwrap_or(0)
+            });
+            let mut failure = None;
+            for block in &checkpoint.blocks[start..] {
+                if old.len() >= limit {
+                    break;
+                }
+                match checkpoint::read_block(fs, self.id, checkpoint, block)? {
+                    Ok(entries) => old.extend(entries.into_iter().filter(|(k, _)| past(k))),
+                    Err(damage) => failure = Some(damage),
+                }
+            }
+            if let Some(damage) = failure {
+                self.damaged(damage)?;
+            }
+        }
+        let mut delta = self
+            .delta
+            .iter()
+            .filter(|(k, _)| past(k))
+            .map(|(k, e)| (k.clone(), *e))
+            .take(limit)
+            .peekable();
+        let mut old = old.into_iter().peekable();
+        let mut out = Vec::with_capacity(limit.min(4096));
+        while out.len() < limit {
+            let order = match (old.peek(), delta.peek()) {
+                (None, None) => break,
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (Some((a, _)), Some((b, _))) => a.cmp(b),
+            };
+            if order == std::cmp::Ordering::Equal {
+                old.next();
+            }
+            let next = if order == std::cmp::Ordering::Less {
+                old.next()
+            } else {
+                delta.next()
+            };
+            out.extend(next);
+        }
+        Ok(out)
+    }
+
+    /// Replaces every segment with `merged` (a compaction's output, durable, sealed so
+    /// that the next run goes to a new segment) and the index with `checkpoint`, which
+    /// covers all of it. The old segments and checkpoint go once a MANIFEST without them
+    /// is durable. The caller (the partition's one committer) wrote nothing else since
+    /// it read the entries it merged.
+    pub fn install_compaction(&mut self, merged: SegmentState, checkpoint: Checkpoint) {
+        assert!(merged.sealed, "a compaction's output takes no runs");
+        assert!(
+            self.segments.iter().all(|s| s.number < merged.number),
+            "the output is numbered after every segment it replaces"
+        );
+        assert!(
+            checkpoint.number >= self.next_checkpoint_number(),
+            "a checkpoint number is never reused"
+        );
+        self.retired.extend(self.segments.iter().map(|s| s.number));
+        self.segments = vec![merged];
+        if let Some((old, _)) = self
+            .checkpoint
+            .replace((checkpoint, (merged.number, merged.len)))
+        {
+            self.superseded.push(old.number);
+        }
+        self.delta.clear();
+        self.delta_bytes = 0;
+        self.generation += 1;
+        self.compacted_kib = u32::try_from(merged.len.div_ceil(1024)).unwrap_or(u32::MAX);
+    }
+
+    /// Takes the segments a compaction replaced (a durable MANIFEST no longer lists
+    /// them, so they can go).
+    pub fn take_retired(&mut self) -> Vec<u32> {
+        std::mem::take(&mut self.retired)
+    }
+
+    /// Puts back segments taken by [`Partition::take_retired`] whose MANIFEST failed.
+    pub fn give_back_retired(&mut self, numbers: Vec<u32>) {
+        self.retired.extend(numbers);
     }
 
     /// The segment numbered `number`.

@@ -29,49 +29,93 @@ enum Want {
     Last(usize),
 }
 
+/// Damage a walk met: file, offset, what.
+type Met = (std::path::PathBuf, u64, BadReason);
+
 impl KeyStore {
     /// The first `limit` of `key`'s records whose seq is above `after`, in seq order. Reads
     /// the groups holding records above `after`, and no others.
     pub fn read<F: Fs>(&self, fs: &F, key: &[u8], after: u64, limit: usize) -> Result<KeyRead> {
-        let Some(entry) = self.entry(fs, key)? else {
-            return Ok(KeyRead::default());
-        };
-        let mut records = self.walk(fs, key, &entry, Want::After(after))?;
-        records.truncate(limit);
-        Ok(KeyRead {
-            records,
-            last_seq: entry.last_seq,
-        })
+        self.settled(
+            key,
+            |entry| {
+                let (mut records, met) = self.walk(fs, key, entry, Want::After(after))?;
+                records.truncate(limit);
+                Ok((records, met))
+            },
+            fs,
+        )
     }
 
     /// The last `count` of `key`'s records, in seq order. Reads only the newest groups.
     pub fn tail<F: Fs>(&self, fs: &F, key: &[u8], count: usize) -> Result<KeyRead> {
-        let Some(entry) = self.entry(fs, key)? else {
-            return Ok(KeyRead::default());
-        };
-        let mut records = if count == 0 {
-            Vec::new()
-        } else {
-            self.walk(fs, key, &entry, Want::Last(count))?
-        };
-        let extra = records.len().saturating_sub(count);
-        records.drain(..extra);
-        Ok(KeyRead {
-            records,
-            last_seq: entry.last_seq,
-        })
+        self.settled(
+            key,
+            |entry| {
+                if count == 0 {
+                    return Ok((Vec::new(), Vec::new()));
+                }
+                let (mut records, met) = self.walk(fs, key, entry, Want::Last(count))?;
+                let extra = records.len().saturating_sub(count);
+                records.drain(..extra);
+                Ok((records, met))
+            },
+            fs,
+        )
+    }
+
+    /// Runs `walk` on `key`'s entry until no compaction moved the key's groups under it:
+    /// a walk that met a missing segment, damage or an I/O error while the partition's
+    /// generation changed is tried again (the files it followed were replaced). Damage
+    /// met by a settled walk is reported: refused under `Strict`, counted otherwise.
+    fn settled<F: Fs>(
+        &self,
+        key: &[u8],
+        walk: impl Fn(&KeyEntry) -> Result<(Vec<Record>, Vec<Met>)>,
+        fs: &F,
+    ) -> Result<KeyRead> {
+        let partition = partition_for(key, self.partitions());
+        loop {
+            let generation = self.partition(partition).generation();
+            let attempt = match self.entry(fs, key) {
+                Ok(None) => return Ok(KeyRead::default()),
+                Ok(Some(entry)) => walk(&entry).map(|(records, met)| (entry, records, met)),
+                Err(e) => Err(e),
+            };
+            let moved = self.partition(partition).generation() != generation;
+            match attempt {
+                Ok((entry, records, met)) if met.is_empty() || !moved => {
+                    for (path, offset, reason) in met {
+                        self.damage(&path, offset, reason)?;
+                    }
+                    return Ok(KeyRead {
+                        records,
+                        last_seq: entry.last_seq,
+                    });
+                }
+                Err(e) if !moved => return Err(e),
+                _ => continue,
+            }
+        }
     }
 
     /// Walks `key`'s groups from the newest back, until `want` is met or the floor is
     /// reached. Each step goes to a group whose records are all older than the one before
     /// (checked), so the walk ends.
-    fn walk<F: Fs>(&self, fs: &F, key: &[u8], entry: &KeyEntry, want: Want) -> Result<Vec<Record>> {
+    fn walk<F: Fs>(
+        &self,
+        fs: &F,
+        key: &[u8],
+        entry: &KeyEntry,
+        want: Want,
+    ) -> Result<(Vec<Record>, Vec<Met>)> {
         let partition = partition_for(key, self.partitions());
         let stop_below = match want {
             Want::After(after) => after.saturating_add(1).max(entry.floor),
             Want::Last(_) => entry.floor,
         };
         let mut groups: Vec<Vec<Record>> = Vec::new();
+        let mut met: Vec<Met> = Vec::new();
         let (mut have, mut next, mut newer_than) = (0, entry.head, u64::MAX);
         while let Some(at) = next.filter(|g| g.last_seq >= stop_below) {
             let path = segment_path(partition, at.segment);
@@ -84,12 +128,12 @@ impl KeyStore {
             let read = match self.read_group(fs, partition, key, at, newer_than, keep_last)? {
                 Ok(read) => read,
                 Err(reason) => {
-                    self.damage(&path, at.offset, reason)?;
+                    met.push((path, at.offset, reason));
                     break;
                 }
             };
             if let Some((offset, reason)) = read.damage {
-                self.damage(&path, at.offset + offset as u64, reason)?;
+                met.push((path.clone(), at.offset + offset as u64, reason));
             }
             newer_than = read.first_seq;
             let records: Vec<Record> = read
@@ -105,7 +149,7 @@ impl KeyStore {
             };
             next = if done { None } else { read.prev };
         }
-        Ok(groups.into_iter().rev().flatten().collect())
+        Ok((groups.into_iter().rev().flatten().collect(), met))
     }
 
     /// Reads and checks one group: it must lie in the durable part of a live segment, hold

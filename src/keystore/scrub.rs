@@ -169,10 +169,10 @@ fn scrub_segment<F: Fs>(
         return Ok(Err((0, reason)));
     }
     let mut pos = SEGMENT_HEADER_LEN;
-    let mut last_seq = 0;
+    let mut order = segment::RunOrder::default();
     while pos < bytes.len() {
         let run = match segment::decode_run_header(&bytes[pos..], (bytes.len() - pos) as u64) {
-            Ok(run) if run.first_seq > last_seq => run,
+            Ok(run) if order.admits(&run) => run,
             Ok(_) => return Ok(Err((pos as u64, BadReason::SeqNotIncreasing))),
             Err(reason) => return Ok(Err((pos as u64, reason))),
         };
@@ -210,7 +210,7 @@ fn scrub_segment<F: Fs>(
             }
             at += entry.group_len as usize;
         }
-        last_seq = run.last_seq;
+        order.pass(&run);
         pos += run.run_len as usize;
     }
     Ok(Ok(()))

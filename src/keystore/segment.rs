@@ -100,7 +100,14 @@ pub struct RunHeader {
     pub last_seq: u64,
     /// Entries in the run index.
     pub entries: u32,
+    /// Written by compaction: its groups are in key order, not seq order, and its seq
+    /// range may overlap the other compacted runs of the same segment. Only the
+    /// compacted runs at the start of a partition's first segment may be.
+    pub compacted: bool,
 }
+
+/// The run header's flag for a compacted run.
+const RUN_FLAG_COMPACTED: u32 = 1;
 
 /// Appends a run header.
 pub fn encode_run_header(out: &mut Vec<u8>, header: &RunHeader) {
@@ -111,7 +118,12 @@ pub fn encode_run_header(out: &mut Vec<u8>, header: &RunHeader) {
     out.extend_from_slice(&header.first_seq.to_le_bytes());
     out.extend_from_slice(&header.last_seq.to_le_bytes());
     out.extend_from_slice(&header.entries.to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes());
+    let flags = if header.compacted {
+        RUN_FLAG_COMPACTED
+    } else {
+        0
+    };
+    out.extend_from_slice(&flags.to_le_bytes());
     let crc = crc64(&out[start..]);
     out.extend_from_slice(&crc.to_le_bytes());
     debug_assert_eq!(out.len() - start, RUN_HEADER_LEN);
@@ -139,9 +151,10 @@ pub fn decode_run_header(bytes: &[u8], room: u64) -> Result<RunHeader, BadReason
         first_seq: le_u64(bytes, 16),
         last_seq: le_u64(bytes, 24),
         entries: le_u32(bytes, 32),
+        compacted: le_u32(bytes, 36) == RUN_FLAG_COMPACTED,
     };
     let fixed = RUN_HEADER_LEN as u64 + u64::from(header.index_len);
-    if le_u32(bytes, 36) != 0
+    if le_u32(bytes, 36) & !RUN_FLAG_COMPACTED != 0
         || header.first_seq > header.last_seq
         || header.entries == 0
         || (header.index_len as usize) < 8
@@ -153,6 +166,45 @@ pub fn decode_run_header(bytes: &[u8], room: u64) -> Result<RunHeader, BadReason
         return Err(BadReason::OverLimit);
     }
     Ok(header)
+}
+
+/// Which run may come next in a partition, walking its runs in order: compacted runs
+/// only before every other run (their seq ranges may overlap each other), and each other
+/// run only with seqs above all before it (so a stale run, intact but out of place, is
+/// damage).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunOrder {
+    /// The highest seq of the runs so far.
+    pub last_seq: u64,
+    /// Whether every run so far was compacted.
+    only_compacted: bool,
+}
+
+impl Default for RunOrder {
+    fn default() -> Self {
+        RunOrder {
+            last_seq: 0,
+            only_compacted: true,
+        }
+    }
+}
+
+impl RunOrder {
+    /// Whether the run `header` may come next.
+    pub fn admits(&self, header: &RunHeader) -> bool {
+        if header.compacted {
+            self.only_compacted
+        } else {
+            header.first_seq > self.last_seq
+        }
+    }
+
+    /// Moves past the run `header` (which it admits).
+    pub fn pass(&mut self, header: &RunHeader) {
+        debug_assert!(self.admits(header), "only an admitted run is passed");
+        self.last_seq = self.last_seq.max(header.last_seq);
+        self.only_compacted &= header.compacted;
+    }
 }
 
 /// One entry of a run index: one group of one key (a key whose records in the run fill
@@ -453,11 +505,22 @@ mod tests {
             first_seq: 10,
             last_seq: 13,
             entries: 3,
+            compacted: false,
         };
         assert_eq!(decode_run_index(&index, &header).unwrap(), entries);
         let mut header_bytes = Vec::new();
         encode_run_header(&mut header_bytes, &header);
         assert_eq!(decode_run_header(&header_bytes, header.run_len), Ok(header));
+        let compacted = RunHeader {
+            compacted: true,
+            ..header
+        };
+        let mut compacted_bytes = Vec::new();
+        encode_run_header(&mut compacted_bytes, &compacted);
+        assert_eq!(
+            decode_run_header(&compacted_bytes, header.run_len),
+            Ok(compacted)
+        );
         assert_eq!(
             decode_run_header(&header_bytes, header.run_len - 1),
             Err(BadReason::OverLimit)

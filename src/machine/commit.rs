@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::{Error, IoContext, Result};
-use crate::format::Kind;
+use crate::format::{truncate_floor, Kind};
 use crate::fs::{Fs, FsFile};
 use crate::keystore::segment::{
     self, GroupRef, RunEntry, RunHeader, GROUP_BYTES_TARGET, RUN_HEADER_LEN, SEGMENT_HEADER_LEN,
@@ -29,7 +29,7 @@ use crate::keystore::{
 pub struct CommitRecord {
     /// The record's seq.
     pub seq: u64,
-    /// Append or delete.
+    /// Append, delete or truncate.
     pub kind: Kind,
     /// The key.
     pub key: Vec<u8>,
@@ -181,18 +181,39 @@ impl<F: Fs> Committer<F> {
         store: &KeyStore,
         work: &[CommitWork],
     ) -> Result<CommitOutcome> {
-        if let Some(why) = &self.failed {
-            return Err(Error::CommitFailed(format!(
-                "committer {} failed earlier: {why}",
-                self.id
-            )));
-        }
+        self.check_usable()?;
         let result = self.apply(fs, store, work);
         if let Err(e) = &result {
-            self.failed = Some(e.to_string());
-            self.open.clear();
+            self.spend(e);
         }
         result
+    }
+
+    /// The committer count this one is of.
+    pub fn committers(&self) -> usize {
+        self.committers
+    }
+
+    /// An error if an earlier failure spent the committer.
+    pub(super) fn check_usable(&self) -> Result<()> {
+        match &self.failed {
+            Some(why) => Err(Error::CommitFailed(format!(
+                "committer {} failed earlier: {why}",
+                self.id
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Spends the committer after `error`: every later call fails.
+    pub(super) fn spend(&mut self, error: &Error) {
+        self.failed = Some(error.to_string());
+        self.open.clear();
+    }
+
+    /// Drops the open segment of `partition` (compaction replaced it).
+    pub(super) fn forget_open_segment(&mut self, partition: u32) {
+        self.open.remove(&partition);
     }
 
     fn apply(&mut self, fs: &F, store: &KeyStore, work: &[CommitWork]) -> Result<CommitOutcome> {
@@ -338,7 +359,7 @@ impl<F: Fs> Committer<F> {
 }
 
 /// Plans each key's share of a run: the records above what the key holds, the floor a
-/// delete moves, and the key's entry afterwards (its head is set once the run is laid out).
+/// delete or truncate moves, and the key's entry afterwards (its head is set once the run is laid out).
 fn plan_keys<'a, F: Fs>(
     fs: &F,
     store: &KeyStore,
@@ -368,6 +389,15 @@ fn plan_keys<'a, F: Fs>(
                     appends.clear();
                     floor = record.seq + 1;
                     moved_floor = floor;
+                }
+                Kind::Truncate => {
+                    // Checked when decoded; an unreadable one moves nothing.
+                    let to = truncate_floor(record.seq, &record.payload).unwrap_or(0);
+                    if to > floor {
+                        floor = to;
+                        moved_floor = floor;
+                        appends.retain(|&(seq, _)| seq >= floor);
+                    }
                 }
             }
         }
@@ -444,6 +474,7 @@ fn lay_out_run(number: u32, start: u64, mut plans: Vec<KeyPlan<'_>>) -> PlannedR
         first_seq,
         last_seq,
         entries: entries.len() as u32,
+        compacted: false,
     };
     let mut bytes = Vec::with_capacity(header.run_len as usize);
     segment::encode_run_header(&mut bytes, &header);

@@ -14,6 +14,7 @@
 //! 4. After any I/O error the writer is poisoned and acknowledges nothing more.
 
 pub mod commit;
+pub mod compact;
 pub mod dispatch;
 pub mod recovery;
 pub mod rotation;

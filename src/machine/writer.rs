@@ -11,7 +11,7 @@ use crate::options::Durability;
 /// One record of a request, owned.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogRecord {
-    /// Append or delete.
+    /// Append, delete or truncate.
     pub kind: Kind,
     /// The key, never empty (checked by the caller before it is queued).
     pub key: Vec<u8>,

@@ -60,6 +60,9 @@ impl Acks {
     }
 }
 
+/// How long a caller parks before it checks the poison again on its own.
+const CALLER_RECHECK: Duration = Duration::from_millis(100);
+
 struct Shared {
     state: Mutex<WriteState>,
     /// Filled under `state`'s lock, in seq order.
@@ -85,6 +88,26 @@ impl Shared {
     fn poison(&self, state: &mut WriteState, poisoned: Poisoned) {
         state.poisoned.get_or_insert(poisoned);
         self.acks.poisoned.store(true, Ordering::SeqCst);
+    }
+
+    /// The writer thread panicked: poisons the store, then wakes every caller still
+    /// queued or waiting for room (callers whose pass was in flight see the poison on
+    /// their next timed wake-up).
+    fn poison_after_panic(&self, panic: &(dyn std::any::Any + Send)) {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|m| m.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let mut state = self.lock();
+        self.poison(
+            &mut state,
+            Poisoned(format!("the writer thread panicked: {message}")),
+        );
+        let left = state.queue.drain();
+        drop(state);
+        wake(left);
+        self.room.notify_all();
     }
 
     fn poison_error(&self) -> Error {
@@ -166,7 +189,13 @@ impl WriteRuntime {
                     pass_bytes_max,
                     events,
                 };
-                driver.run();
+                let shared = Arc::clone(&driver.shared);
+                // A panic in a machine is a bug; it must still release every caller
+                // with the poison, never leave one parked for good.
+                let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| driver.run()));
+                if let Err(panic) = ran {
+                    shared.poison_after_panic(&*panic);
+                }
             })
             .map_err(|source| Error::Io {
                 action: "spawning the writer thread for",
@@ -271,7 +300,9 @@ impl WriteRuntime {
             if acks.poisoned.load(Ordering::SeqCst) {
                 return Err(self.shared.poison_error());
             }
-            std::thread::park();
+            // Timed, so that a caller whose pass was in flight when the writer thread
+            // panicked still sees the poison.
+            std::thread::park_timeout(CALLER_RECHECK);
         }
     }
 

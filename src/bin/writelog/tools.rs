@@ -49,7 +49,8 @@ enum LogItem {
     Block {
         offset: u64,
         seq: u64,
-        delete: bool,
+        /// `append`, `delete` or `truncate`.
+        kind: &'static str,
         key: String,
         payload_len: usize,
         batch_first: bool,
@@ -74,7 +75,11 @@ fn walk_log(bytes: &[u8]) -> Vec<LogItem> {
                     items.push(LogItem::Block {
                         offset,
                         seq: block.seq,
-                        delete: block.kind == writelog::format::Kind::Delete,
+                        kind: match block.kind {
+                            writelog::format::Kind::Append => "append",
+                            writelog::format::Kind::Delete => "delete",
+                            writelog::format::Kind::Truncate => "truncate",
+                        },
                         key: shown(block.key),
                         payload_len: block.payload.len(),
                         batch_first: block.batch_first,
@@ -121,7 +126,7 @@ fn inspect_log(path: &Path, bytes: &[u8], json: bool) -> bool {
                 LogItem::Block {
                     offset,
                     seq,
-                    delete,
+                    kind,
                     key,
                     payload_len,
                     batch_first,
@@ -129,7 +134,7 @@ fn inspect_log(path: &Path, bytes: &[u8], json: bool) -> bool {
                 } => format!(
                     "{{\"type\":\"block\",\"offset\":{offset},\"seq\":{seq},\"kind\":\"{}\",\"key\":{},\
                      \"payload_len\":{payload_len},\"batch_first\":{batch_first},\"batch_left\":{batch_left}}}",
-                    if *delete { "delete" } else { "append" },
+                    kind,
                     json_string(key)
                 ),
                 LogItem::Damage {
@@ -160,7 +165,7 @@ fn inspect_log(path: &Path, bytes: &[u8], json: bool) -> bool {
             LogItem::Block {
                 offset,
                 seq,
-                delete,
+                kind,
                 key,
                 payload_len,
                 batch_first,
@@ -169,10 +174,9 @@ fn inspect_log(path: &Path, bytes: &[u8], json: bool) -> bool {
                 blocks += 1;
                 first = first.or(Some(*seq));
                 last = Some(*seq);
-                let kind = if *delete { "delete" } else { "append" };
                 let start = if *batch_first { " batch start," } else { "" };
                 println!(
-                    "  @{offset:<10} seq {seq:<8} {kind:<6} key \"{key}\" payload {payload_len} B,{start} {batch_left} left"
+                    "  @{offset:<10} seq {seq:<8} {kind:<8} key \"{key}\" payload {payload_len} B,{start} {batch_left} left"
                 );
             }
             LogItem::Damage {

@@ -1,0 +1,520 @@
+//! Compaction: a committer rewrites one of its partitions whole into a new segment, each
+//! key's live records contiguous and in key order, drops what deletes and truncates
+//! removed and tombstones nothing older can bring back, and swaps it in.
+//!
+//! Order of durability (every step a crash point):
+//!
+//! 1. The merged segment is written as compacted runs, fdatasync'd, and the partition's
+//!    directory fsync'd (a new file).
+//! 2. A new index checkpoint covering it is written and made durable.
+//! 3. The partition's segments and index are swapped in memory ([`Partition::install_compaction`]).
+//! 4. A MANIFEST listing the merged segment instead of the old ones is made durable.
+//! 5. Only then are the old segments and checkpoint removed.
+//!
+//! A crash before step 4 leaves the old MANIFEST: opening removes the merged segment and
+//! the new checkpoint as unlisted. After it, opening removes the old ones.
+//!
+//! The policy is here too ([`CompactPolicy`]): a partition is compacted once its bytes
+//! pass both a floor and a factor of what it held right after its last compaction. A
+//! partition where damage was found is never compacted: rewriting it would make the
+//! damage final.
+//!
+//! [`Partition::install_compaction`]: crate::keystore::partition::Partition::install_compaction
+
+use crate::error::{Error, IoContext, Result};
+use crate::fs::{Fs, FsFile};
+use crate::index::Record;
+use crate::keystore::checkpoint::{checkpoint_path, CheckpointWriter};
+use crate::keystore::segment::{
+    self, GroupRef, RunEntry, RunHeader, GROUP_BYTES_TARGET, RUN_HEADER_LEN, SEGMENT_HEADER_LEN,
+};
+use crate::keystore::{
+    committer_for_partition, partition_dir, segment_path, KeyEntry, KeyStore, SegmentState,
+};
+
+use super::commit::Committer;
+
+/// Entries a compaction takes from the index at a time (it holds the partition's lock
+/// only for that long).
+const SCAN_BATCH: usize = 1024;
+/// A compacted run is closed once its groups hold this many bytes (a key's records are
+/// never split over two runs).
+const COMPACTED_RUN_BYTES: usize = 1 << 20;
+
+/// When a partition is due for compaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CompactPolicy {
+    /// Never below this many bytes in the partition's segments.
+    pub min_bytes: u64,
+    /// Once the partition holds this percentage of what it held right after its last
+    /// compaction (at least 110).
+    pub space_percent: u32,
+}
+
+impl CompactPolicy {
+    /// Whether a partition holding `bytes`, which held `compacted_bytes` right after its
+    /// last compaction (0: never, or not known), is due.
+    pub fn due(&self, bytes: u64, compacted_bytes: u64) -> bool {
+        assert!(self.space_percent >= 110, "validated options");
+        let grown = compacted_bytes.saturating_mul(u64::from(self.space_percent)) / 100;
+        bytes >= self.min_bytes.max(grown)
+    }
+}
+
+/// Keys and their entries, in key order.
+type Entries = Vec<(Vec<u8>, KeyEntry)>;
+
+/// A compaction met damage (skipped under a lenient mode) and stopped.
+struct MetDamage;
+
+/// What one compaction did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CompactOutcome {
+    /// The partition compacted.
+    pub partition: u32,
+    /// Bytes its segments held before.
+    pub bytes_before: u64,
+    /// Bytes of the merged segment.
+    pub bytes_after: u64,
+    /// Bytes written: the merged segment and the checkpoint.
+    pub bytes_written: u64,
+    /// Keys whose records it kept, and tombstones it kept.
+    pub keys: u64,
+    /// Records it kept.
+    pub records: u64,
+}
+
+/// The merged segment being written: its file, how far it is, and the keys of the run
+/// being built (a run is laid out only when it closes: its index comes before its groups).
+struct MergedSegment<File> {
+    number: u32,
+    path: std::path::PathBuf,
+    file: File,
+    len: u64,
+    /// Keys of the open run, in key order: each one's entry and live records.
+    pending: Vec<(Vec<u8>, KeyEntry, Vec<Record>)>,
+    pending_bytes: usize,
+}
+
+impl<F: Fs> Committer<F> {
+    /// The partition of this committer's that is due for compaction under `policy`, if
+    /// any: the one that grew most past its baseline. A partition with damage found in
+    /// it, or with no bytes past its header, is never due.
+    pub fn partition_due(&self, store: &KeyStore, policy: &CompactPolicy) -> Option<u32> {
+        let mut best: Option<(u64, u32)> = None;
+        for partition in self.own_partitions(store) {
+            let part = store.partition(partition);
+            if part.damage_found {
+                continue;
+            }
+            let bytes: u64 = part.segments.iter().map(|s| s.len).sum();
+            let baseline = u64::from(part.compacted_kib) * 1024;
+            if policy.due(bytes, baseline) && best.is_none_or(|(b, _)| bytes > b) {
+                best = Some((bytes, partition));
+            }
+        }
+        best.map(|(_, partition)| partition)
+    }
+
+    /// This committer's partitions.
+    fn own_partitions(&self, store: &KeyStore) -> impl Iterator<Item = u32> + '_ {
+        let committers = self.committers();
+        let id = self.id();
+        (0..store.partitions()).filter(move |&p| committer_for_partition(p, committers) == id)
+    }
+
+    /// Compacts `partition` (one of this committer's) whole, then makes a MANIFEST that
+    /// lists the result durable and removes what it replaced (see the module doc).
+    /// Between passes only: no run of this committer's is in flight. Damage met on the
+    /// way stops it and leaves the partition as it is, never to be compacted again in
+    /// this process (`None`); any other failure spends the committer, as a failed pass
+    /// does.
+    pub fn compact(
+        &mut self,
+        fs: &F,
+        store: &KeyStore,
+        partition: u32,
+    ) -> Result<Option<CompactOutcome>> {
+        self.check_usable()?;
+        assert_eq!(
+            committer_for_partition(partition, self.committers()),
+            self.id(),
+            "a committer compacts only its own partitions"
+        );
+        let (number, checkpoint_number) = {
+            let part = store.partition(partition);
+            let last = part.segments.last().map_or(0, |s| s.number + 1);
+            (last, part.next_checkpoint_number())
+        };
+        match self.compact_inner(fs, store, partition, (number, checkpoint_number)) {
+            Ok(Ok(outcome)) => Ok(Some(outcome)),
+            Ok(Err(MetDamage)) | Err(Error::Corrupt { .. }) => {
+                store.partition(partition).damage_found = true;
+                // Unlisted and unnamed: nothing refers to them.
+                for path in [
+                    segment_path(partition, number),
+                    checkpoint_path(partition, checkpoint_number),
+                ] {
+                    if let Err(e) = fs.remove(&path).io("removing", &path) {
+                        self.spend(&e);
+                        return Err(e);
+                    }
+                }
+                Ok(None)
+            }
+            Err(e) => {
+                self.spend(&e);
+                Err(e)
+            }
+        }
+    }
+
+    /// Merges `partition` into segment `number` with checkpoint `checkpoint_number`.
+    fn compact_inner(
+        &mut self,
+        fs: &F,
+        store: &KeyStore,
+        partition: u32,
+        (number, checkpoint_number): (u32, u32),
+    ) -> Result<Result<CompactOutcome, MetDamage>> {
+        let damage_before = store.damage_skipped();
+        let bytes_before: u64 = store
+            .partition(partition)
+            .segments
+            .iter()
+            .map(|s| s.len)
+            .sum();
+        let mut merged = MergedSegment::create(fs, partition, number)?;
+        let mut checkpoint = CheckpointWriter::new(fs, partition, checkpoint_number)?;
+        let mut outcome = CompactOutcome {
+            partition,
+            bytes_before,
+            ..CompactOutcome::default()
+        };
+        let watermark = store.watermark();
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let batch =
+                store
+                    .partition(partition)
+                    .entries_after(fs, after.as_deref(), SCAN_BATCH)?;
+            let Some((last, _)) = batch.last() else {
+                break;
+            };
+            after = Some(last.clone());
+            for item in batch {
+                for (key, kept) in merged.take_key(fs, store, item, watermark, &mut outcome)? {
+                    checkpoint.push(&key, &kept)?;
+                }
+            }
+        }
+        // Damage met on the way would be made final by removing the old segments.
+        if store.damage_skipped() != damage_before {
+            return Ok(Err(MetDamage));
+        }
+        let (state, kept) = merged.finish(fs, partition)?;
+        for (key, kept) in kept {
+            checkpoint.push(&key, &kept)?;
+        }
+        let checkpoint = checkpoint.finish(fs)?;
+        outcome.bytes_after = state.len;
+        outcome.bytes_written = state.len + checkpoint.file_len;
+        self.forget_open_segment(partition);
+        store
+            .partition(partition)
+            .install_compaction(state, checkpoint);
+        store.write_manifest(fs, store.watermark())?;
+        Ok(Ok(outcome))
+    }
+}
+
+impl<File: FsFile> MergedSegment<File> {
+    /// Creates segment `number` of `partition` with its header. None of that number is
+    /// there: opening removed every unlisted one, and numbers only grow.
+    fn create<F: Fs<File = File>>(fs: &F, partition: u32, number: u32) -> Result<Self> {
+        let path = segment_path(partition, number);
+        if fs.len(&path).io("inspecting", &path)?.is_some() {
+            return Err(Error::CommitFailed(format!(
+                "{} exists, yet the key store does not list it",
+                path.display()
+            )));
+        }
+        let mut file = fs.create(&path).io("creating", &path)?;
+        let mut header = Vec::with_capacity(SEGMENT_HEADER_LEN);
+        segment::encode_segment_header(&mut header, partition, number);
+        file.append(&header).io("writing", &path)?;
+        Ok(MergedSegment {
+            number,
+            path,
+            file,
+            len: SEGMENT_HEADER_LEN as u64,
+            pending: Vec::new(),
+            pending_bytes: 0,
+        })
+    }
+
+    /// Takes `key`'s live records into the run being built, and closes the run once it
+    /// is large enough; returns the entries of the keys of a closed run (for the new
+    /// checkpoint). Nothing of a key is kept when it holds no records and its last
+    /// operation is at or below the watermark: no replay can bring anything older back.
+    fn take_key<F: Fs>(
+        &mut self,
+        fs: &F,
+        store: &KeyStore,
+        (key, entry): (Vec<u8>, KeyEntry),
+        watermark: u64,
+        outcome: &mut CompactOutcome,
+    ) -> Result<Entries> {
+        // One key's live records are held at a time, whole.
+        let records = if entry.has_records() {
+            store
+                .read(fs, &key, entry.floor.saturating_sub(1), usize::MAX)?
+                .records
+        } else {
+            Vec::new()
+        };
+        if records.is_empty() && entry.last_seq <= watermark {
+            return Ok(Vec::new());
+        }
+        outcome.keys += 1;
+        outcome.records += records.len() as u64;
+        self.pending_bytes += records
+            .iter()
+            .map(|r| r.payload.len() + segment::RECORD_HEADER_LEN)
+            .sum::<usize>()
+            + key.len();
+        self.pending.push((key, entry, records));
+        if self.pending_bytes >= COMPACTED_RUN_BYTES {
+            return self.close_run();
+        }
+        Ok(Vec::new())
+    }
+
+    /// Lays out and appends the open run (compacted: groups in key order), and returns
+    /// each of its keys' entries, their heads in this segment.
+    fn close_run(&mut self) -> Result<Entries> {
+        if self.pending.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pending = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
+        // Entries first: a group's length follows from its payloads.
+        let mut entries: Vec<RunEntry> = Vec::new();
+        let mut groups_of: Vec<Vec<&[Record]>> = Vec::with_capacity(pending.len());
+        for (key, entry, records) in &pending {
+            let groups = split_groups(records);
+            if groups.is_empty() {
+                entries.push(RunEntry {
+                    key: key.clone(),
+                    group_len: 0,
+                    count: 0,
+                    first_seq: entry.last_seq,
+                    last_seq: entry.last_seq,
+                    op_last: entry.last_seq,
+                    floor: entry.floor,
+                });
+            }
+            for group in &groups {
+                entries.push(RunEntry {
+                    key: key.clone(),
+                    group_len: segment::group_len(group.iter().map(|r| r.payload.len())) as u32,
+                    count: group.len() as u32,
+                    first_seq: group[0].seq,
+                    last_seq: group[group.len() - 1].seq,
+                    op_last: entry.last_seq,
+                    floor: entry.floor,
+                });
+            }
+            groups_of.push(groups);
+        }
+        let first_seq = entries.iter().map(|e| e.first_seq).min().expect("a key");
+        let last_seq = entries.iter().map(|e| e.op_last).max().expect("a key");
+        let mut index = Vec::new();
+        segment::encode_run_index(&mut index, first_seq, &entries);
+        let groups_len: u64 = entries.iter().map(|e| u64::from(e.group_len)).sum();
+        let header = RunHeader {
+            index_len: index.len() as u32,
+            run_len: (RUN_HEADER_LEN + index.len()) as u64 + groups_len,
+            first_seq,
+            last_seq,
+            entries: entries.len() as u32,
+            compacted: true,
+        };
+        let mut bytes = Vec::with_capacity(header.run_len as usize);
+        segment::encode_run_header(&mut bytes, &header);
+        bytes.extend_from_slice(&index);
+        let mut kept = Vec::with_capacity(pending.len());
+        for ((key, entry, _), groups) in pending.iter().zip(&groups_of) {
+            let mut head: Option<GroupRef> = None;
+            for group in groups {
+                let offset = self.len + bytes.len() as u64;
+                let pairs: Vec<(u64, &[u8])> = group
+                    .iter()
+                    .map(|r| (r.seq, r.payload.as_slice()))
+                    .collect();
+                let at = bytes.len();
+                segment::encode_group(&mut bytes, key, head, &pairs);
+                head = Some(GroupRef {
+                    segment: self.number,
+                    offset,
+                    len: (bytes.len() - at) as u32,
+                    last_seq: pairs[pairs.len() - 1].0,
+                });
+            }
+            kept.push((
+                key.clone(),
+                KeyEntry {
+                    head,
+                    last_seq: entry.last_seq,
+                    floor: entry.floor,
+                },
+            ));
+        }
+        assert_eq!(
+            bytes.len() as u64,
+            header.run_len,
+            "the run fills its length"
+        );
+        self.file.append(&bytes).io("writing", &self.path)?;
+        self.len += header.run_len;
+        Ok(kept)
+    }
+}
+
+impl<File: FsFile> MergedSegment<File> {
+    /// Closes the last run, makes the segment durable (file, then the directory entry)
+    /// and returns it, sealed, with the entries of the last run's keys.
+    fn finish<F: Fs<File = File>>(
+        mut self,
+        fs: &F,
+        partition: u32,
+    ) -> Result<(SegmentState, Entries)> {
+        let kept = self.close_run()?;
+        self.file.sync_data().io("syncing", &self.path)?;
+        let dir = partition_dir(partition);
+        fs.sync_dir(&dir).io("fsyncing", &dir)?;
+        let state = SegmentState {
+            number: self.number,
+            len: self.len,
+            sealed: true,
+        };
+        Ok((state, kept))
+    }
+}
+
+/// A key's records cut into groups of about [`GROUP_BYTES_TARGET`], in seq order.
+fn split_groups(records: &[Record]) -> Vec<&[Record]> {
+    let mut groups = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, record) in records.iter().enumerate() {
+        if i > start && bytes >= GROUP_BYTES_TARGET {
+            groups.push(&records[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += record.payload.len() + segment::RECORD_HEADER_LEN;
+    }
+    if start < records.len() {
+        groups.push(&records[start..]);
+    }
+    groups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::{truncate_payload, Kind};
+    use crate::fs::MemFs;
+    use crate::keystore::OpenMode;
+    use crate::machine::commit::{CommitRecord, CommitWork};
+
+    fn rec(seq: u64, kind: Kind, key: &str, payload: Vec<u8>) -> CommitRecord {
+        CommitRecord {
+            seq,
+            kind,
+            key: key.as_bytes().to_vec(),
+            payload,
+        }
+    }
+
+    /// Everything every key reads.
+    fn all_reads(fs: &MemFs, store: &KeyStore) -> Vec<(Vec<u8>, Vec<Record>)> {
+        (0..20)
+            .map(|k| format!("key-{k:02}").into_bytes())
+            .map(|key| {
+                let records = store.read(fs, &key, 0, usize::MAX).unwrap().records;
+                (key, records)
+            })
+            .collect()
+    }
+
+    /// Appends, deletes and truncates over 20 keys, then a compaction: every key reads the
+    /// same, the partition is one segment whose keys' records are contiguous, the old
+    /// files are gone, and a reopen reads the same again with no run to index.
+    #[test]
+    fn a_compaction_keeps_every_live_record_and_drops_the_rest() {
+        let fs = MemFs::new();
+        let (store, _) = KeyStore::open(&fs, OpenMode::new_store(1)).unwrap();
+        let mut committer = Committer::new(0, 1, 8 << 10, u64::MAX);
+        let mut seq = 0;
+        for pass in 0..60u64 {
+            let records: Vec<CommitRecord> = (0..10u64)
+                .map(|i| {
+                    seq += 1;
+                    let key = format!("key-{:02}", (pass * 7 + i * 3) % 20);
+                    match (pass + i) % 23 {
+                        0 => rec(seq, Kind::Delete, &key, Vec::new()),
+                        5 => rec(
+                            seq,
+                            Kind::Truncate,
+                            &key,
+                            truncate_payload(seq.saturating_sub(40)),
+                        ),
+                        _ => rec(seq, Kind::Append, &key, vec![pass as u8; 100]),
+                    }
+                })
+                .collect();
+            let work = [CommitWork {
+                log: format!("log{pass}"),
+                records,
+            }];
+            committer.commit(&fs, &store, &work).unwrap();
+            store.write_manifest(&fs, seq).unwrap();
+        }
+        let before = all_reads(&fs, &store);
+        let (segments, bytes) = store.segments_and_bytes();
+        assert!(segments > 3, "{segments} segments");
+        let policy = CompactPolicy {
+            min_bytes: 1,
+            space_percent: 200,
+        };
+        assert_eq!(committer.partition_due(&store, &policy), Some(0));
+        let outcome = committer.compact(&fs, &store, 0).unwrap().unwrap();
+        assert_eq!(outcome.bytes_before, bytes);
+        assert!(outcome.bytes_after < bytes / 2, "{outcome:?}");
+        assert_eq!(all_reads(&fs, &store), before);
+        assert_eq!(store.segments_and_bytes(), (1, outcome.bytes_after));
+        let files = fs.list(&partition_dir(0)).unwrap();
+        assert_eq!(files.len(), 2, "one segment, one checkpoint: {files:?}");
+        assert_eq!(
+            committer.partition_due(&store, &policy),
+            None,
+            "not due again until it grows"
+        );
+        // Appends after it go to a new segment; a reopen reads only those runs.
+        seq += 1;
+        let work = [CommitWork {
+            log: "after".into(),
+            records: vec![rec(seq, Kind::Append, "key-03", b"late".to_vec())],
+        }];
+        committer.commit(&fs, &store, &work).unwrap();
+        store.write_manifest(&fs, seq).unwrap();
+        let expected = all_reads(&fs, &store);
+        let (reopened, report) = KeyStore::open(&fs, OpenMode::new_store(1)).unwrap();
+        assert_eq!(report.runs, 1, "{report:?}");
+        assert_eq!(all_reads(&fs, &reopened), expected);
+        assert_eq!(
+            reopened.partition(0).compacted_kib as u64,
+            outcome.bytes_after.div_ceil(1024)
+        );
+    }
+}
