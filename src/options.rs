@@ -87,6 +87,14 @@ pub struct Options {
     /// only its directory (about one key in 40) in memory. Opening reads only the runs
     /// written since each partition's checkpoint, so it is bounded by this too.
     pub index_memory_max: u64,
+    /// Compaction: a partition is rewritten whole (each key's live records contiguous,
+    /// what deletes and truncates removed dropped) once its segments hold at least this
+    /// many bytes and [`Options::compaction_space_percent`] of what they held right after
+    /// its last compaction. `u64::MAX`: never.
+    pub compaction_min_bytes: u64,
+    /// See [`Options::compaction_min_bytes`]; at least 110. Under steady churn a
+    /// partition holds at most about this percentage of its live bytes.
+    pub compaction_space_percent: u32,
 }
 
 impl Default for Options {
@@ -110,6 +118,8 @@ impl Default for Options {
             partitions: 8,
             segment_bytes_max: 256 << 20,
             index_memory_max: 64 << 20,
+            compaction_min_bytes: 64 << 20,
+            compaction_space_percent: 190,
         }
     }
 }
@@ -153,6 +163,9 @@ impl Options {
         if self.index_memory_max < 4096 {
             return bad("index_memory_max must be at least 4096".into());
         }
+        if self.compaction_space_percent < 110 {
+            return bad("compaction_space_percent must be at least 110".into());
+        }
         Ok(())
     }
 }
@@ -171,6 +184,10 @@ mod tests {
         let cases = [
             Options {
                 max_key_len: 0,
+                ..Options::default()
+            },
+            Options {
+                compaction_space_percent: 109,
                 ..Options::default()
             },
             Options {

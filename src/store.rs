@@ -12,6 +12,7 @@ use crate::format::{truncate_payload, Kind};
 use crate::fs::{Fs, RealFs};
 use crate::index::{self, PendingIndex, Record};
 use crate::keystore::{KeyStore, OpenMode, OpenReport};
+use crate::machine::compact::CompactPolicy;
 use crate::machine::dispatch::Dispatcher;
 use crate::machine::recovery::{self, RecoveryReport};
 use crate::machine::rotation::Rotation;
@@ -58,9 +59,15 @@ pub struct Stats {
     pub commit_passes: u64,
     /// Runs appended to the key store (one fdatasync each).
     pub keystore_runs: u64,
-    /// Bytes appended to the key store's segments since open: its write amplification is
-    /// this over `bytes`.
+    /// Bytes the key store wrote since open (runs, index checkpoints, compactions): its
+    /// write amplification is this over `bytes`.
     pub keystore_bytes_written: u64,
+    /// Compactions since open.
+    pub compactions: u64,
+    /// Bytes compactions wrote since open (in `keystore_bytes_written` too).
+    pub compaction_bytes_written: u64,
+    /// Time committers spent compacting since open, in microseconds.
+    pub compaction_micros: u64,
     /// Live segments of the key store.
     pub keystore_segments: u64,
     /// Bytes the key store's live segments hold.
@@ -195,6 +202,10 @@ impl<F: Fs, C: Clock> Store<F, C> {
             store: Arc::clone(&keys),
             segment_bytes_max: options.segment_bytes_max,
             index_delta_bytes_max: options.index_memory_max / u64::from(keys.partitions()),
+            compaction: CompactPolicy {
+                min_bytes: options.compaction_min_bytes,
+                space_percent: options.compaction_space_percent,
+            },
             dispatcher,
             committers: options.committers,
             rotate_interval_ms: options.rotate_interval_ms,
@@ -424,6 +435,9 @@ impl<F: Fs, C: Clock> Store<F, C> {
             commit_passes: c.commit_passes.load(Ordering::Relaxed),
             keystore_runs: c.runs_written.load(Ordering::Relaxed),
             keystore_bytes_written: c.keystore_bytes_written.load(Ordering::Relaxed),
+            compactions: c.compactions.load(Ordering::Relaxed),
+            compaction_bytes_written: c.compaction_bytes_written.load(Ordering::Relaxed),
+            compaction_micros: c.compaction_micros.load(Ordering::Relaxed),
             keystore_segments,
             keystore_bytes,
             keystore_index_bytes: self.keys.index_bytes(),

@@ -23,9 +23,14 @@ fn sixteen_threads_with_deletes_match_a_reference_model() {
     const PER_THREAD: u64 = 5_000;
     const KEYS: u64 = 1_000;
     let dir = tempfile::tempdir().unwrap();
+    // Small segments and an eager compaction policy: partitions are compacted while
+    // the threads append and read.
     let options = Options {
         rotate_interval_ms: 10,
         committers: 3,
+        segment_bytes_max: 16 << 10,
+        compaction_min_bytes: 32 << 10,
+        compaction_space_percent: 150,
         ..Options::default()
     };
     let store = Store::open(dir.path(), options.clone()).unwrap();
@@ -115,6 +120,7 @@ fn sixteen_threads_with_deletes_match_a_reference_model() {
     assert_eq!(stats.logs_waiting, 0, "{stats:?}");
     assert_eq!(stats.records_waiting, 0, "{stats:?}");
     check(&store, "after flush");
+    eprintln!("compactions: {}", stats.compactions);
     store.close().unwrap();
     let reopened = Store::open(dir.path(), options).unwrap();
     check(&reopened, "after reopen");

@@ -14,9 +14,13 @@ fn readers_see_every_acknowledged_record_once() {
     const KEYS_PER_WRITER: usize = 10;
     const APPENDS_PER_WRITER: usize = 1_500;
     let dir = tempfile::tempdir().unwrap();
+    // Compaction too, eager: reads meet partitions swapped under them.
     let options = Options {
         rotate_interval_ms: 3,
         committers: 2,
+        segment_bytes_max: 8 << 10,
+        compaction_min_bytes: 16 << 10,
+        compaction_space_percent: 130,
         ..Options::default()
     };
     let store = Store::open(dir.path(), options).unwrap();

@@ -90,6 +90,8 @@ fn main() -> ExitCode {
                         t.stale_blocks += summary.stale_blocks;
                         t.refusals += summary.refusals;
                         t.checks += summary.checks;
+                        t.checkpoints += summary.checkpoints;
+                        t.compactions += summary.compactions;
                         totals.1 += 1;
                     }
                     Err(failure) => {
@@ -136,6 +138,10 @@ fn main() -> ExitCode {
     println!(
         "  corruption: bit rots {}, stale blocks {}, refused by Strict {}",
         t.bit_rots, t.stale_blocks, t.refusals
+    );
+    println!(
+        "  key store: index checkpoints {}, compactions {}",
+        t.checkpoints, t.compactions
     );
     println!("simulator: {passed} passed, {} failed", failures.len());
     if failures.is_empty() {

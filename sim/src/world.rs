@@ -19,6 +19,7 @@ use writelog::fs::Fs;
 use writelog::index::{self, PendingIndex, Record};
 use writelog::keystore::{KeyStore, OpenMode};
 use writelog::machine::commit::{CommitWork, Committer};
+use writelog::machine::compact::CompactPolicy;
 use writelog::machine::dispatch::Dispatcher;
 use writelog::machine::recovery;
 use writelog::machine::rotation::{Rotated, Rotation};
@@ -69,6 +70,8 @@ pub struct Summary {
     pub checks: u64,
     /// Index checkpoints the committers wrote.
     pub checkpoints: u64,
+    /// Compactions that swapped their partition in.
+    pub compactions: u64,
     /// The trace digest: the same for the same seed on every run.
     pub digest: u64,
 }
@@ -109,6 +112,9 @@ struct Knobs {
     /// Per step: a segment's run overwritten by an earlier run of the same segment, its
     /// checksums intact (a misdirected write).
     stale_run_rate: f64,
+    /// When a committer compacts a partition after a pass (`min_bytes` `u64::MAX`:
+    /// never).
+    compaction: CompactPolicy,
     rotate_interval_ms: u64,
     rotate_bytes_max: u64,
     keys: u32,
@@ -283,6 +289,9 @@ pub struct World {
     step: u64,
 }
 
+/// A policy under which nothing is ever compacted.
+const NO_COMPACTION: CompactPolicy = CompactPolicy::NEVER;
+
 impl World {
     /// A world for `seed`.
     pub fn new(seed: u64, trace_on: bool) -> Self {
@@ -294,6 +303,7 @@ impl World {
             key_rot_rate: 0.0,
             stale_run_rate: 0.0,
             index_delta_bytes_max: 2048,
+            compaction: NO_COMPACTION,
             rotate_interval_ms: [1, 5, 20, 100][rng.random_range(0..4)],
             rotate_bytes_max: [4096, 16384, 1 << 20][rng.random_range(0..3)],
             keys: [1, 3, 8, 40][rng.random_range(0..4)],
@@ -340,6 +350,11 @@ impl World {
         knobs.key_rot_rate = pick(&mut keys, &[0.0, 0.0, 0.003, 0.01]);
         knobs.stale_run_rate = pick(&mut keys, &[0.0, 0.0, 0.003]);
         knobs.index_delta_bytes_max = [1, 256, 1 << 30][keys.random_range(0..3)];
+        // Three seeds in four compact, some after every pass that grows a partition.
+        knobs.compaction = CompactPolicy {
+            min_bytes: [u64::MAX, 1024, 4096, 16384][keys.random_range(0..4)],
+            space_percent: [110, 150, 200][keys.random_range(0..3)],
+        };
         let fs = SimFs::new();
         fs.set_crash_on_io_only(knobs.crash_on_io_only);
         fs.set_io_faults(
@@ -396,6 +411,7 @@ impl World {
             key_rot_rate: 0.0,
             stale_run_rate: 0.0,
             index_delta_bytes_max: 2048,
+            compaction: NO_COMPACTION,
             rotate_interval_ms: 5,
             rotate_bytes_max: 4096,
             keys: 8,
@@ -757,6 +773,7 @@ impl World {
                 .map(|id| {
                     let segments = self.knobs.segment_bytes_max;
                     Committer::new(id, committers, segments, self.knobs.index_delta_bytes_max)
+                        .with_compaction(self.knobs.compaction)
                 })
                 .collect(),
             inbox: vec![VecDeque::new(); self.knobs.committers],
@@ -1537,6 +1554,34 @@ impl World {
             "committer {id} applied {} skipped {} checkpoints {}",
             outcome.applied, outcome.skipped, outcome.checkpoints
         ));
+        self.compact_if_due(id)
+    }
+
+    /// After a pass, as the runtime does when a committer is idle: compacts the partition
+    /// of committer `id`'s that its policy says is due, if any.
+    fn compact_if_due(&mut self, id: usize) -> Step<()> {
+        let fs = self.fs.clone();
+        let node = self.node()?;
+        let due = node.committers[id].partition_due(&node.keys, &self.knobs.compaction);
+        let outcome = match node.committers[id].compact_due(&fs, &node.keys) {
+            Ok(outcome) => outcome,
+            Err(_) if self.is_fault() => return Err(StepError::Crash),
+            Err(e) => return Err(StepError::from(e)),
+        };
+        match (due, outcome) {
+            (Some(partition), Some(done)) => {
+                assert_eq!(partition, done.partition, "the partition due is compacted");
+                self.summary.compactions += 1;
+                self.note(format!(
+                    "committer {id} compacted partition {partition}: {} -> {} bytes, {} keys, {} records",
+                    done.bytes_before, done.bytes_after, done.keys, done.records
+                ));
+            }
+            (Some(partition), None) => self.note(format!(
+                "committer {id} left partition {partition} uncompacted: damage"
+            )),
+            (None, outcome) => assert!(outcome.is_none(), "nothing due, nothing compacted"),
+        }
         Ok(())
     }
 

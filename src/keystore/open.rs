@@ -243,7 +243,10 @@ fn open_partition<F: Fs>(
         // Runs before the checkpoint's position are in it already.
         let start = match covers {
             Some((segment, _)) if number < segment => None,
-            Some((segment, offset)) if number == segment => Some(offset),
+            Some((segment, offset)) if number == segment => {
+                order = RunOrder::after_checkpoint();
+                Some(offset)
+            }
             _ => Some(SEGMENT_HEADER_LEN as u64),
         };
         let found = match start {
@@ -357,12 +360,12 @@ fn index_segment<F: Fs>(
     }
     let mut pos = start.max(SEGMENT_HEADER_LEN as u64);
     while pos < state.len {
-        match read_run(fs, &path, pos, state.len, *order)? {
+        match read_run(fs, &path, pos, state.len, order)? {
             Ok((run, entries)) => {
                 let groups_at = pos + RUN_HEADER_LEN as u64 + u64::from(run.index_len);
                 apply_run(fs, index, state.number, groups_at, &entries)?;
                 index.runs += 1;
-                order.pass(&run);
+                order.pass(&run, &entries);
                 pos += run.run_len;
             }
             Err(found) => {
@@ -374,7 +377,7 @@ fn index_segment<F: Fs>(
                 // run's length is its own, not that of the run it overwrote (the
                 // simulator found a stale copy longer than the run it hid, whose length
                 // led past the start of the next run).
-                pos = resync(fs, &path, pos + 1, state.len, *order)?;
+                pos = resync(fs, &path, pos + 1, state.len, order)?;
             }
         }
     }
@@ -396,7 +399,7 @@ fn read_run<F: Fs>(
     path: &Path,
     pos: u64,
     len: u64,
-    order: RunOrder,
+    order: &RunOrder,
 ) -> Result<Result<(segment::RunHeader, Vec<RunEntry>), RunDamage>> {
     let room = len - pos;
     // One read takes the header and, most often, the whole index after it.
@@ -424,14 +427,15 @@ fn read_run<F: Fs>(
             .io("reading", path)?,
     };
     match segment::decode_run_index(&index, &run) {
-        Ok(entries) => Ok(Ok((run, entries))),
+        Ok(entries) if order.admits_run(&run, &entries) => Ok(Ok((run, entries))),
+        Ok(_) => skip(pos, BadReason::SeqNotIncreasing),
         Err(reason) => skip(index_at, reason),
     }
 }
 
 /// The offset of the first intact run at or after `from` that `order` admits, or `len`
 /// when there is none. Reads the rest of the segment once: only damage comes here.
-fn resync<F: Fs>(fs: &F, path: &Path, from: u64, len: u64, order: RunOrder) -> Result<u64> {
+fn resync<F: Fs>(fs: &F, path: &Path, from: u64, len: u64, order: &RunOrder) -> Result<u64> {
     if from >= len {
         return Ok(len);
     }
@@ -448,7 +452,9 @@ fn resync<F: Fs>(fs: &F, path: &Path, from: u64, len: u64, order: RunOrder) -> R
         };
         let index_at = at + RUN_HEADER_LEN;
         let index = &rest[index_at..index_at + run.index_len as usize];
-        if order.admits(&run) && segment::decode_run_index(index, &run).is_ok() {
+        let admitted = segment::decode_run_index(index, &run)
+            .is_ok_and(|entries| order.admits_run(&run, &entries));
+        if admitted {
             return Ok(from + at as u64);
         }
     }

@@ -179,7 +179,8 @@ fn scrub_segment<F: Fs>(
         let index_at = pos + RUN_HEADER_LEN;
         let index_end = index_at + run.index_len as usize;
         let entries = match segment::decode_run_index(&bytes[index_at..index_end], &run) {
-            Ok(entries) => entries,
+            Ok(entries) if order.admits_run(&run, &entries) => entries,
+            Ok(_) => return Ok(Err((pos as u64, BadReason::SeqNotIncreasing))),
             Err(reason) => return Ok(Err((index_at as u64, reason))),
         };
         report.runs += 1;
@@ -210,7 +211,7 @@ fn scrub_segment<F: Fs>(
             }
             at += entry.group_len as usize;
         }
-        order.pass(&run);
+        order.pass(&run, &entries);
         pos += run.run_len as usize;
     }
     Ok(Ok(()))

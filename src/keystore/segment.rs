@@ -169,15 +169,18 @@ pub fn decode_run_header(bytes: &[u8], room: u64) -> Result<RunHeader, BadReason
 }
 
 /// Which run may come next in a partition, walking its runs in order: compacted runs
-/// only before every other run (their seq ranges may overlap each other), and each other
-/// run only with seqs above all before it (so a stale run, intact but out of place, is
-/// damage).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// only before every other run, each with keys above those of the compacted run before
+/// it (compaction writes keys in order, a key's records in one run; their seq ranges may
+/// overlap), and each other run only with seqs above all before it. So a stale run,
+/// intact but out of place, is damage, compacted or not.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunOrder {
     /// The highest seq of the runs so far.
     pub last_seq: u64,
     /// Whether every run so far was compacted.
     only_compacted: bool,
+    /// The last key of the last compacted run.
+    last_compacted_key: Option<Vec<u8>>,
 }
 
 impl Default for RunOrder {
@@ -185,12 +188,22 @@ impl Default for RunOrder {
         RunOrder {
             last_seq: 0,
             only_compacted: true,
+            last_compacted_key: None,
         }
     }
 }
 
 impl RunOrder {
-    /// Whether the run `header` may come next.
+    /// The order after the runs an index checkpoint covers: a checkpoint covers a whole
+    /// compaction (it is written with it), so no compacted run may follow.
+    pub fn after_checkpoint() -> Self {
+        RunOrder {
+            only_compacted: false,
+            ..RunOrder::default()
+        }
+    }
+
+    /// Whether the run `header` may come next, by its header alone.
     pub fn admits(&self, header: &RunHeader) -> bool {
         if header.compacted {
             self.only_compacted
@@ -199,11 +212,27 @@ impl RunOrder {
         }
     }
 
-    /// Moves past the run `header` (which it admits).
-    pub fn pass(&mut self, header: &RunHeader) {
-        debug_assert!(self.admits(header), "only an admitted run is passed");
+    /// Whether the run `header` with index `entries` may come next.
+    pub fn admits_run(&self, header: &RunHeader, entries: &[RunEntry]) -> bool {
+        let keys_follow = !header.compacted
+            || match (&self.last_compacted_key, entries.first()) {
+                (Some(last), Some(first)) => first.key > *last,
+                _ => true,
+            };
+        self.admits(header) && keys_follow
+    }
+
+    /// Moves past the run `header` with index `entries` (which it admits).
+    pub fn pass(&mut self, header: &RunHeader, entries: &[RunEntry]) {
+        debug_assert!(
+            self.admits_run(header, entries),
+            "only an admitted run is passed"
+        );
         self.last_seq = self.last_seq.max(header.last_seq);
         self.only_compacted &= header.compacted;
+        if header.compacted {
+            self.last_compacted_key = entries.last().map(|e| e.key.clone());
+        }
     }
 }
 

@@ -23,6 +23,7 @@ use crate::keystore::segment::{
 use crate::keystore::{
     partition_dir, partition_for, segment_path, KeyEntry, KeyStore, SegmentState,
 };
+use crate::machine::compact::CompactPolicy;
 
 /// A record routed to a committer, owned.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,6 +88,8 @@ pub struct Committer<F: Fs> {
     /// A partition's delta of index entries past this is folded into a checkpoint.
     index_delta_bytes_max: u64,
     open: BTreeMap<u32, OpenSegment<F::File>>,
+    /// When it compacts a partition ([`Committer::compact_due`]).
+    pub(super) compaction: CompactPolicy,
     /// Set by the first failure: the committer is spent.
     failed: Option<String>,
 }
@@ -145,6 +148,7 @@ impl<F: Fs> Committer<F> {
             segment_bytes_max: segment_bytes_max.max(SEGMENT_HEADER_LEN as u64 + 1),
             index_delta_bytes_max,
             open: BTreeMap::new(),
+            compaction: CompactPolicy::NEVER,
             failed: None,
         }
     }

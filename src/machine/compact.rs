@@ -52,6 +52,12 @@ pub struct CompactPolicy {
 }
 
 impl CompactPolicy {
+    /// Never compacts.
+    pub const NEVER: CompactPolicy = CompactPolicy {
+        min_bytes: u64::MAX,
+        space_percent: 200,
+    };
+
     /// Whether a partition holding `bytes`, which held `compacted_bytes` right after its
     /// last compaction (0: never, or not known), is due.
     pub fn due(&self, bytes: u64, compacted_bytes: u64) -> bool {
@@ -97,6 +103,22 @@ struct MergedSegment<File> {
 }
 
 impl<F: Fs> Committer<F> {
+    /// The same committer, compacting under `policy` (a new one never compacts).
+    pub fn with_compaction(mut self, policy: CompactPolicy) -> Self {
+        self.compaction = policy;
+        self
+    }
+
+    /// Between passes: compacts the partition of this committer's that its policy says
+    /// is due, if any (see [`Committer::compact`]).
+    pub fn compact_due(&mut self, fs: &F, store: &KeyStore) -> Result<Option<CompactOutcome>> {
+        let policy = self.compaction;
+        match self.partition_due(store, &policy) {
+            Some(partition) => self.compact(fs, store, partition),
+            None => Ok(None),
+        }
+    }
+
     /// The partition of this committer's that is due for compaction under `policy`, if
     /// any: the one that grew most past its baseline. A partition with damage found in
     /// it, or with no bytes past its header, is never due.

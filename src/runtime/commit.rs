@@ -11,7 +11,7 @@
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -22,6 +22,7 @@ use crate::fs::Fs;
 use crate::index::PendingIndex;
 use crate::keystore::KeyStore;
 use crate::machine::commit::{CommitWork, Committer};
+use crate::machine::compact::CompactPolicy;
 use crate::machine::dispatch::Dispatcher;
 use crate::machine::{reading_path, READING_DIR};
 
@@ -109,6 +110,7 @@ pub(crate) struct CommitSetup<F: Fs> {
     pub store: Arc<KeyStore>,
     pub segment_bytes_max: u64,
     pub index_delta_bytes_max: u64,
+    pub compaction: CompactPolicy,
     pub dispatcher: Dispatcher,
     pub committers: usize,
     pub rotate_interval_ms: u64,
@@ -149,7 +151,8 @@ impl CommitRuntime {
                 setup.committers,
                 setup.segment_bytes_max,
                 setup.index_delta_bytes_max,
-            );
+            )
+            .with_compaction(setup.compaction);
             let thread = std::thread::Builder::new()
                 .name(format!("writelog-commit-{id}"))
                 .spawn(move || run_committer(committer, &*fs, &store, &work_rx, &done, &counters))
@@ -311,7 +314,15 @@ fn commit_until_closed<F: Fs>(
     let id = committer.id();
     // Each message is one handout's work for this committer (every log it covered);
     // handouts queued behind it join the same pass.
-    while let Ok(first) = work.recv() {
+    let mut waiting: Option<Vec<CommitWork>> = None;
+    loop {
+        let first = match waiting.take() {
+            Some(first) => first,
+            None => match work.recv() {
+                Ok(first) => first,
+                Err(_) => return true,
+            },
+        };
         let mut pass = first;
         while pass.len() < PASS_PIECES_MAX {
             match work.try_recv() {
@@ -344,8 +355,49 @@ fn commit_until_closed<F: Fs>(
         {
             return false;
         }
+        match work.try_recv() {
+            Ok(next) => waiting = Some(next),
+            Err(TryRecvError::Disconnected) => return true,
+            // Idle: the committer's time for compaction.
+            Err(TryRecvError::Empty) => {
+                if let Err(e) = compact_due(committer, fs, store, counters) {
+                    let outcome = Err(format!("compaction failed: {e}"));
+                    let _ = done.send(DispatchEvent::Committed {
+                        committer: id,
+                        outcome,
+                    });
+                    return false;
+                }
+            }
+        }
     }
-    true
+}
+
+/// Compacts a partition the committer's policy says is due, if any, and counts it. Work
+/// that arrives meanwhile waits, within the backlog bound.
+fn compact_due<F: Fs>(
+    committer: &mut Committer<F>,
+    fs: &F,
+    store: &KeyStore,
+    counters: &Counters,
+) -> Result<()> {
+    // Timing for the stats only: the machine decides what and when.
+    #[allow(clippy::disallowed_methods)]
+    let started = std::time::Instant::now();
+    if let Some(outcome) = committer.compact_due(fs, store)? {
+        let micros = started.elapsed().as_micros() as u64;
+        counters.compactions.fetch_add(1, Ordering::Relaxed);
+        counters
+            .compaction_bytes_written
+            .fetch_add(outcome.bytes_written, Ordering::Relaxed);
+        counters
+            .keystore_bytes_written
+            .fetch_add(outcome.bytes_written, Ordering::Relaxed);
+        counters
+            .compaction_micros
+            .fetch_add(micros, Ordering::Relaxed);
+    }
+    Ok(())
 }
 
 struct DispatchDriver<F: Fs> {

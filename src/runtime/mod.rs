@@ -28,8 +28,14 @@ pub(crate) struct Counters {
     pub records_applied: AtomicU64,
     /// Runs appended to the key store (each one fdatasync of a segment).
     pub runs_written: AtomicU64,
-    /// Bytes appended to the key store's segments.
+    /// Bytes the key store wrote: runs, index checkpoints and compactions.
     pub keystore_bytes_written: AtomicU64,
+    /// Compactions done.
+    pub compactions: AtomicU64,
+    /// Bytes compactions wrote (in `keystore_bytes_written` too).
+    pub compaction_bytes_written: AtomicU64,
+    /// Microseconds committers spent compacting.
+    pub compaction_micros: AtomicU64,
     pub corrupt_skipped: AtomicU64,
     /// Set when the commit side stops for good (an error or a panic): callers waiting
     /// for room under the backlog bound must not wait for logs that will never retire.
