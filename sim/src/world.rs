@@ -1561,8 +1561,9 @@ impl World {
     /// of committer `id`'s that its policy says is due, if any.
     fn compact_if_due(&mut self, id: usize) -> Step<()> {
         let fs = self.fs.clone();
+        let policy = self.knobs.compaction;
         let node = self.node()?;
-        let due = node.committers[id].partition_due(&node.keys, &self.knobs.compaction);
+        let due = node.committers[id].partition_due(&node.keys, &policy);
         let outcome = match node.committers[id].compact_due(&fs, &node.keys) {
             Ok(outcome) => outcome,
             Err(_) if self.is_fault() => return Err(StepError::Crash),
