@@ -1563,8 +1563,10 @@ impl World {
         let fs = self.fs.clone();
         let policy = self.knobs.compaction;
         let node = self.node()?;
-        let due = node.committers[id].partition_due(&node.keys, &policy);
-        let outcome = match node.committers[id].compact_due(&fs, &node.keys) {
+        // Busy when the committer's inbox holds more work (as the runtime sees it).
+        let busy = !node.inbox[id].is_empty();
+        let due = node.committers[id].partition_due(&node.keys, &policy, busy);
+        let outcome = match node.committers[id].compact_due(&fs, &node.keys, busy) {
             Ok(outcome) => outcome,
             Err(_) if self.is_fault() => return Err(StepError::Crash),
             Err(e) => return Err(StepError::from(e)),

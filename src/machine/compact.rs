@@ -59,11 +59,20 @@ impl CompactPolicy {
     };
 
     /// Whether a partition holding `bytes`, which held `compacted_bytes` right after its
-    /// last compaction (0: never, or not known), is due.
-    pub fn due(&self, bytes: u64, compacted_bytes: u64) -> bool {
+    /// last compaction (0: never, or not known), is due. A committer with work waiting
+    /// (`busy`) compacts only past a quarter more, so that compaction takes its idle
+    /// time first but the space stays bounded under a load that leaves it none.
+    pub fn due(&self, bytes: u64, compacted_bytes: u64, busy: bool) -> bool {
         assert!(self.space_percent >= 110, "validated options");
-        let grown = compacted_bytes.saturating_mul(u64::from(self.space_percent)) / 100;
-        bytes >= self.min_bytes.max(grown)
+        let percent = u64::from(self.space_percent);
+        let percent = if busy { percent + percent / 4 } else { percent };
+        let grown = compacted_bytes.saturating_mul(percent) / 100;
+        let floor = if busy {
+            self.min_bytes.saturating_add(self.min_bytes / 4)
+        } else {
+            self.min_bytes
+        };
+        bytes >= floor.max(grown)
     }
 }
 
@@ -110,10 +119,15 @@ impl<F: Fs> Committer<F> {
     }
 
     /// Between passes: compacts the partition of this committer's that its policy says
-    /// is due, if any (see [`Committer::compact`]).
-    pub fn compact_due(&mut self, fs: &F, store: &KeyStore) -> Result<Option<CompactOutcome>> {
+    /// is due, if any (see [`Committer::compact`]); `busy` when work waits for it.
+    pub fn compact_due(
+        &mut self,
+        fs: &F,
+        store: &KeyStore,
+        busy: bool,
+    ) -> Result<Option<CompactOutcome>> {
         let policy = self.compaction;
-        match self.partition_due(store, &policy) {
+        match self.partition_due(store, &policy, busy) {
             Some(partition) => self.compact(fs, store, partition),
             None => Ok(None),
         }
@@ -122,7 +136,12 @@ impl<F: Fs> Committer<F> {
     /// The partition of this committer's that is due for compaction under `policy`, if
     /// any: the one that grew most past its baseline. A partition with damage found in
     /// it, or with no bytes past its header, is never due.
-    pub fn partition_due(&self, store: &KeyStore, policy: &CompactPolicy) -> Option<u32> {
+    pub fn partition_due(
+        &self,
+        store: &KeyStore,
+        policy: &CompactPolicy,
+        busy: bool,
+    ) -> Option<u32> {
         let mut best: Option<(u64, u32)> = None;
         for partition in self.own_partitions(store) {
             let part = store.partition(partition);
@@ -131,7 +150,7 @@ impl<F: Fs> Committer<F> {
             }
             let bytes: u64 = part.segments.iter().map(|s| s.len).sum();
             let baseline = u64::from(part.compacted_kib) * 1024;
-            if policy.due(bytes, baseline) && best.is_none_or(|(b, _)| bytes > b) {
+            if policy.due(bytes, baseline, busy) && best.is_none_or(|(b, _)| bytes > b) {
                 best = Some((bytes, partition));
             }
         }
@@ -509,7 +528,7 @@ mod tests {
             min_bytes: 1,
             space_percent: 200,
         };
-        assert_eq!(committer.partition_due(&store, &policy), Some(0));
+        assert_eq!(committer.partition_due(&store, &policy, false), Some(0));
         let outcome = committer.compact(&fs, &store, 0).unwrap().unwrap();
         assert_eq!(outcome.bytes_before, bytes);
         assert!(outcome.bytes_after < bytes / 2, "{outcome:?}");
@@ -518,7 +537,7 @@ mod tests {
         let files = fs.list(&partition_dir(0)).unwrap();
         assert_eq!(files.len(), 2, "one segment, one checkpoint: {files:?}");
         assert_eq!(
-            committer.partition_due(&store, &policy),
+            committer.partition_due(&store, &policy, false),
             None,
             "not due again until it grows"
         );
@@ -538,5 +557,61 @@ mod tests {
             reopened.partition(0).compacted_kib as u64,
             outcome.bytes_after.div_ceil(1024)
         );
+    }
+
+    /// The groups of `key` from its head back, as (segment, offset, len).
+    fn group_chain(fs: &MemFs, store: &KeyStore, key: &[u8]) -> Vec<(u32, u64, u32)> {
+        let mut chain = Vec::new();
+        let mut next = store.entry(fs, key).unwrap().and_then(|e| e.head);
+        while let Some(at) = next {
+            chain.push((at.segment, at.offset, at.len));
+            let path = segment_path(0, at.segment);
+            let bytes = fs.read_at(&path, at.offset, at.len as usize).unwrap();
+            next = segment::decode_group(key, &bytes).unwrap().prev;
+        }
+        chain
+    }
+
+    /// A key whose records were spread over many runs, among other keys' records, is one
+    /// contiguous region after a compaction: its groups back to back, oldest first.
+    #[test]
+    fn after_a_compaction_a_key_is_one_contiguous_region() {
+        let fs = MemFs::new();
+        let (store, _) = KeyStore::open(&fs, OpenMode::new_store(1)).unwrap();
+        let mut committer = Committer::new(0, 1, 1 << 20, u64::MAX);
+        let mut seq = 0;
+        for pass in 0..200u64 {
+            let records = ["long", "a", "b"]
+                .iter()
+                .map(|key| {
+                    seq += 1;
+                    rec(seq, Kind::Append, key, vec![7; 1000])
+                })
+                .collect();
+            let work = [CommitWork {
+                log: format!("log{pass}"),
+                records,
+            }];
+            committer.commit(&fs, &store, &work).unwrap();
+        }
+        store.write_manifest(&fs, seq).unwrap();
+        assert_eq!(
+            group_chain(&fs, &store, b"long").len(),
+            200,
+            "one group a pass"
+        );
+        let before = store.read(&fs, b"long", 0, usize::MAX).unwrap();
+        committer.compact(&fs, &store, 0).unwrap().unwrap();
+        let mut chain = group_chain(&fs, &store, b"long");
+        chain.reverse();
+        assert!(
+            chain.len() >= 3,
+            "200 KB in groups of about 64 KiB: {chain:?}"
+        );
+        for pair in chain.windows(2) {
+            assert_eq!(pair[0].0, pair[1].0, "one segment");
+            assert_eq!(pair[0].1 + u64::from(pair[0].2), pair[1].1, "back to back");
+        }
+        assert_eq!(store.read(&fs, b"long", 0, usize::MAX).unwrap(), before);
     }
 }

@@ -355,36 +355,38 @@ fn commit_until_closed<F: Fs>(
         {
             return false;
         }
-        match work.try_recv() {
-            Ok(next) => waiting = Some(next),
-            Err(TryRecvError::Disconnected) => return true,
-            // Idle: the committer's time for compaction.
-            Err(TryRecvError::Empty) => {
-                if let Err(e) = compact_due(committer, fs, store, counters) {
-                    let outcome = Err(format!("compaction failed: {e}"));
-                    let _ = done.send(DispatchEvent::Committed {
-                        committer: id,
-                        outcome,
-                    });
-                    return false;
-                }
+        let busy = match work.try_recv() {
+            Ok(next) => {
+                waiting = Some(next);
+                true
             }
+            Err(TryRecvError::Disconnected) => return true,
+            Err(TryRecvError::Empty) => false,
+        };
+        if let Err(e) = compact_due(committer, fs, store, counters, busy) {
+            let outcome = Err(format!("compaction failed: {e}"));
+            let _ = done.send(DispatchEvent::Committed {
+                committer: id,
+                outcome,
+            });
+            return false;
         }
     }
 }
 
-/// Compacts a partition the committer's policy says is due, if any, and counts it. Work
-/// that arrives meanwhile waits, within the backlog bound.
+/// Compacts a partition the committer's policy says is due (`busy`: work waits), if
+/// any, and counts it. Work that arrives meanwhile waits, within the backlog bound.
 fn compact_due<F: Fs>(
     committer: &mut Committer<F>,
     fs: &F,
     store: &KeyStore,
     counters: &Counters,
+    busy: bool,
 ) -> Result<()> {
     // Timing for the stats only: the machine decides what and when.
     #[allow(clippy::disallowed_methods)]
     let started = std::time::Instant::now();
-    if let Some(outcome) = committer.compact_due(fs, store)? {
+    if let Some(outcome) = committer.compact_due(fs, store, busy)? {
         let micros = started.elapsed().as_micros() as u64;
         counters.compactions.fetch_add(1, Ordering::Relaxed);
         counters

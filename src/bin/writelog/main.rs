@@ -12,6 +12,8 @@ use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
 use writelog::{Durability, Options, Store};
 
+mod churn;
+mod compacted_read;
 mod raw;
 mod tools;
 
@@ -30,6 +32,13 @@ struct Cli {
 enum Command {
     /// Appends records from many threads and reports throughput and latency.
     Bench(BenchArgs),
+    /// A long run of appends, truncates and deletes over many keys: reports the disk
+    /// held over time against the live bytes, the write amplification and compaction's
+    /// share of the committers' time. Exit status 0, or 2 on error.
+    Churn(churn::ChurnArgs),
+    /// Times reading all the records of one long key after compaction against reading
+    /// the same bytes from one file. Exit status 0, or 2 on error.
+    CompactedRead(compacted_read::CompactedReadArgs),
     /// Shows a log block by block, or a key-store segment run by run, with the offset and
     /// reason of any damage. Exit status 0 when intact, 1 when damaged, 2 on error.
     Inspect {
@@ -238,6 +247,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Bench(BenchArgs::default())) {
         Command::Bench(args) => bench(&args).map(|()| true),
+        Command::Churn(args) => churn::run(&args).map(|()| true).map_err(Into::into),
+        Command::CompactedRead(args) => compacted_read::run(&args)
+            .map(|()| true)
+            .map_err(Into::into),
         Command::Inspect { path, json } => tools::inspect(&path, json),
         Command::Verify { dir } => tools::verify(&dir),
         Command::Scrub { dir } => tools::scrub_store(&dir),
