@@ -95,6 +95,11 @@ pub struct Options {
     /// See [`Options::compaction_min_bytes`]; at least 110. Under steady churn a
     /// partition holds at most about this percentage of its live bytes.
     pub compaction_space_percent: u32,
+    /// Retention: keep at most this many of each key's newest records (at least 1;
+    /// `None`: all). Applied by compaction, which moves each longer key's floor as a
+    /// truncate does: a key holds at least this many records (if it had them), and at
+    /// most this many plus what it gained since its partition was last compacted.
+    pub retain_records: Option<u64>,
 }
 
 impl Default for Options {
@@ -120,6 +125,7 @@ impl Default for Options {
             index_memory_max: 64 << 20,
             compaction_min_bytes: 64 << 20,
             compaction_space_percent: 190,
+            retain_records: None,
         }
     }
 }
@@ -166,6 +172,9 @@ impl Options {
         if self.compaction_space_percent < 110 {
             return bad("compaction_space_percent must be at least 110".into());
         }
+        if self.retain_records == Some(0) {
+            return bad("retain_records must be at least 1".into());
+        }
         Ok(())
     }
 }
@@ -188,6 +197,10 @@ mod tests {
             },
             Options {
                 compaction_space_percent: 109,
+                ..Options::default()
+            },
+            Options {
+                retain_records: Some(0),
                 ..Options::default()
             },
             Options {

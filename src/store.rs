@@ -205,6 +205,7 @@ impl<F: Fs, C: Clock> Store<F, C> {
             compaction: CompactPolicy {
                 min_bytes: options.compaction_min_bytes,
                 space_percent: options.compaction_space_percent,
+                retain_records: options.retain_records.unwrap_or(u64::MAX),
             },
             dispatcher,
             committers: options.committers,

@@ -49,6 +49,9 @@ pub struct CompactPolicy {
     /// Once the partition holds this percentage of what it held right after its last
     /// compaction (at least 110).
     pub space_percent: u32,
+    /// Retention: a compaction keeps at most this many of each key's newest records
+    /// (at least 1; `u64::MAX`: all), moving the key's floor as a truncate does.
+    pub retain_records: u64,
 }
 
 impl CompactPolicy {
@@ -56,6 +59,7 @@ impl CompactPolicy {
     pub const NEVER: CompactPolicy = CompactPolicy {
         min_bytes: u64::MAX,
         space_percent: 200,
+        retain_records: u64::MAX,
     };
 
     /// Whether a partition holding `bytes`, which held `compacted_bytes` right after its
@@ -97,6 +101,8 @@ pub struct CompactOutcome {
     pub keys: u64,
     /// Records it kept.
     pub records: u64,
+    /// Records retention dropped.
+    pub retained_out: u64,
 }
 
 /// The merged segment being written: its file, how far it is, and the keys of the run
@@ -244,7 +250,8 @@ impl<F: Fs> Committer<F> {
             };
             after = Some(last.clone());
             for item in batch {
-                for (key, kept) in merged.take_key(fs, store, item, watermark, &mut outcome)? {
+                let limits = (watermark, self.compaction.retain_records);
+                for (key, kept) in merged.take_key(fs, store, item, limits, &mut outcome)? {
                     checkpoint.push(&key, &kept)?;
                 }
             }
@@ -303,17 +310,25 @@ impl<File: FsFile> MergedSegment<File> {
         fs: &F,
         store: &KeyStore,
         (key, entry): (Vec<u8>, KeyEntry),
-        watermark: u64,
+        (watermark, retain_records): (u64, u64),
         outcome: &mut CompactOutcome,
     ) -> Result<Entries> {
         // One key's live records are held at a time, whole.
-        let records = if entry.has_records() {
+        let mut records = if entry.has_records() {
             store
                 .read(fs, &key, entry.floor.saturating_sub(1), usize::MAX)?
                 .records
         } else {
             Vec::new()
         };
+        // Retention moves the floor to the oldest record kept, as a truncate would.
+        let mut entry = entry;
+        let over = (records.len() as u64).saturating_sub(retain_records.max(1));
+        if over > 0 {
+            records.drain(..over as usize);
+            entry.floor = entry.floor.max(records[0].seq);
+            outcome.retained_out += over;
+        }
         if records.is_empty() && entry.last_seq <= watermark {
             return Ok(Vec::new());
         }
@@ -527,6 +542,7 @@ mod tests {
         let policy = CompactPolicy {
             min_bytes: 1,
             space_percent: 200,
+            retain_records: u64::MAX,
         };
         assert_eq!(committer.partition_due(&store, &policy, false), Some(0));
         let outcome = committer.compact(&fs, &store, 0).unwrap().unwrap();
@@ -613,5 +629,46 @@ mod tests {
             assert_eq!(pair[0].1 + u64::from(pair[0].2), pair[1].1, "back to back");
         }
         assert_eq!(store.read(&fs, b"long", 0, usize::MAX).unwrap(), before);
+    }
+
+    /// Retention: a compaction keeps each key's newest records only, moving its floor,
+    /// which a reopen keeps; a replay of the dropped records changes nothing.
+    #[test]
+    fn retention_keeps_each_keys_newest_records_through_a_reopen() {
+        let fs = MemFs::new();
+        let (store, _) = KeyStore::open(&fs, OpenMode::new_store(1)).unwrap();
+        let policy = CompactPolicy {
+            min_bytes: 1,
+            space_percent: 110,
+            retain_records: 10,
+        };
+        let mut committer = Committer::new(0, 1, 1 << 20, u64::MAX).with_compaction(policy);
+        let work: Vec<CommitWork> = (1..=50u64)
+            .map(|seq| CommitWork {
+                log: format!("log{seq}"),
+                records: vec![
+                    rec(seq * 2 - 1, Kind::Append, "long", vec![1; 10]),
+                    rec(seq * 2, Kind::Append, &format!("short-{seq}"), vec![2; 10]),
+                ],
+            })
+            .collect();
+        committer.commit(&fs, &store, &work).unwrap();
+        store.write_manifest(&fs, 100).unwrap();
+        let done = committer.compact_due(&fs, &store, false).unwrap().unwrap();
+        assert_eq!(done.retained_out, 40);
+        let seqs = |store: &KeyStore, key: &[u8]| -> Vec<u64> {
+            let read = store.read(&fs, key, 0, usize::MAX).unwrap();
+            read.records.iter().map(|r| r.seq).collect()
+        };
+        let kept: Vec<u64> = (41..=50).map(|s| s * 2 - 1).collect();
+        assert_eq!(seqs(&store, b"long"), kept);
+        assert_eq!(seqs(&store, b"short-7"), vec![14], "a short key keeps all");
+        let (reopened, _) = KeyStore::open(&fs, OpenMode::new_store(1)).unwrap();
+        assert_eq!(seqs(&reopened, b"long"), kept);
+        // The dropped records, replayed: skipped (they are below what the key holds).
+        let mut committer = Committer::new(0, 1, 1 << 20, u64::MAX);
+        let outcome = committer.commit(&fs, &reopened, &work[..5]).unwrap();
+        assert_eq!((outcome.applied, outcome.skipped), (0, 10));
+        assert_eq!(seqs(&reopened, b"long"), kept);
     }
 }
