@@ -25,8 +25,15 @@ fn append_read_verify_and_inspect() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("s");
     let s = store.to_str().unwrap();
+    // No store there yet: read and append refuse, creating nothing.
+    for args in [&["read", s, "k1"][..], &["append", s, "k1", "v"]] {
+        let out = writelog(args);
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("holds no writelog store"));
+        assert!(!store.exists(), "nothing created");
+    }
     for value in ["hello", "wor\tld"] {
-        let out = writelog(&["append", s, "k1", value]);
+        let out = writelog(&["append", "--create", s, "k1", value]);
         assert!(out.status.success(), "{out:?}");
     }
     // The last session's log, as it closed: it holds the second record. (Whether the
@@ -127,7 +134,9 @@ fn verify_reads_the_seq_floor_and_reports_it_damaged() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("s");
     let s = store.to_str().unwrap();
-    assert!(writelog(&["append", s, "k", "v"]).status.success());
+    assert!(writelog(&["append", "--create", s, "k", "v"])
+        .status
+        .success());
     let fs = writelog::fs::RealFs::new(&store).unwrap();
     let floor = std::path::Path::new(writelog::machine::SEQ_FLOOR_FILE);
     let tmp = std::path::Path::new(writelog::machine::SEQ_FLOOR_TMP);

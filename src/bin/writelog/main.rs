@@ -62,16 +62,25 @@ enum Command {
         /// The store's directory.
         dir: PathBuf,
     },
-    /// Appends one record (synced) to a store.
+    /// Appends one record (synced) to a store. The payload is VALUE, or the bytes of
+    /// `--file`, or standard input when neither is given (or VALUE is `-`). Exit status
+    /// 0, or 2 on error (a directory that holds no store is one, unless `--create`).
     Append {
-        /// The store's directory (created if missing).
+        /// The store's directory.
         dir: PathBuf,
         /// The key.
         key: String,
-        /// The payload.
-        value: String,
+        /// The payload; `-` or none: standard input.
+        value: Option<String>,
+        /// Take the payload from this file.
+        #[arg(long, conflicts_with = "value")]
+        file: Option<PathBuf>,
+        /// Create the store if DIR holds none.
+        #[arg(long)]
+        create: bool,
     },
-    /// Prints a key's records, one per line: seq, a tab, the payload (escaped).
+    /// Prints a key's records, one per line: seq, a tab, the payload (escaped). Exit
+    /// status 0, or 2 on error (a directory that holds no store is one).
     Read {
         /// The store's directory.
         dir: PathBuf,
@@ -243,6 +252,12 @@ fn raise_open_files_limit() {
 }
 
 fn main() -> ExitCode {
+    // Output into a closed pipe (`| head`) ends the process quietly, as for any tool,
+    // rather than as a panic in `println!`.
+    // SAFETY: restoring the default disposition of SIGPIPE, before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     raise_open_files_limit();
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Bench(BenchArgs::default())) {
@@ -254,7 +269,13 @@ fn main() -> ExitCode {
         Command::Inspect { path, json } => tools::inspect(&path, json),
         Command::Verify { dir } => tools::verify(&dir),
         Command::Scrub { dir } => tools::scrub_store(&dir),
-        Command::Append { dir, key, value } => tools::append(&dir, &key, &value).map(|()| true),
+        Command::Append {
+            dir,
+            key,
+            value,
+            file,
+            create,
+        } => tools::append(&dir, &key, value.as_deref(), file.as_deref(), create).map(|()| true),
         Command::Read { dir, key } => tools::read(&dir, &key).map(|()| true),
     };
     match result {

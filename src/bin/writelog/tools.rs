@@ -546,16 +546,51 @@ pub fn scrub_store(dir: &Path) -> CliResult<bool> {
 }
 
 /// `writelog append DIR KEY VALUE`: one synced append.
-pub fn append(dir: &Path, key: &str, value: &str) -> CliResult<()> {
+pub fn append(
+    dir: &Path,
+    key: &str,
+    value: Option<&str>,
+    file: Option<&Path>,
+    create: bool,
+) -> CliResult<()> {
+    if !create {
+        holds_a_store(dir)?;
+    }
+    let payload = match (value, file) {
+        (_, Some(file)) => {
+            std::fs::read(file).map_err(|e| format!("reading {}: {e}", file.display()))?
+        }
+        (Some(value), None) if value != "-" => value.as_bytes().to_vec(),
+        _ => {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+                .map_err(|e| format!("reading standard input: {e}"))?;
+            bytes
+        }
+    };
     let store = Store::open(dir, Options::default())?;
-    let seq = store.append(key.as_bytes(), value.as_bytes())?;
+    let seq = store.append(key.as_bytes(), &payload)?;
     store.close()?;
     println!("appended seq {}", seq.0);
     Ok(())
 }
 
+/// An error unless `dir` holds a store (its `txlogs/` or `keys/`): the tools that only
+/// read or add to a store never create one by mistake.
+fn holds_a_store(dir: &Path) -> CliResult<()> {
+    if dir.join("txlogs").is_dir() || dir.join("keys").is_dir() {
+        return Ok(());
+    }
+    Err(format!(
+        "{} holds no writelog store (no txlogs/ or keys/); `append --create` makes one",
+        dir.display()
+    )
+    .into())
+}
+
 /// `writelog read DIR KEY`: the key's records, one per line.
 pub fn read(dir: &Path, key: &str) -> CliResult<()> {
+    holds_a_store(dir)?;
     let store = Store::open(dir, Options::default())?;
     let records = store.read(key.as_bytes())?;
     store.close()?;
