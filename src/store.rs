@@ -174,9 +174,10 @@ impl<F: Fs, C: Clock> Store<F, C> {
             options.log_prealloc_bytes.min(options.rotate_bytes_max),
         );
         let (events, inbox) = CommitRuntime::channel();
+        let clock = Arc::new(clock);
         let writes = WriteRuntime::start(
             Arc::clone(&fs),
-            Arc::new(clock),
+            Arc::clone(&clock),
             writer,
             rotation,
             &options,
@@ -211,6 +212,7 @@ impl<F: Fs, C: Clock> Store<F, C> {
             committers: options.committers,
             rotate_interval_ms: options.rotate_interval_ms,
             commit_interval_ms: options.commit_interval_ms,
+            clock,
             backlog_logs_max: options.backlog_logs_max as u64,
             backlog_bytes_max: options.backlog_bytes_max as u64,
             index: Arc::clone(&index),

@@ -21,6 +21,7 @@ use writelog::keystore::{KeyStore, OpenMode};
 use writelog::machine::commit::{CommitWork, Committer};
 use writelog::machine::compact::CompactPolicy;
 use writelog::machine::dispatch::Dispatcher;
+use writelog::machine::pacing::{Backlog, CommitPacing};
 use writelog::machine::recovery;
 use writelog::machine::rotation::{Rotated, Rotation};
 use writelog::machine::writer::{LogRecord, Request, SubmitQueue, Writer};
@@ -94,6 +95,8 @@ struct Node {
     committers: Vec<Committer<SimFs>>,
     inbox: Vec<VecDeque<CommitWork>>,
     index: PendingIndex,
+    /// When the dispatcher may hand logs out, on the simulated clock.
+    pacing: CommitPacing,
 }
 
 /// The knobs a seed picks.
@@ -115,6 +118,8 @@ struct Knobs {
     /// When a committer compacts a partition after a pass (`min_bytes` `u64::MAX`:
     /// never).
     compaction: CompactPolicy,
+    /// The dispatcher's pacing interval on the simulated clock (0: always due).
+    commit_interval_ms: u64,
     rotate_interval_ms: u64,
     rotate_bytes_max: u64,
     keys: u32,
@@ -289,6 +294,10 @@ pub struct World {
     step: u64,
 }
 
+/// The backlog bounds the simulated dispatcher's pacing looks at.
+const PACING_BACKLOG_LOGS: u64 = 8;
+const PACING_BACKLOG_BYTES: u64 = 1 << 20;
+
 /// A policy under which nothing is ever compacted.
 const NO_COMPACTION: CompactPolicy = CompactPolicy::NEVER;
 
@@ -304,6 +313,7 @@ impl World {
             stale_run_rate: 0.0,
             index_delta_bytes_max: 2048,
             compaction: NO_COMPACTION,
+            commit_interval_ms: 0,
             rotate_interval_ms: [1, 5, 20, 100][rng.random_range(0..4)],
             rotate_bytes_max: [4096, 16384, 1 << 20][rng.random_range(0..3)],
             keys: [1, 3, 8, 40][rng.random_range(0..4)],
@@ -356,6 +366,7 @@ impl World {
             space_percent: [110, 150, 200][keys.random_range(0..3)],
             retain_records: u64::MAX,
         };
+        knobs.commit_interval_ms = [0, 0, 2, 20][keys.random_range(0..4)];
         // Retention in one `Strict` seed in three (the oracle takes a read that keeps at
         // least that many of the model's newest records; lenient losses are not mixed in).
         let retain = [u64::MAX, u64::MAX, 2, 5][keys.random_range(0..4)];
@@ -419,6 +430,7 @@ impl World {
             stale_run_rate: 0.0,
             index_delta_bytes_max: 2048,
             compaction: NO_COMPACTION,
+            commit_interval_ms: 0,
             rotate_interval_ms: 5,
             rotate_bytes_max: 4096,
             keys: 8,
@@ -785,6 +797,11 @@ impl World {
                 .collect(),
             inbox: vec![VecDeque::new(); self.knobs.committers],
             index,
+            pacing: CommitPacing::new(
+                self.knobs.commit_interval_ms,
+                PACING_BACKLOG_LOGS,
+                PACING_BACKLOG_BYTES,
+            ),
         });
         self.check_all_reads()
     }
@@ -1511,10 +1528,28 @@ impl World {
     fn dispatch(&mut self) -> Step<()> {
         let names = self.crash_or(self.fs.list(Path::new(READING_DIR)).map_err(io_error))?;
         let fs = self.fs.clone();
+        let now = Timestamp(self.now);
         let node = self.node()?;
         let Some(name) = node.dispatcher.next_log(&names).map(str::to_owned) else {
             return Ok(());
         };
+        // The pacing machine decides, as in the runtime: a hand-out starts only when due
+        // (it covers every log waiting, which the steps that follow dispatch one by one).
+        if node.dispatcher.in_flight() == 0 {
+            let waiting = names
+                .iter()
+                .filter(|n| parse_log_file_name(n).is_some())
+                .count() as u64;
+            let backlog = Backlog {
+                watermark: node.dispatcher.watermark(),
+                logs_not_handed_out: waiting,
+                pending_bytes: node.index.bytes() as u64,
+            };
+            if !node.pacing.is_due(now, &backlog) {
+                return Ok(());
+            }
+            node.pacing.handed_out(now);
+        }
         let bytes = match fs.read(&reading_path(&name)) {
             Ok(bytes) => bytes,
             Err(_) if self.is_fault() => return Err(StepError::Crash),
@@ -1656,6 +1691,10 @@ impl World {
     /// everything drained and that the key store alone equals the model.
     fn drain(&mut self) -> Step<()> {
         self.fs.schedule_crash(u64::MAX / 2);
+        // A flush: hand-outs are due until everything is applied.
+        let node = self.node()?;
+        let watermark = node.dispatcher.watermark();
+        node.pacing.hurry(u64::MAX, watermark);
         self.fs
             .set_io_faults(IoFaultRates::default(), ChaCha8Rng::seed_from_u64(0));
         // Under `Strict`, a corruption not yet met would stop the drain: the operator

@@ -16,6 +16,7 @@
 pub mod commit;
 pub mod compact;
 pub mod dispatch;
+pub mod pacing;
 pub mod recovery;
 pub mod rotation;
 pub mod writer;

@@ -17,6 +17,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::Counters;
+use crate::clock::{Clock, Timestamp};
 use crate::error::{Error, IoContext, Result};
 use crate::fs::Fs;
 use crate::index::PendingIndex;
@@ -24,6 +25,7 @@ use crate::keystore::KeyStore;
 use crate::machine::commit::{CommitWork, Committer};
 use crate::machine::compact::CompactPolicy;
 use crate::machine::dispatch::Dispatcher;
+use crate::machine::pacing::{Backlog, CommitPacing};
 use crate::machine::{reading_path, READING_DIR};
 
 /// What the dispatcher thread is told.
@@ -115,6 +117,8 @@ pub(crate) struct CommitSetup<F: Fs> {
     pub committers: usize,
     pub rotate_interval_ms: u64,
     pub commit_interval_ms: u64,
+    /// The store's clock: pacing reads time from it only.
+    pub clock: Arc<dyn Clock>,
     pub backlog_logs_max: u64,
     pub backlog_bytes_max: u64,
     pub index: Arc<Mutex<PendingIndex>>,
@@ -159,6 +163,11 @@ impl CommitRuntime {
                 .map_err(spawn_error)?;
             committer_threads.push(thread);
         }
+        let pacing = CommitPacing::new(
+            setup.commit_interval_ms,
+            setup.backlog_logs_max,
+            setup.backlog_bytes_max,
+        );
         let thread_shared = Arc::clone(&shared);
         let stop_counters = Arc::clone(&setup.counters);
         let thread = std::thread::Builder::new()
@@ -171,7 +180,7 @@ impl CommitRuntime {
                     work_senders,
                     last_found_at_open: None,
                     first_listing: true,
-                    last_handout: None,
+                    pacing,
                 };
                 if let Err(e) = driver.run(&inbox) {
                     driver.shared.lock().failed.get_or_insert(e.to_string());
@@ -409,28 +418,23 @@ struct DispatchDriver<F: Fs> {
     /// The last log name of the first listing, until every log up to it is retired.
     last_found_at_open: Option<String>,
     first_listing: bool,
-    /// When logs were last handed out (pacing; runtime timing only, never seen by the
-    /// machines).
-    last_handout: Option<std::time::Instant>,
+    /// When to hand logs out, on the store's clock.
+    pacing: CommitPacing,
 }
 
 impl<F: Fs> DispatchDriver<F> {
     fn run(&mut self, inbox: &Receiver<DispatchEvent>) -> Result<()> {
         let idle_wait = Duration::from_millis(self.setup.rotate_interval_ms.clamp(5, 1000));
-        let interval = Duration::from_millis(self.setup.commit_interval_ms);
         let mut need_listing = true;
-        // Hand out without pacing while the watermark is below this (a flush waits).
-        let mut urgent_upto = 0;
         loop {
-            let urgent = self.setup.dispatcher.watermark() < urgent_upto;
             // Hand out now if due; otherwise sleep until the interval ends (or an event
             // comes).
-            let since = self.last_handout.map(|t| t.elapsed());
-            let due = self.handout_due(urgent_upto, interval);
+            let now = self.setup.clock.now();
+            let due = self.handout_due(now);
             let wait = if need_listing && due {
                 None
             } else if need_listing {
-                Some(interval.saturating_sub(since.unwrap_or_default()))
+                Some(Duration::from_micros(self.pacing.poll_timeout(now)))
             } else {
                 Some(idle_wait)
             };
@@ -454,7 +458,7 @@ impl<F: Fs> DispatchDriver<F> {
                 }
                 Some(DispatchEvent::Urgent(upto)) => {
                     need_listing = true;
-                    urgent_upto = if urgent { urgent_upto.max(upto) } else { upto };
+                    self.pacing.hurry(upto, self.setup.dispatcher.watermark());
                 }
                 Some(DispatchEvent::Committed { committer, outcome }) => {
                     for log in outcome.map_err(Error::CommitFailed)? {
@@ -467,9 +471,10 @@ impl<F: Fs> DispatchDriver<F> {
             // and is done as soon as it is dispatched.
             loop {
                 let retired = self.retire()?;
-                if (need_listing || retired) && self.handout_due(urgent_upto, interval) {
+                let now = self.setup.clock.now();
+                if (need_listing || retired) && self.handout_due(now) {
                     need_listing = false;
-                    self.last_handout = Some(std::time::Instant::now());
+                    self.pacing.handed_out(now);
                     self.dispatch_new_logs()?;
                 } else if retired {
                     need_listing = true;
@@ -490,16 +495,14 @@ impl<F: Fs> DispatchDriver<F> {
         waiting.saturating_sub(self.setup.dispatcher.in_flight() as u64)
     }
 
-    /// Whether to hand logs out now: a flush waits (the watermark is below
-    /// `urgent_upto`), the pacing interval has passed, or the backlog is half way to either
-    /// bound (logs not handed out, or the pending records' memory), so that appends are not
-    /// held back by logs that merely wait for the interval.
-    fn handout_due(&self, urgent_upto: u64, interval: Duration) -> bool {
-        let pending_bytes = self.setup.counters.pending_bytes.load(Ordering::SeqCst);
-        self.setup.dispatcher.watermark() < urgent_upto
-            || self.last_handout.is_none_or(|t| t.elapsed() >= interval)
-            || self.logs_not_handed_out() * 2 >= self.setup.backlog_logs_max
-            || pending_bytes * 2 >= self.setup.backlog_bytes_max
+    /// Whether to hand logs out at `now` (the pacing machine decides).
+    fn handout_due(&self, now: Timestamp) -> bool {
+        let backlog = Backlog {
+            watermark: self.setup.dispatcher.watermark(),
+            logs_not_handed_out: self.logs_not_handed_out(),
+            pending_bytes: self.setup.counters.pending_bytes.load(Ordering::SeqCst),
+        };
+        self.pacing.is_due(now, &backlog)
     }
 
     /// Retires the logs every committer is done with; true when any retired.
