@@ -7,6 +7,7 @@ use crate::format::BadReason;
 
 /// Everything that can go wrong, by kind.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A key must hold at least one byte.
     #[error("key is empty")]

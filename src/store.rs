@@ -109,6 +109,8 @@ impl Store {
     /// Opens (creating or recovering) the store in `dir` on the real file system.
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Store> {
         let dir = dir.as_ref();
+        // Bad options change nothing on disk: checked before the directory is created.
+        options.validate()?;
         let fs = RealFs::new(dir).map_err(|source| Error::Io {
             action: "creating",
             path: dir.to_path_buf(),
@@ -257,26 +259,31 @@ impl<F: Fs, C: Clock> Store<F, C> {
     }
 
     /// Appends `payload` to `key` with the store's default durability.
-    pub fn append(&self, key: &[u8], payload: &[u8]) -> Result<Seq> {
+    pub fn append(&self, key: impl AsRef<[u8]>, payload: impl AsRef<[u8]>) -> Result<Seq> {
         self.append_with(key, payload, self.options.durability)
     }
 
     /// Appends `payload` to `key`, returning once it is as durable as `durability` says.
-    pub fn append_with(&self, key: &[u8], payload: &[u8], durability: Durability) -> Result<Seq> {
-        let record = self.record(Kind::Append, key, payload)?;
-        let range = self
-            .writes
-            .submit(vec![record], durability, WhenFull::Wait)?;
-        Ok(Seq(range.first))
+    pub fn append_with(
+        &self,
+        key: impl AsRef<[u8]>,
+        payload: impl AsRef<[u8]>,
+        durability: Durability,
+    ) -> Result<Seq> {
+        let record = self.record(Kind::Append, key.as_ref(), payload.as_ref())?;
+        self.submit_one(record, durability, WhenFull::Wait)
     }
 
     /// Like [`Store::append`], but fails with [`Error::QueueFull`] instead of waiting
     /// when the write queue is full.
-    pub fn try_append(&self, key: &[u8], payload: &[u8]) -> Result<Seq> {
-        let record = self.record(Kind::Append, key, payload)?;
-        let range = self
-            .writes
-            .submit(vec![record], self.options.durability, WhenFull::Fail)?;
+    pub fn try_append(&self, key: impl AsRef<[u8]>, payload: impl AsRef<[u8]>) -> Result<Seq> {
+        let record = self.record(Kind::Append, key.as_ref(), payload.as_ref())?;
+        self.submit_one(record, self.options.durability, WhenFull::Fail)
+    }
+
+    /// One record's request: its seq once it is as durable as `durability` says.
+    fn submit_one(&self, record: LogRecord, durability: Durability, full: WhenFull) -> Result<Seq> {
+        let range = self.writes.submit(vec![record], durability, full)?;
         Ok(Seq(range.first))
     }
 
@@ -313,12 +320,20 @@ impl<F: Fs, C: Clock> Store<F, C> {
 
     /// Deletes `key` and all its records, through the log like an append. A later
     /// append starts the key afresh.
-    pub fn delete(&self, key: &[u8]) -> Result<Seq> {
-        let record = self.record(Kind::Delete, key, &[])?;
-        let range = self
-            .writes
-            .submit(vec![record], self.options.durability, WhenFull::Wait)?;
-        Ok(Seq(range.first))
+    pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<Seq> {
+        self.delete_with(key, self.options.durability)
+    }
+
+    /// [`Store::delete`] with an explicit durability.
+    pub fn delete_with(&self, key: impl AsRef<[u8]>, durability: Durability) -> Result<Seq> {
+        let record = self.record(Kind::Delete, key.as_ref(), &[])?;
+        self.submit_one(record, durability, WhenFull::Wait)
+    }
+
+    /// Like [`Store::delete`], but fails with [`Error::QueueFull`] instead of waiting.
+    pub fn try_delete(&self, key: impl AsRef<[u8]>) -> Result<Seq> {
+        let record = self.record(Kind::Delete, key.as_ref(), &[])?;
+        self.submit_one(record, self.options.durability, WhenFull::Fail)
     }
 
     /// Drops `key`'s records with a seq below `before`, through the log like a delete:
@@ -326,18 +341,31 @@ impl<F: Fs, C: Clock> Store<F, C> {
     /// compaction brings the dropped records back. A `before` past the key's newest
     /// record drops them all but keeps the key's later appends: a truncate never reaches
     /// past its own seq. Returns the truncate's own seq.
-    pub fn truncate(&self, key: &[u8], before: Seq) -> Result<Seq> {
-        let record = self.record(Kind::Truncate, key, &truncate_payload(before.0))?;
-        let range = self
-            .writes
-            .submit(vec![record], self.options.durability, WhenFull::Wait)?;
-        Ok(Seq(range.first))
+    pub fn truncate(&self, key: impl AsRef<[u8]>, before: Seq) -> Result<Seq> {
+        self.truncate_with(key, before, self.options.durability)
+    }
+
+    /// [`Store::truncate`] with an explicit durability.
+    pub fn truncate_with(
+        &self,
+        key: impl AsRef<[u8]>,
+        before: Seq,
+        durability: Durability,
+    ) -> Result<Seq> {
+        let record = self.record(Kind::Truncate, key.as_ref(), &truncate_payload(before.0))?;
+        self.submit_one(record, durability, WhenFull::Wait)
+    }
+
+    /// Like [`Store::truncate`], but fails with [`Error::QueueFull`] instead of waiting.
+    pub fn try_truncate(&self, key: impl AsRef<[u8]>, before: Seq) -> Result<Seq> {
+        let record = self.record(Kind::Truncate, key.as_ref(), &truncate_payload(before.0))?;
+        self.submit_one(record, self.options.durability, WhenFull::Fail)
     }
 
     /// The key's records in seq order: every record whose append has returned, whether
     /// it is still in a log or already in the key store. Empty for an unknown or deleted
     /// key. Reads the key's whole history; see [`Store::records`] and [`Store::tail`].
-    pub fn read(&self, key: &[u8]) -> Result<Vec<Record>> {
+    pub fn read(&self, key: impl AsRef<[u8]>) -> Result<Vec<Record>> {
         self.records(key, Seq(0), usize::MAX)
     }
 
@@ -345,7 +373,8 @@ impl<F: Fs, C: Clock> Store<F, C> {
     /// (read-your-writes, as [`Store::read`]). Its cost grows with the records above
     /// `after` that the key store holds, not with the key's history before them: a
     /// reader that tails a key passes the last seq it saw.
-    pub fn records(&self, key: &[u8], after: Seq, limit: usize) -> Result<Vec<Record>> {
+    pub fn records(&self, key: impl AsRef<[u8]>, after: Seq, limit: usize) -> Result<Vec<Record>> {
+        let key = key.as_ref();
         self.check_key(key)?;
         // The pending index first, then the key store (see `index::records`).
         let pending = self.lock_index().ops(key);
@@ -353,20 +382,21 @@ impl<F: Fs, C: Clock> Store<F, C> {
     }
 
     /// The key's records with a seq above `after`.
-    pub fn read_from(&self, key: &[u8], after: Seq) -> Result<Vec<Record>> {
+    pub fn read_from(&self, key: impl AsRef<[u8]>, after: Seq) -> Result<Vec<Record>> {
         self.records(key, after, usize::MAX)
     }
 
     /// The key's last `count` records, in seq order. Reads only the newest of the key's
     /// groups in the key store.
-    pub fn tail(&self, key: &[u8], count: usize) -> Result<Vec<Record>> {
+    pub fn tail(&self, key: impl AsRef<[u8]>, count: usize) -> Result<Vec<Record>> {
+        let key = key.as_ref();
         self.check_key(key)?;
         let pending = self.lock_index().ops(key);
         index::tail(&*self.fs, &self.keys, pending, key, count)
     }
 
     /// The key's last record, if it has any.
-    pub fn last(&self, key: &[u8]) -> Result<Option<Record>> {
+    pub fn last(&self, key: impl AsRef<[u8]>) -> Result<Option<Record>> {
         Ok(self.tail(key, 1)?.pop())
     }
 

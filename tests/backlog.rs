@@ -26,7 +26,7 @@ fn a_full_backlog_holds_appends_back_until_the_committers_catch_up() {
     let payload = [7u8; 1000];
     let mut acked = 0u64;
     let refused = loop {
-        match store.try_append(b"k", &payload) {
+        match store.try_append(b"k", payload) {
             Ok(_) => acked += 1,
             Err(e) => break e,
         }
@@ -35,7 +35,7 @@ fn a_full_backlog_holds_appends_back_until_the_committers_catch_up() {
     };
     assert!(matches!(refused, Error::Backlogged { .. }), "{refused}");
     std::thread::scope(|s| {
-        let blocked = s.spawn(|| store.append(b"k", &payload));
+        let blocked = s.spawn(|| store.append(b"k", payload));
         std::thread::sleep(Duration::from_millis(100));
         assert!(
             !blocked.is_finished(),
@@ -72,7 +72,7 @@ fn the_memory_bound_holds_appends_back_too_and_loses_nothing() {
     // active log, and only the memory bound can hold appends back.
     let mut acked = 0u64;
     let refused = loop {
-        match store.try_append(b"k", &payload) {
+        match store.try_append(b"k", payload) {
             Ok(_) => acked += 1,
             Err(e) => break e,
         }
@@ -91,7 +91,7 @@ fn the_memory_bound_holds_appends_back_too_and_loses_nothing() {
     assert_eq!(acked, 20, "exactly the records that fit the bound");
     // A blocking append waits, and gets through on its own: the full bound has the
     // writer rotate (the interval is an hour) and the dispatcher hand the log out at once.
-    store.append(b"k", &payload).unwrap();
+    store.append(b"k", payload).unwrap();
     acked += 1;
     store.flush().unwrap();
     assert_eq!(store.read(b"k").unwrap().len() as u64, acked);

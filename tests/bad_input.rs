@@ -19,11 +19,11 @@ fn each_bad_input_gets_its_error_and_changes_nothing() {
 
     assert!(matches!(store.append(b"", b"x"), Err(Error::EmptyKey)));
     assert!(matches!(
-        store.append(&[7u8; 17], b"x"),
+        store.append([7u8; 17], b"x"),
         Err(Error::KeyTooLong { len: 17, max: 16 })
     ));
     assert!(matches!(
-        store.append(b"k", &[0u8; 101]),
+        store.append(b"k", [0u8; 101]),
         Err(Error::RecordTooLarge { len: 101, max: 100 })
     ));
     assert!(matches!(store.try_append(b"", b"x"), Err(Error::EmptyKey)));
@@ -38,10 +38,12 @@ fn each_bad_input_gets_its_error_and_changes_nothing() {
         ..Options::default()
     };
     let other = tempfile::tempdir().unwrap();
+    let never = other.path().join("never-created");
     assert!(matches!(
-        Store::open(other.path(), options),
+        Store::open(&never, options),
         Err(Error::InvalidOptions(_))
     ));
+    assert!(!never.exists(), "bad options create nothing on disk");
 
     assert_eq!(
         common::disk_picture(dir.path()),
@@ -61,7 +63,7 @@ fn keys_and_payloads_at_the_limits_are_taken() {
         ..Options::default()
     };
     let store = Store::open(dir.path(), options).unwrap();
-    store.append(&[0xFFu8; 16], &[1u8; 100]).unwrap();
+    store.append([0xFFu8; 16], [1u8; 100]).unwrap();
     store.append(b"\0", b"").unwrap();
     store.close().unwrap();
 }

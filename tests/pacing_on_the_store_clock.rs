@@ -25,7 +25,7 @@ fn hand_outs_wait_for_the_stores_clock() {
     let applied = store.stats().applied_seq;
     // Logs finish by size (the clock does not move, so not by time).
     for i in 0..100u8 {
-        store.append(b"k", &[i; 100]).unwrap();
+        store.append(b"k", [i; 100]).unwrap();
     }
     std::thread::sleep(Duration::from_millis(400));
     let stats = store.stats();

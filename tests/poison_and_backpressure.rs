@@ -66,7 +66,7 @@ fn a_full_queue_fails_try_append_and_blocks_append_until_there_is_room() {
         // Fill the queue behind it.
         let mut queued = 0;
         let full = loop {
-            match store.try_append(b"k", &payload) {
+            match store.try_append(b"k", payload) {
                 Ok(_) => queued += 1,
                 Err(e) => break e,
             }
@@ -74,7 +74,7 @@ fn a_full_queue_fails_try_append_and_blocks_append_until_there_is_room() {
         };
         assert!(matches!(full, Error::QueueFull), "{full}");
         let store = &store;
-        let blocked = s.spawn(move || store.append_with(b"k", &payload, Durability::None));
+        let blocked = s.spawn(move || store.append_with(b"k", payload, Durability::None));
         std::thread::sleep(Duration::from_millis(50));
         assert!(
             !blocked.is_finished(),

@@ -12,7 +12,7 @@ fn read_from_and_last_follow_the_key_through_a_flush_and_a_delete() {
         Options::default(),
     )
     .unwrap();
-    let seqs: Vec<Seq> = (0..5).map(|i| store.append(b"k", &[i]).unwrap()).collect();
+    let seqs: Vec<Seq> = (0..5).map(|i| store.append(b"k", [i]).unwrap()).collect();
     let after: Vec<u8> = store
         .read_from(b"k", seqs[2])
         .unwrap()

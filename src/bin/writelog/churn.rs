@@ -243,7 +243,7 @@ fn churn_thread(
             x ^= x << 17;
             let victim = (x % own.len() as u64) as usize;
             store
-                .delete(&key_name(own[victim]))
+                .delete(key_name(own[victim]))
                 .map_err(|e| e.to_string())?;
             recent[victim].clear();
             live[own[victim] as usize].store(0, Ordering::Relaxed);
