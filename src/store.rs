@@ -12,11 +12,9 @@ use crate::format::{truncate_payload, Kind};
 use crate::fs::{Fs, RealFs};
 use crate::index::{self, PendingIndex, Record};
 use crate::keystore::{KeyStore, OpenMode, OpenReport};
-use crate::machine::compact::CompactPolicy;
-use crate::machine::dispatch::Dispatcher;
+use crate::machine::build::Machines;
 use crate::machine::recovery::{self, RecoveryReport};
-use crate::machine::rotation::Rotation;
-use crate::machine::writer::{LogRecord, SeqRange, Writer};
+use crate::machine::writer::{LogRecord, SeqRange};
 use crate::machine::LOCK_FILE;
 use crate::options::{Durability, Options};
 use crate::runtime::commit::{CommitRuntime, CommitSetup};
@@ -155,68 +153,33 @@ impl<F: Fs, C: Clock> Store<F, C> {
         counters
             .written_seq
             .store(recovered.last_kept_seq, Ordering::Relaxed);
-        let unused_seqs = recovered.last_kept_seq + 1..=recovered.last_seq;
-        let log_last_seqs = recovered.log_last_seqs;
-        let mut index = PendingIndex::new();
-        for record in &recovered.unapplied {
-            index.insert(record.seq, record.kind, &record.key, &record.payload);
-        }
-        counters.publish_pending_bytes(&index);
-        let index = Arc::new(Mutex::new(index));
+        let report = recovered.report.clone();
+        let machines = Machines::build(recovered, &keys, &options, now);
+        let unused_seqs = machines.unused_seqs.clone();
+        counters.publish_pending_bytes(&machines.index);
+        let index = Arc::new(Mutex::new(machines.index));
         let fs = Arc::new(fs);
-        let rotation = Rotation::new(
-            options.rotate_interval_ms,
-            options.rotate_bytes_max,
-            now,
-            recovered.last_log_ts,
-        );
-        let writer = Writer::new(
-            recovered.log,
-            recovered.last_seq,
-            options.log_prealloc_bytes.min(options.rotate_bytes_max),
-        );
         let (events, inbox) = CommitRuntime::channel();
         let clock = Arc::new(clock);
         let writes = WriteRuntime::start(
             Arc::clone(&fs),
             Arc::clone(&clock),
-            writer,
-            rotation,
+            machines.writer,
+            machines.rotation,
             &options,
             Arc::clone(&index),
             events.clone(),
             Arc::clone(&counters),
         )?;
         let room = writes.room_signal();
-        let mut dispatcher = Dispatcher::new(
-            options.committers,
-            keys.partitions(),
-            options.recovery_mode,
-            watermark,
-            // Everything the backlog bound lets wait may go out in one handout, so that a
-            // pass covers as many logs as are waiting.
-            options.backlog_logs_max,
-        );
-        for (log, last_seq) in &log_last_seqs {
-            dispatcher.expect(log, *last_seq);
-        }
         let setup = CommitSetup {
             fs: Arc::clone(&fs),
             store: Arc::clone(&keys),
-            segment_bytes_max: options.segment_bytes_max,
-            index_delta_bytes_max: options.index_memory_max / u64::from(keys.partitions()),
-            compaction: CompactPolicy {
-                min_bytes: options.compaction_min_bytes,
-                space_percent: options.compaction_space_percent,
-                retain_records: options.retain_records.unwrap_or(u64::MAX),
-            },
-            dispatcher,
-            committers: options.committers,
+            dispatcher: machines.dispatcher,
+            pacing: machines.pacing,
+            committers: machines.committers,
             rotate_interval_ms: options.rotate_interval_ms,
-            commit_interval_ms: options.commit_interval_ms,
             clock,
-            backlog_logs_max: options.backlog_logs_max as u64,
-            backlog_bytes_max: options.backlog_bytes_max as u64,
             index: Arc::clone(&index),
             counters: Arc::clone(&counters),
             on_retired: Box::new(move || room.notify_all()),
@@ -231,7 +194,7 @@ impl<F: Fs, C: Clock> Store<F, C> {
             keys_opened,
             index,
             counters,
-            recovery: recovered.report,
+            recovery: report,
             unused_seqs,
             _lock: lock,
             _clock: std::marker::PhantomData,

@@ -18,6 +18,7 @@ use writelog::format::{
 use writelog::fs::Fs;
 use writelog::index::{self, PendingIndex, Record};
 use writelog::keystore::{KeyStore, OpenMode};
+use writelog::machine::build::Machines;
 use writelog::machine::commit::{CommitWork, Committer};
 use writelog::machine::compact::CompactPolicy;
 use writelog::machine::dispatch::Dispatcher;
@@ -26,7 +27,7 @@ use writelog::machine::recovery;
 use writelog::machine::rotation::{Rotated, Rotation};
 use writelog::machine::writer::{LogRecord, Request, SubmitQueue, Writer};
 use writelog::machine::{parse_log_file_name, reading_path, READING_DIR, WRITING_DIR};
-use writelog::{Durability, RecoveryMode};
+use writelog::{Durability, Options, RecoveryMode};
 
 use crate::simfs::{CrashKind, IoFaultCounts, IoFaultRates, SimFs};
 
@@ -294,9 +295,10 @@ pub struct World {
     step: u64,
 }
 
-/// The backlog bounds the simulated dispatcher's pacing looks at.
-const PACING_BACKLOG_LOGS: u64 = 8;
-const PACING_BACKLOG_BYTES: u64 = 1 << 20;
+/// The backlog bounds of the simulated store: the dispatcher hands out at most this many
+/// logs at once, and its pacing hurries past half of either.
+const PACING_BACKLOG_LOGS: usize = 16;
+const PACING_BACKLOG_BYTES: usize = 1 << 20;
 
 /// A policy under which nothing is ever compacted.
 const NO_COMPACTION: CompactPolicy = CompactPolicy::NEVER;
@@ -768,42 +770,46 @@ impl World {
         self.durable_upto = last_seq;
         self.written_upto = last_seq;
         self.finished_upto = self.finished_upto.max(last_seq);
-        let mut index = PendingIndex::new();
-        for record in &recovered.unapplied {
-            index.insert(record.seq, record.kind, &record.key, &record.payload);
-        }
-        let committers = self.knobs.committers;
-        let mut dispatcher = Dispatcher::new(committers, keys.partitions(), mode, watermark, 16);
-        for (log, last_seq) in &recovered.log_last_seqs {
-            dispatcher.expect(log, *last_seq);
-        }
+        // The same constructor as `Store`, from options the knobs make.
+        let machines = Machines::build(recovered, &keys, &self.options(), Timestamp(self.now));
         self.node = Some(Node {
             queue: SubmitQueue::new(next_after + 1, 1 << 20),
-            writer: Writer::new(recovered.log, next_after, self.knobs.log_prealloc_bytes),
-            rotation: Rotation::new(
-                self.knobs.rotate_interval_ms,
-                self.knobs.rotate_bytes_max,
-                Timestamp(self.now),
-                recovered.last_log_ts,
-            ),
-            dispatcher,
+            writer: machines.writer,
+            rotation: machines.rotation,
+            dispatcher: machines.dispatcher,
             keys,
-            committers: (0..committers)
-                .map(|id| {
-                    let segments = self.knobs.segment_bytes_max;
-                    Committer::new(id, committers, segments, self.knobs.index_delta_bytes_max)
-                        .with_compaction(self.knobs.compaction)
-                })
-                .collect(),
+            committers: machines.committers,
             inbox: vec![VecDeque::new(); self.knobs.committers],
-            index,
-            pacing: CommitPacing::new(
-                self.knobs.commit_interval_ms,
-                PACING_BACKLOG_LOGS,
-                PACING_BACKLOG_BYTES,
-            ),
+            index: machines.index,
+            pacing: machines.pacing,
         });
         self.check_all_reads()
+    }
+
+    /// The store's options as this seed's knobs set them (what `Machines::build` takes).
+    fn options(&self) -> Options {
+        let k = &self.knobs;
+        let retain = k.compaction.retain_records;
+        Options {
+            committers: k.committers,
+            partitions: k.partitions,
+            recovery_mode: k.recovery_mode,
+            rotate_interval_ms: k.rotate_interval_ms,
+            rotate_bytes_max: k.rotate_bytes_max,
+            log_prealloc_bytes: k.log_prealloc_bytes,
+            segment_bytes_max: k.segment_bytes_max,
+            // The committer's bound is this over the partitions.
+            index_memory_max: k
+                .index_delta_bytes_max
+                .saturating_mul(u64::from(k.partitions)),
+            compaction_min_bytes: k.compaction.min_bytes,
+            compaction_space_percent: k.compaction.space_percent,
+            retain_records: (retain != u64::MAX).then_some(retain),
+            commit_interval_ms: k.commit_interval_ms,
+            backlog_logs_max: PACING_BACKLOG_LOGS,
+            backlog_bytes_max: PACING_BACKLOG_BYTES,
+            ..Options::default()
+        }
     }
 
     /// The model's records for every key: the history applied in seq order.

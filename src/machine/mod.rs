@@ -13,6 +13,7 @@
 //!    when idle).
 //! 4. After any I/O error the writer is poisoned and acknowledges nothing more.
 
+pub mod build;
 pub mod commit;
 pub mod compact;
 pub mod dispatch;

@@ -23,7 +23,6 @@ use crate::fs::Fs;
 use crate::index::PendingIndex;
 use crate::keystore::KeyStore;
 use crate::machine::commit::{CommitWork, Committer};
-use crate::machine::compact::CompactPolicy;
 use crate::machine::dispatch::Dispatcher;
 use crate::machine::pacing::{Backlog, CommitPacing};
 use crate::machine::{reading_path, READING_DIR};
@@ -106,21 +105,18 @@ pub(crate) struct CommitRuntime {
     thread: Option<JoinHandle<()>>,
 }
 
-/// What the dispatcher needs to start.
+/// What the dispatcher needs to start: its machines, built by `machine::build`, and
+/// what it shares with the store.
 pub(crate) struct CommitSetup<F: Fs> {
     pub fs: Arc<F>,
     pub store: Arc<KeyStore>,
-    pub segment_bytes_max: u64,
-    pub index_delta_bytes_max: u64,
-    pub compaction: CompactPolicy,
     pub dispatcher: Dispatcher,
-    pub committers: usize,
+    pub pacing: CommitPacing,
+    /// One per committer thread.
+    pub committers: Vec<Committer<F>>,
     pub rotate_interval_ms: u64,
-    pub commit_interval_ms: u64,
     /// The store's clock: pacing reads time from it only.
     pub clock: Arc<dyn Clock>,
-    pub backlog_logs_max: u64,
-    pub backlog_bytes_max: u64,
     pub index: Arc<Mutex<PendingIndex>>,
     pub counters: Arc<Counters>,
     /// Called after logs retire, to wake callers held back by the backlog bound.
@@ -135,7 +131,7 @@ impl CommitRuntime {
 
     /// Starts the dispatcher and the committers.
     pub(crate) fn start<F: Fs>(
-        setup: CommitSetup<F>,
+        mut setup: CommitSetup<F>,
         events: Sender<DispatchEvent>,
         inbox: Receiver<DispatchEvent>,
     ) -> Result<Self> {
@@ -143,31 +139,21 @@ impl CommitRuntime {
         shared.lock().applied = setup.dispatcher.watermark();
         let mut work_senders = Vec::new();
         let mut committer_threads = Vec::new();
-        for id in 0..setup.committers {
+        for committer in std::mem::take(&mut setup.committers) {
+            let id = committer.id();
             let (work_tx, work_rx) = channel::<Vec<CommitWork>>();
             work_senders.push(work_tx);
             let fs = Arc::clone(&setup.fs);
             let store = Arc::clone(&setup.store);
             let done = events.clone();
             let counters = Arc::clone(&setup.counters);
-            let committer = Committer::new(
-                id,
-                setup.committers,
-                setup.segment_bytes_max,
-                setup.index_delta_bytes_max,
-            )
-            .with_compaction(setup.compaction);
             let thread = std::thread::Builder::new()
                 .name(format!("writelog-commit-{id}"))
                 .spawn(move || run_committer(committer, &*fs, &store, &work_rx, &done, &counters))
                 .map_err(spawn_error)?;
             committer_threads.push(thread);
         }
-        let pacing = CommitPacing::new(
-            setup.commit_interval_ms,
-            setup.backlog_logs_max,
-            setup.backlog_bytes_max,
-        );
+        let pacing = setup.pacing.clone();
         let thread_shared = Arc::clone(&shared);
         let stop_counters = Arc::clone(&setup.counters);
         let thread = std::thread::Builder::new()
