@@ -259,6 +259,33 @@ pub struct RunEntry {
     pub floor: u64,
 }
 
+/// The start of a run of `entries` (sorted by key, then seq; not empty): its header and
+/// index, in a buffer with room for the groups that follow (the caller appends them, in
+/// the order of the entries). Its seq range is the entries'. Returns the bytes and the
+/// header.
+pub fn encode_run_start(entries: &[RunEntry], compacted: bool) -> (Vec<u8>, RunHeader) {
+    let first_seq = entries.iter().map(|e| e.first_seq).min();
+    let last_seq = entries.iter().map(|e| e.op_last).max();
+    let (Some(first_seq), Some(last_seq)) = (first_seq, last_seq) else {
+        panic!("a run has entries");
+    };
+    let mut index = Vec::new();
+    encode_run_index(&mut index, first_seq, entries);
+    let groups_len: u64 = entries.iter().map(|e| u64::from(e.group_len)).sum();
+    let header = RunHeader {
+        index_len: index.len() as u32,
+        run_len: (RUN_HEADER_LEN + index.len()) as u64 + groups_len,
+        first_seq,
+        last_seq,
+        entries: entries.len() as u32,
+        compacted,
+    };
+    let mut bytes = Vec::with_capacity(header.run_len as usize);
+    encode_run_header(&mut bytes, &header);
+    bytes.extend_from_slice(&index);
+    (bytes, header)
+}
+
 /// Encodes a run index (its entries, then their CRC).
 pub fn encode_run_index(out: &mut Vec<u8>, run_first_seq: u64, entries: &[RunEntry]) {
     let start = out.len();

@@ -17,9 +17,7 @@ use std::collections::BTreeMap;
 use crate::error::{Error, IoContext, Result};
 use crate::format::{truncate_floor, Kind};
 use crate::fs::{Fs, FsFile};
-use crate::keystore::segment::{
-    self, GroupRef, RunEntry, RunHeader, GROUP_BYTES_TARGET, RUN_HEADER_LEN, SEGMENT_HEADER_LEN,
-};
+use crate::keystore::segment::{self, GroupRef, RunEntry, GROUP_BYTES_TARGET, SEGMENT_HEADER_LEN};
 use crate::keystore::{
     partition_dir, partition_for, segment_path, KeyEntry, KeyStore, SegmentState,
 };
@@ -459,30 +457,7 @@ fn lay_out_run(number: u32, start: u64, mut plans: Vec<KeyPlan<'_>>) -> PlannedR
             });
         }
     }
-    let first_seq = entries
-        .iter()
-        .map(|e| e.first_seq)
-        .min()
-        .expect("a run has entries");
-    let last_seq = entries
-        .iter()
-        .map(|e| e.op_last)
-        .max()
-        .expect("a run has entries");
-    let mut index = Vec::new();
-    segment::encode_run_index(&mut index, first_seq, &entries);
-    let groups_len: u64 = entries.iter().map(|e| u64::from(e.group_len)).sum();
-    let header = RunHeader {
-        index_len: index.len() as u32,
-        run_len: (RUN_HEADER_LEN + index.len()) as u64 + groups_len,
-        first_seq,
-        last_seq,
-        entries: entries.len() as u32,
-        compacted: false,
-    };
-    let mut bytes = Vec::with_capacity(header.run_len as usize);
-    segment::encode_run_header(&mut bytes, &header);
-    bytes.extend_from_slice(&index);
+    let (mut bytes, header) = segment::encode_run_start(&entries, false);
     let mut applied = 0;
     for plan in &mut plans {
         for group in &plan.groups {

@@ -25,9 +25,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::fs::{Fs, FsFile};
 use crate::index::Record;
 use crate::keystore::checkpoint::{checkpoint_path, CheckpointWriter};
-use crate::keystore::segment::{
-    self, GroupRef, RunEntry, RunHeader, GROUP_BYTES_TARGET, RUN_HEADER_LEN, SEGMENT_HEADER_LEN,
-};
+use crate::keystore::segment::{self, GroupRef, RunEntry, GROUP_BYTES_TARGET, SEGMENT_HEADER_LEN};
 use crate::keystore::{
     committer_for_partition, partition_dir, segment_path, KeyEntry, KeyStore, SegmentState,
 };
@@ -383,22 +381,7 @@ impl<File: FsFile> MergedSegment<File> {
             }
             groups_of.push(groups);
         }
-        let first_seq = entries.iter().map(|e| e.first_seq).min().expect("a key");
-        let last_seq = entries.iter().map(|e| e.op_last).max().expect("a key");
-        let mut index = Vec::new();
-        segment::encode_run_index(&mut index, first_seq, &entries);
-        let groups_len: u64 = entries.iter().map(|e| u64::from(e.group_len)).sum();
-        let header = RunHeader {
-            index_len: index.len() as u32,
-            run_len: (RUN_HEADER_LEN + index.len()) as u64 + groups_len,
-            first_seq,
-            last_seq,
-            entries: entries.len() as u32,
-            compacted: true,
-        };
-        let mut bytes = Vec::with_capacity(header.run_len as usize);
-        segment::encode_run_header(&mut bytes, &header);
-        bytes.extend_from_slice(&index);
+        let (mut bytes, header) = segment::encode_run_start(&entries, true);
         let mut kept = Vec::with_capacity(pending.len());
         for ((key, entry, _), groups) in pending.iter().zip(&groups_of) {
             let mut head: Option<GroupRef> = None;
