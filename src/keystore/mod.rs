@@ -78,6 +78,25 @@ pub fn segment_path(partition: u32, segment: u32) -> PathBuf {
     partition_dir(partition).join(segment_file_name(segment))
 }
 
+/// Creates segment `segment` of `partition` and writes its header (not synced: the first
+/// run's fdatasync covers it, and the caller fsyncs the directory). There must be none of
+/// that number: opening removed every segment the MANIFEST does not list, and numbers
+/// only grow, so a segment is never created over another.
+pub fn create_segment<F: Fs>(fs: &F, partition: u32, segment: u32) -> Result<F::File> {
+    let path = segment_path(partition, segment);
+    if fs.len(&path).io("inspecting", &path)?.is_some() {
+        return Err(crate::error::Error::CommitFailed(format!(
+            "{} exists, yet the key store does not list it",
+            path.display()
+        )));
+    }
+    let mut file = fs.create(&path).io("creating", &path)?;
+    let mut header = Vec::with_capacity(segment::SEGMENT_HEADER_LEN);
+    segment::encode_segment_header(&mut header, partition, segment);
+    crate::fs::FsFile::append(&mut file, &header).io("writing", &path)?;
+    Ok(file)
+}
+
 /// A segment's file name: `seg-{n:08}.dat`.
 pub fn segment_file_name(segment: u32) -> String {
     format!("seg-{segment:08}.dat")

@@ -19,7 +19,7 @@ use crate::format::{truncate_floor, Kind};
 use crate::fs::{Fs, FsFile};
 use crate::keystore::segment::{self, GroupRef, RunEntry, GROUP_BYTES_TARGET, SEGMENT_HEADER_LEN};
 use crate::keystore::{
-    partition_dir, partition_for, segment_path, KeyEntry, KeyStore, SegmentState,
+    create_segment, partition_dir, partition_for, segment_path, KeyEntry, KeyStore, SegmentState,
 };
 use crate::machine::compact::CompactPolicy;
 
@@ -340,19 +340,7 @@ impl<F: Fs> Committer<F> {
             }
         }
         let number = last.map_or(0, |s| s.number + 1);
-        let path = segment_path(partition, number);
-        // Opening removed every segment the MANIFEST does not list, so none is here: a
-        // segment is never created over another.
-        if fs.len(&path).io("inspecting", &path)?.is_some() {
-            return Err(Error::CommitFailed(format!(
-                "{} exists, yet the key store does not list it",
-                path.display()
-            )));
-        }
-        let mut file = fs.create(&path).io("creating", &path)?;
-        let mut header = Vec::with_capacity(SEGMENT_HEADER_LEN);
-        segment::encode_segment_header(&mut header, partition, number);
-        file.append(&header).io("writing", &path)?;
+        let file = create_segment(fs, partition, number)?;
         let len = SEGMENT_HEADER_LEN as u64;
         self.open
             .insert(partition, OpenSegment { number, file, len });

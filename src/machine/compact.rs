@@ -27,7 +27,8 @@ use crate::index::Record;
 use crate::keystore::checkpoint::{checkpoint_path, CheckpointWriter};
 use crate::keystore::segment::{self, GroupRef, RunEntry, GROUP_BYTES_TARGET, SEGMENT_HEADER_LEN};
 use crate::keystore::{
-    committer_for_partition, partition_dir, segment_path, KeyEntry, KeyStore, SegmentState,
+    committer_for_partition, create_segment, partition_dir, segment_path, KeyEntry, KeyStore,
+    SegmentState,
 };
 
 use super::commit::Committer;
@@ -275,20 +276,10 @@ impl<F: Fs> Committer<F> {
 }
 
 impl<File: FsFile> MergedSegment<File> {
-    /// Creates segment `number` of `partition` with its header. None of that number is
-    /// there: opening removed every unlisted one, and numbers only grow.
+    /// Creates segment `number` of `partition` with its header.
     fn create<F: Fs<File = File>>(fs: &F, partition: u32, number: u32) -> Result<Self> {
         let path = segment_path(partition, number);
-        if fs.len(&path).io("inspecting", &path)?.is_some() {
-            return Err(Error::CommitFailed(format!(
-                "{} exists, yet the key store does not list it",
-                path.display()
-            )));
-        }
-        let mut file = fs.create(&path).io("creating", &path)?;
-        let mut header = Vec::with_capacity(SEGMENT_HEADER_LEN);
-        segment::encode_segment_header(&mut header, partition, number);
-        file.append(&header).io("writing", &path)?;
+        let file = create_segment(fs, partition, number)?;
         Ok(MergedSegment {
             number,
             path,
