@@ -7,7 +7,6 @@
 //! retiring it trims the pending index and wakes callers held back by the backlog bound.
 //! Each committer thread owns a [`Committer`] machine and takes every piece of work
 //! waiting in one pass, so a backlog of logs costs one sync call per pass, not per log.
-#![allow(clippy::disallowed_methods)]
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -147,6 +146,8 @@ impl CommitRuntime {
             let store = Arc::clone(&setup.store);
             let done = events.clone();
             let counters = Arc::clone(&setup.counters);
+            // The runtime owns the threads: this is one of them.
+            #[allow(clippy::disallowed_methods)]
             let thread = std::thread::Builder::new()
                 .name(format!("writelog-commit-{id}"))
                 .spawn(move || run_committer(committer, &*fs, &store, &work_rx, &done, &counters))
@@ -156,6 +157,8 @@ impl CommitRuntime {
         let pacing = setup.pacing.clone();
         let thread_shared = Arc::clone(&shared);
         let stop_counters = Arc::clone(&setup.counters);
+        // The runtime owns the threads: this is one of them.
+        #[allow(clippy::disallowed_methods)]
         let thread = std::thread::Builder::new()
             .name("writelog-dispatch".into())
             .spawn(move || {

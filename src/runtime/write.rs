@@ -9,7 +9,6 @@
 //! thundering herd on that lock and is back in the queue in time for the next pass.
 //! A caller also enters its records into the pending index (read-your-writes) while it
 //! holds the queue's lock, so the index receives seqs in order.
-#![allow(clippy::disallowed_methods)]
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -177,6 +176,8 @@ impl WriteRuntime {
             counters,
         });
         let thread_shared = Arc::clone(&shared);
+        // The runtime owns the threads: this is one of them.
+        #[allow(clippy::disallowed_methods)]
         let thread = std::thread::Builder::new()
             .name("writelog-writer".into())
             .spawn(move || {
