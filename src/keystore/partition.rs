@@ -279,12 +279,12 @@ impl Partition {
         let past = |key: &[u8]| after.is_none_or(|after| key > after);
         let mut old: Vec<(Vec<u8>, KeyEntry)> = Vec::new();
         if let Some((checkpoint, _)) = &self.checkpoint {
-            let start = after.and_then(|a| checkpoint.block_for(a)).map_or(0, |b| {
+            // The block that may hold `after` (the last whose first key is not above it).
+            let start = after.map_or(0, |a| {
                 checkpoint
                     .blocks
-                    .iter()
-                    .position(|x| x.offset == b.offset)
-                    .unwrap_or(0)
+                    .partition_point(|b| b.first_key.as_slice() <= a)
+                    .saturating_sub(1)
             });
             let mut failure = None;
             for block in &checkpoint.blocks[start..] {

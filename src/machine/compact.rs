@@ -466,6 +466,21 @@ mod tests {
         }
     }
 
+    /// One committer pass over `records`, as log `log`.
+    fn one_pass(
+        committer: &mut Committer<MemFs>,
+        fs: &MemFs,
+        store: &KeyStore,
+        log: &str,
+        records: Vec<CommitRecord>,
+    ) {
+        let work = [CommitWork {
+            log: log.into(),
+            records,
+        }];
+        committer.commit(fs, store, &work).unwrap();
+    }
+
     /// Everything every key reads.
     fn all_reads(fs: &MemFs, store: &KeyStore) -> Vec<(Vec<u8>, Vec<Record>)> {
         (0..20)
@@ -503,11 +518,7 @@ mod tests {
                     }
                 })
                 .collect();
-            let work = [CommitWork {
-                log: format!("log{pass}"),
-                records,
-            }];
-            committer.commit(&fs, &store, &work).unwrap();
+            one_pass(&mut committer, &fs, &store, &format!("log{pass}"), records);
             store.write_manifest(&fs, seq).unwrap();
         }
         let before = all_reads(&fs, &store);
@@ -533,11 +544,8 @@ mod tests {
         );
         // Appends after it go to a new segment; a reopen reads only those runs.
         seq += 1;
-        let work = [CommitWork {
-            log: "after".into(),
-            records: vec![rec(seq, Kind::Append, "key-03", b"late".to_vec())],
-        }];
-        committer.commit(&fs, &store, &work).unwrap();
+        let late = vec![rec(seq, Kind::Append, "key-03", b"late".to_vec())];
+        one_pass(&mut committer, &fs, &store, "after", late);
         store.write_manifest(&fs, seq).unwrap();
         let expected = all_reads(&fs, &store);
         let (reopened, report) = KeyStore::open(&fs, OpenMode::new_store(1)).unwrap();
@@ -578,11 +586,7 @@ mod tests {
                     rec(seq, Kind::Append, key, vec![7; 1000])
                 })
                 .collect();
-            let work = [CommitWork {
-                log: format!("log{pass}"),
-                records,
-            }];
-            committer.commit(&fs, &store, &work).unwrap();
+            one_pass(&mut committer, &fs, &store, &format!("log{pass}"), records);
         }
         store.write_manifest(&fs, seq).unwrap();
         assert_eq!(

@@ -142,15 +142,20 @@ impl CommitRuntime {
             let id = committer.id();
             let (work_tx, work_rx) = channel::<Vec<CommitWork>>();
             work_senders.push(work_tx);
-            let fs = Arc::clone(&setup.fs);
-            let store = Arc::clone(&setup.store);
-            let done = events.clone();
-            let counters = Arc::clone(&setup.counters);
+            let driver = CommitterDriver {
+                committer,
+                fs: Arc::clone(&setup.fs),
+                store: Arc::clone(&setup.store),
+                work: work_rx,
+                done: events.clone(),
+                counters: Arc::clone(&setup.counters),
+                clock: Arc::clone(&setup.clock),
+            };
             // The runtime owns the threads: this is one of them.
             #[allow(clippy::disallowed_methods)]
             let thread = std::thread::Builder::new()
                 .name(format!("writelog-commit-{id}"))
-                .spawn(move || run_committer(committer, &*fs, &store, &work_rx, &done, &counters))
+                .spawn(move || driver.run())
                 .map_err(spawn_error)?;
             committer_threads.push(thread);
         }
@@ -259,12 +264,12 @@ impl Drop for StoppedOnExit {
 
 /// Tells the dispatcher when a committer thread dies of a panic, so the logs it held are
 /// not waited on forever.
-struct ReportPanic<'a> {
+struct ReportPanic {
     id: usize,
-    done: &'a Sender<DispatchEvent>,
+    done: Sender<DispatchEvent>,
 }
 
-impl Drop for ReportPanic<'_> {
+impl Drop for ReportPanic {
     fn drop(&mut self) {
         if std::thread::panicking() {
             let outcome = Err(format!("committer {} panicked", self.id));
@@ -284,52 +289,81 @@ fn spawn_error(source: std::io::Error) -> Error {
     }
 }
 
-fn run_committer<F: Fs>(
-    mut committer: Committer<F>,
-    fs: &F,
-    store: &KeyStore,
-    work: &Receiver<Vec<CommitWork>>,
-    done: &Sender<DispatchEvent>,
-    counters: &Counters,
-) -> bool {
-    let id = committer.id();
-    let _report = ReportPanic { id, done };
-    let clean = commit_until_closed(&mut committer, fs, store, work, done, counters);
-    clean && committer.checkpoint_all(fs, store).is_ok()
+/// One committer thread: its machine, and what it works with.
+struct CommitterDriver<F: Fs> {
+    committer: Committer<F>,
+    fs: Arc<F>,
+    store: Arc<KeyStore>,
+    work: Receiver<Vec<CommitWork>>,
+    done: Sender<DispatchEvent>,
+    counters: Arc<Counters>,
+    /// The store's clock, for the stats' compaction time only.
+    clock: Arc<dyn Clock>,
 }
 
-/// Takes the committer's work until its channel closes (`true`) or a pass fails (`false`).
-fn commit_until_closed<F: Fs>(
-    committer: &mut Committer<F>,
-    fs: &F,
-    store: &KeyStore,
-    work: &Receiver<Vec<CommitWork>>,
-    done: &Sender<DispatchEvent>,
-    counters: &Counters,
-) -> bool {
-    /// Pieces of work taken in one pass at the most.
-    const PASS_PIECES_MAX: usize = 256;
-    let id = committer.id();
-    // Each message is one handout's work for this committer (every log it covered);
-    // handouts queued behind it join the same pass.
-    let mut waiting: Option<Vec<CommitWork>> = None;
-    loop {
-        let first = match waiting.take() {
-            Some(first) => first,
-            None => match work.recv() {
-                Ok(first) => first,
-                Err(_) => return true,
-            },
+impl<F: Fs> CommitterDriver<F> {
+    /// Commits until the work channel closes, then checkpoints the committer's
+    /// partitions; `true` when it ended cleanly.
+    fn run(mut self) -> bool {
+        let id = self.committer.id();
+        let _report = ReportPanic {
+            id,
+            done: self.done.clone(),
         };
-        let mut pass = first;
-        while pass.len() < PASS_PIECES_MAX {
-            match work.try_recv() {
-                Ok(pieces) => pass.extend(pieces),
-                Err(_) => break,
+        let clean = self.commit_until_closed();
+        clean
+            && self
+                .committer
+                .checkpoint_all(&*self.fs, &self.store)
+                .is_ok()
+    }
+
+    /// Takes the committer's work until its channel closes (`true`) or a pass or a
+    /// compaction fails (`false`).
+    fn commit_until_closed(&mut self) -> bool {
+        /// Pieces of work taken in one pass at the most.
+        const PASS_PIECES_MAX: usize = 256;
+        // Each message is one handout's work for this committer (every log it covered);
+        // handouts queued behind it join the same pass.
+        let mut waiting: Option<Vec<CommitWork>> = None;
+        loop {
+            let mut pass = match waiting.take() {
+                Some(first) => first,
+                None => match self.work.recv() {
+                    Ok(first) => first,
+                    Err(_) => return true,
+                },
+            };
+            while pass.len() < PASS_PIECES_MAX {
+                match self.work.try_recv() {
+                    Ok(pieces) => pass.extend(pieces),
+                    Err(_) => break,
+                }
+            }
+            if !self.commit_pass(&pass) {
+                return false;
+            }
+            let busy = match self.work.try_recv() {
+                Ok(next) => {
+                    waiting = Some(next);
+                    true
+                }
+                Err(TryRecvError::Disconnected) => return true,
+                Err(TryRecvError::Empty) => false,
+            };
+            if let Err(e) = self.compact_due(busy) {
+                self.report(Err(format!("compaction failed: {e}")));
+                return false;
             }
         }
-        let outcome = committer.commit(fs, store, &pass);
+    }
+
+    /// One pass over `pass`, counted and reported; `false` when it failed (or nobody
+    /// listens any more).
+    fn commit_pass(&mut self, pass: &[CommitWork]) -> bool {
+        let outcome = self.committer.commit(&*self.fs, &self.store, pass);
         let failed = outcome.is_err();
+        let counters = &self.counters;
         let outcome = outcome
             .map(|o| {
                 counters.commit_passes.fetch_add(1, Ordering::Relaxed);
@@ -343,49 +377,26 @@ fn commit_until_closed<F: Fs>(
                 o.logs_done
             })
             .map_err(|e| e.to_string());
-        if done
-            .send(DispatchEvent::Committed {
-                committer: id,
-                outcome,
-            })
-            .is_err()
-            || failed
-        {
-            return false;
-        }
-        let busy = match work.try_recv() {
-            Ok(next) => {
-                waiting = Some(next);
-                true
-            }
-            Err(TryRecvError::Disconnected) => return true,
-            Err(TryRecvError::Empty) => false,
-        };
-        if let Err(e) = compact_due(committer, fs, store, counters, busy) {
-            let outcome = Err(format!("compaction failed: {e}"));
-            let _ = done.send(DispatchEvent::Committed {
-                committer: id,
-                outcome,
-            });
-            return false;
-        }
+        self.report(outcome) && !failed
     }
-}
 
-/// Compacts a partition the committer's policy says is due (`busy`: work waits), if
-/// any, and counts it. Work that arrives meanwhile waits, within the backlog bound.
-fn compact_due<F: Fs>(
-    committer: &mut Committer<F>,
-    fs: &F,
-    store: &KeyStore,
-    counters: &Counters,
-    busy: bool,
-) -> Result<()> {
-    // Timing for the stats only: the machine decides what and when.
-    #[allow(clippy::disallowed_methods)]
-    let started = std::time::Instant::now();
-    if let Some(outcome) = committer.compact_due(fs, store, busy)? {
-        let micros = started.elapsed().as_micros() as u64;
+    /// Tells the dispatcher how a pass (or a compaction) went; `false` when it is gone.
+    fn report(&self, outcome: std::result::Result<Vec<String>, String>) -> bool {
+        let committer = self.committer.id();
+        self.done
+            .send(DispatchEvent::Committed { committer, outcome })
+            .is_ok()
+    }
+
+    /// Compacts a partition the committer's policy says is due (`busy`: work waits), if
+    /// any, and counts it. Work that arrives meanwhile waits, within the backlog bound.
+    fn compact_due(&mut self, busy: bool) -> Result<()> {
+        let started = self.clock.now();
+        let Some(outcome) = self.committer.compact_due(&*self.fs, &self.store, busy)? else {
+            return Ok(());
+        };
+        let micros = self.clock.now().micros_since(started);
+        let counters = &self.counters;
         counters.compactions.fetch_add(1, Ordering::Relaxed);
         counters
             .compaction_bytes_written
@@ -396,8 +407,8 @@ fn compact_due<F: Fs>(
         counters
             .compaction_micros
             .fetch_add(micros, Ordering::Relaxed);
+        Ok(())
     }
-    Ok(())
 }
 
 struct DispatchDriver<F: Fs> {
