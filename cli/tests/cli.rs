@@ -6,6 +6,7 @@
 
 use std::process::{Command, Output};
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 use common::disk_picture;
 
