@@ -1,5 +1,6 @@
 //! `Store`: the public API over the runtime.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -264,6 +265,13 @@ impl<F: Fs, C: Clock> Store<F, C> {
         records: &[(K, V)],
         durability: Durability,
     ) -> Result<Vec<Seq>> {
+        let batch = self.batch(records)?;
+        let SeqRange { first, last } = self.writes.submit(batch, durability, WhenFull::Wait)?;
+        Ok((first..=last).map(Seq).collect())
+    }
+
+    /// A batch's records, checked: not empty, not too long, every key and payload valid.
+    fn batch<K: AsRef<[u8]>, V: AsRef<[u8]>>(&self, records: &[(K, V)]) -> Result<Vec<LogRecord>> {
         if records.is_empty() {
             return Err(Error::EmptyBatch);
         }
@@ -273,12 +281,10 @@ impl<F: Fs, C: Clock> Store<F, C> {
                 max: BATCH_LEN_MAX,
             });
         }
-        let batch = records
+        records
             .iter()
             .map(|(key, payload)| self.record(Kind::Append, key.as_ref(), payload.as_ref()))
-            .collect::<Result<Vec<_>>>()?;
-        let SeqRange { first, last } = self.writes.submit(batch, durability, WhenFull::Wait)?;
-        Ok((first..=last).map(Seq).collect())
+            .collect()
     }
 
     /// Deletes `key` and all its records, through the log like an append. A later
@@ -323,6 +329,108 @@ impl<F: Fs, C: Clock> Store<F, C> {
     pub fn try_truncate(&self, key: impl AsRef<[u8]>, before: Seq) -> Result<Seq> {
         let record = self.record(Kind::Truncate, key.as_ref(), &truncate_payload(before.0))?;
         self.submit_one(record, self.options.durability, WhenFull::Fail)
+    }
+
+    /// Makes every write queued before the call `Sync`-durable (it survives a power
+    /// loss), whatever durability it asked for, with at most one fdatasync of the log.
+    /// Unlike [`Store::flush`], it does not wait for the key store.
+    pub fn sync(&self) -> Result<()> {
+        self.writes.sync()
+    }
+
+    /// The async form of [`Store::sync`].
+    pub fn sync_async(&self) -> impl Future<Output = Result<()>> + '_ {
+        let barrier = self.writes.sync_async();
+        async move { barrier.await.map(|_| ()) }
+    }
+
+    /// The async form of [`Store::append`]: resolves once the record is as durable as
+    /// the store's default asks. The write is queued at the future's first poll that
+    /// finds room in the queue (it waits for room without blocking a thread); see
+    /// "Async writes and cancellation" in the crate docs for what dropping it means.
+    pub fn append_async(
+        &self,
+        key: impl AsRef<[u8]>,
+        payload: impl AsRef<[u8]>,
+    ) -> impl Future<Output = Result<Seq>> + '_ {
+        self.append_with_async(key, payload, self.options.durability)
+    }
+
+    /// The async form of [`Store::append_with`].
+    pub fn append_with_async(
+        &self,
+        key: impl AsRef<[u8]>,
+        payload: impl AsRef<[u8]>,
+        durability: Durability,
+    ) -> impl Future<Output = Result<Seq>> + '_ {
+        let record = self.record(Kind::Append, key.as_ref(), payload.as_ref());
+        self.submit_one_async(record, durability)
+    }
+
+    /// The async form of [`Store::append_batch`].
+    pub fn append_batch_async<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+        &self,
+        records: &[(K, V)],
+    ) -> impl Future<Output = Result<Vec<Seq>>> + '_ {
+        self.append_batch_with_async(records, self.options.durability)
+    }
+
+    /// The async form of [`Store::append_batch_with`].
+    pub fn append_batch_with_async<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+        &self,
+        records: &[(K, V)],
+        durability: Durability,
+    ) -> impl Future<Output = Result<Vec<Seq>>> + '_ {
+        let batch = self.batch(records);
+        async move {
+            let range = self.writes.submit_async(batch?, durability).await?;
+            Ok((range.first..=range.last).map(Seq).collect())
+        }
+    }
+
+    /// The async form of [`Store::delete`].
+    pub fn delete_async(&self, key: impl AsRef<[u8]>) -> impl Future<Output = Result<Seq>> + '_ {
+        self.delete_with_async(key, self.options.durability)
+    }
+
+    /// The async form of [`Store::delete_with`].
+    pub fn delete_with_async(
+        &self,
+        key: impl AsRef<[u8]>,
+        durability: Durability,
+    ) -> impl Future<Output = Result<Seq>> + '_ {
+        let record = self.record(Kind::Delete, key.as_ref(), &[]);
+        self.submit_one_async(record, durability)
+    }
+
+    /// The async form of [`Store::truncate`].
+    pub fn truncate_async(
+        &self,
+        key: impl AsRef<[u8]>,
+        before: Seq,
+    ) -> impl Future<Output = Result<Seq>> + '_ {
+        self.truncate_with_async(key, before, self.options.durability)
+    }
+
+    /// The async form of [`Store::truncate_with`].
+    pub fn truncate_with_async(
+        &self,
+        key: impl AsRef<[u8]>,
+        before: Seq,
+        durability: Durability,
+    ) -> impl Future<Output = Result<Seq>> + '_ {
+        let record = self.record(Kind::Truncate, key.as_ref(), &truncate_payload(before.0));
+        self.submit_one_async(record, durability)
+    }
+
+    /// One record's async request. A bad key or payload fails at the first poll.
+    async fn submit_one_async(
+        &self,
+        record: Result<LogRecord>,
+        durability: Durability,
+    ) -> Result<Seq> {
+        let range = self.writes.submit_async(vec![record?], durability).await?;
+        Ok(Seq(range.first))
     }
 
     /// The key's records in seq order: every record whose append has returned, whether

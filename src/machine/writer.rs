@@ -42,7 +42,7 @@ pub struct SeqRange {
 pub struct Request<T> {
     /// Seq of `records[0]`; the others follow consecutively.
     pub first_seq: u64,
-    /// The batch; never empty.
+    /// The batch. Empty only for a sync barrier ([`SubmitQueue::push_sync_barrier`]).
     pub records: Vec<LogRecord>,
     /// How durable the batch must be before it is acknowledged.
     pub durability: Durability,
@@ -98,6 +98,21 @@ impl<T> SubmitQueue<T> {
             token,
         });
         SeqRange { first, last }
+    }
+
+    /// Queues a sync barrier: a request of no records, `Sync`, that takes no seq. Its pass
+    /// fdatasyncs the log if it holds unsynced bytes, so once it is acknowledged every
+    /// request queued before it is `Sync`-durable whatever it asked for. Returns the last
+    /// seq it covers (the one given out before it).
+    pub fn push_sync_barrier(&mut self, token: T) -> u64 {
+        self.requests.push_back(Request {
+            first_seq: self.next_seq,
+            records: Vec::new(),
+            durability: Durability::Sync,
+            encoded_len: 0,
+            token,
+        });
+        self.next_seq - 1
     }
 
     /// Takes requests from the front, at least one (when any) and no more than
@@ -297,6 +312,15 @@ impl<F: Fs> Writer<F> {
                 outcome.last_seq + 1,
                 request.first_seq
             );
+            if request.records.is_empty() {
+                // A sync barrier: no bytes, only the fdatasync below.
+                assert!(
+                    request.durability == Durability::Sync,
+                    "only a sync barrier holds no records"
+                );
+                wants_sync = true;
+                continue;
+            }
             let batch_len =
                 u32::try_from(request.records.len()).expect("batch length checked on submit");
             for (i, record) in request.records.iter().enumerate() {
@@ -316,6 +340,10 @@ impl<F: Fs> Writer<F> {
             wants_sync |= request.durability == Durability::Sync;
         }
         if self.buf.is_empty() {
+            // Only barriers (or nothing): sync what earlier passes left unsynced.
+            if wants_sync {
+                outcome.synced = self.sync()?;
+            }
             return Ok(outcome);
         }
         let blocks_len = self.buf.len() as u64;
@@ -690,6 +718,41 @@ mod tests {
             "the unsynced bytes are synced on demand"
         );
         assert!(!writer.sync().unwrap(), "and only once");
+    }
+
+    #[test]
+    fn a_sync_barrier_takes_no_seq_and_syncs_only_what_is_unsynced() {
+        let fs = MemFs::new();
+        let mut writer = writer(&fs);
+        let mut queue = SubmitQueue::<()>::new(1, 1 << 20);
+        queue.push(vec![record("a", "1")], Durability::None, ());
+        assert_eq!(
+            queue.push_sync_barrier(()),
+            1,
+            "it covers the seq before it"
+        );
+        assert_eq!(queue.next_seq(), 2, "and takes none");
+        let syncs_before = fs.file_syncs();
+        let outcome = writer.write_pass(&queue.take_pass(1 << 20)).unwrap();
+        assert!(
+            outcome.synced,
+            "the barrier's pass syncs the unsynced record"
+        );
+        assert_eq!((outcome.last_seq, outcome.records), (1, 1));
+        assert_eq!(fs.file_syncs(), syncs_before + 1);
+        // Alone, after a pass that did not sync: one fdatasync, no bytes.
+        queue.push(vec![record("b", "2")], Durability::Buffered, ());
+        writer.write_pass(&queue.take_pass(1 << 20)).unwrap();
+        let bytes = writer.log().bytes;
+        queue.push_sync_barrier(());
+        let outcome = writer.write_pass(&queue.take_pass(1 << 20)).unwrap();
+        assert!(outcome.synced && outcome.last_seq == 2 && outcome.records == 0);
+        assert_eq!(writer.log().bytes, bytes, "a barrier writes nothing");
+        // Nothing left unsynced: a barrier costs no fdatasync.
+        queue.push_sync_barrier(());
+        let syncs_before = fs.file_syncs();
+        assert!(!writer.write_pass(&queue.take_pass(1 << 20)).unwrap().synced);
+        assert_eq!(fs.file_syncs(), syncs_before);
     }
 
     #[test]

@@ -9,9 +9,15 @@
 //! thundering herd on that lock and is back in the queue in time for the next pass.
 //! A caller also enters its records into the pending index (read-your-writes) while it
 //! holds the queue's lock, so the index receives seqs in order.
+//!
+//! Async callers ([`Submission`]) go through the same steps, with a [`Waker`] where a
+//! thread caller parks: the writer wakes it exactly where it would unpark a thread.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 use std::thread::{JoinHandle, Thread};
 use std::time::Duration;
 
@@ -25,11 +31,55 @@ use crate::machine::rotation::{Rotated, Rotation};
 use crate::machine::writer::{LogRecord, Poisoned, Request, SeqRange, SubmitQueue, Writer};
 use crate::options::Durability;
 
+/// Who waits for a request: a parked thread or an async task.
+enum Waiter {
+    /// A blocking caller, parked in [`WriteRuntime::submit`].
+    Thread(Thread),
+    /// An async caller: its [`Submission`] polls again when woken.
+    Task(Arc<TaskWake>),
+}
+
+impl Waiter {
+    fn wake(self) {
+        match self {
+            Waiter::Thread(thread) => thread.unpark(),
+            Waiter::Task(task) => task.wake(),
+        }
+    }
+}
+
+/// The waker of an async caller's request, replaced at each poll (a task may move
+/// between executor threads, and its waker with it).
+struct TaskWake(Mutex<Option<Waker>>);
+
+impl TaskWake {
+    fn new(waker: &Waker) -> Arc<Self> {
+        Arc::new(TaskWake(Mutex::new(Some(waker.clone()))))
+    }
+
+    fn register(&self, waker: &Waker) {
+        let mut slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match &*slot {
+            Some(old) if old.will_wake(waker) => {}
+            _ => *slot = Some(waker.clone()),
+        }
+    }
+
+    fn wake(&self) {
+        let waker = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
 /// What callers and the writer thread share under one lock.
 struct WriteState {
-    /// Each request carries the thread to unpark when it is done (`None` for callers
-    /// that do not wait).
-    queue: SubmitQueue<Option<Thread>>,
+    /// Each request carries whoever waits for it (`None` for callers that do not wait).
+    queue: SubmitQueue<Option<Waiter>>,
+    /// Async callers waiting for room in the queue or the backlog; woken (all) whenever
+    /// room may have appeared, under this lock, so none misses it.
+    room_wakers: Vec<Waker>,
     poisoned: Option<Poisoned>,
     closing: bool,
     /// The writer is waiting on `work` (so a submit must wake it).
@@ -104,9 +154,121 @@ impl Shared {
             Poisoned(format!("the writer thread panicked: {message}")),
         );
         let left = state.queue.drain();
+        let room = std::mem::take(&mut state.room_wakers);
         drop(state);
         wake(left);
+        wake_all(room);
         self.room.notify_all();
+    }
+
+    /// Fails unless the writer takes requests (not poisoned, not closing).
+    fn taking_requests(state: &WriteState) -> Result<()> {
+        if let Some(poisoned) = &state.poisoned {
+            return Err(Error::Poisoned(poisoned.0.clone()));
+        }
+        if state.closing {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    /// Queues a sync barrier for `waiter`; returns the last seq it covers.
+    fn enqueue_barrier(&self, state: &mut WriteState, waiter: Waiter) -> Result<u64> {
+        Self::taking_requests(state)?;
+        let last = state.queue.push_sync_barrier(Some(waiter));
+        self.wake_writer(state);
+        Ok(last)
+    }
+
+    /// Wakes every caller waiting for room, threads and tasks.
+    fn wake_room(&self) {
+        let room = std::mem::take(&mut self.lock().room_wakers);
+        wake_all(room);
+        self.room.notify_all();
+    }
+
+    /// Whether a request of `encoded_len` bytes may be queued now (`Ok(true)`), must
+    /// wait for room (`Ok(false)`), or fails. Asks for a rotation when the backlog's
+    /// memory is full, since records in the active log cannot be applied before it.
+    fn admit(
+        &self,
+        state: &mut WriteState,
+        encoded_len: usize,
+        when_full: WhenFull,
+    ) -> Result<bool> {
+        Self::taking_requests(state)?;
+        let logs_waiting = self.counters.logs_waiting.load(Ordering::SeqCst);
+        let pending_bytes = self.counters.pending_bytes.load(Ordering::SeqCst);
+        let memory_full = pending_bytes >= self.backlog_bytes_max;
+        let backlogged = logs_waiting >= self.backlog_logs_max || memory_full;
+        if !backlogged && state.queue.has_room(encoded_len) {
+            return Ok(true);
+        }
+        if memory_full {
+            let queued_upto = state.queue.next_seq() - 1;
+            state.rotate_upto = state.rotate_upto.max(queued_upto);
+            self.wake_writer(state);
+        }
+        if backlogged && self.counters.commit_stopped.load(Ordering::SeqCst) {
+            return Err(Error::CommitFailed(
+                "the commit side stopped, so the backlog cannot drain (flush() gives the reason)"
+                    .into(),
+            ));
+        }
+        match (when_full, backlogged) {
+            (WhenFull::Fail, true) => Err(Error::Backlogged {
+                logs_waiting,
+                pending_bytes,
+            }),
+            (WhenFull::Fail, false) => Err(Error::QueueFull),
+            (WhenFull::Wait, _) => Ok(false),
+        }
+    }
+
+    /// Enters `records` into the pending index and queues them for `waiter`; the caller
+    /// was admitted under this same lock.
+    fn enqueue(
+        &self,
+        state: &mut WriteState,
+        records: Vec<LogRecord>,
+        durability: Durability,
+        waiter: Option<Waiter>,
+    ) -> SeqRange {
+        let first_seq = state.queue.next_seq();
+        {
+            let mut index = self.index.lock().unwrap_or_else(|e| e.into_inner());
+            for (i, record) in records.iter().enumerate() {
+                index.insert(
+                    first_seq + i as u64,
+                    record.kind,
+                    &record.key,
+                    &record.payload,
+                );
+            }
+            self.counters.publish_pending_bytes(&index);
+        }
+        let range = state.queue.push(records, durability, waiter);
+        self.wake_writer(state);
+        range
+    }
+
+    fn wake_writer(&self, state: &mut WriteState) {
+        if state.writer_idle {
+            state.writer_idle = false;
+            self.work.notify_one();
+        }
+    }
+
+    /// Whether `range` is as durable as `durability` asks; the poison once nothing more
+    /// will be acknowledged.
+    fn settled(&self, range: SeqRange, durability: Durability) -> Option<Result<SeqRange>> {
+        if self.acks.level(durability) >= range.last {
+            return Some(Ok(range));
+        }
+        if self.acks.poisoned.load(Ordering::SeqCst) {
+            return Some(Err(self.poison_error()));
+        }
+        None
     }
 
     fn poison_error(&self) -> Error {
@@ -128,7 +290,7 @@ pub(crate) struct RoomSignal(Arc<Shared>);
 
 impl RoomSignal {
     pub(crate) fn notify_all(&self) {
-        self.0.room.notify_all();
+        self.0.wake_room();
     }
 }
 
@@ -162,6 +324,7 @@ impl WriteRuntime {
                 closing: false,
                 writer_idle: false,
                 rotate_upto: 0,
+                room_wakers: Vec::new(),
             }),
             index,
             backlog_logs_max: options.backlog_logs_max as u64,
@@ -189,6 +352,7 @@ impl WriteRuntime {
                     rotation,
                     pass_bytes_max,
                     events,
+                    in_flight: Vec::new(),
                 };
                 let shared = Arc::clone(&driver.shared);
                 // A panic in a machine is a bug; it must still release every caller
@@ -196,6 +360,7 @@ impl WriteRuntime {
                 let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| driver.run()));
                 if let Err(panic) = ran {
                     shared.poison_after_panic(&*panic);
+                    wake(std::mem::take(&mut driver.in_flight));
                 }
             })
             .map_err(|source| Error::Io {
@@ -216,94 +381,74 @@ impl WriteRuntime {
         durability: Durability,
         when_full: WhenFull,
     ) -> Result<SeqRange> {
+        let shared = &*self.shared;
         let encoded_len = records.iter().map(LogRecord::encoded_len).sum();
-        let mut state = self.shared.lock();
-        loop {
-            if let Some(poisoned) = &state.poisoned {
-                return Err(Error::Poisoned(poisoned.0.clone()));
-            }
-            if state.closing {
-                return Err(Error::Closed);
-            }
-            let logs_waiting = self.shared.counters.logs_waiting.load(Ordering::SeqCst);
-            let pending_bytes = self.shared.counters.pending_bytes.load(Ordering::SeqCst);
-            let memory_full = pending_bytes >= self.shared.backlog_bytes_max;
-            let backlogged = logs_waiting >= self.shared.backlog_logs_max || memory_full;
-            if !backlogged && state.queue.has_room(encoded_len) {
-                break;
-            }
-            if memory_full {
-                // Records still in the active log cannot be applied before it rotates:
-                // ask for that now rather than at the interval, which may be long.
-                let queued_upto = state.queue.next_seq() - 1;
-                state.rotate_upto = state.rotate_upto.max(queued_upto);
-                if state.writer_idle {
-                    state.writer_idle = false;
-                    self.shared.work.notify_one();
-                }
-            }
-            if backlogged && self.shared.counters.commit_stopped.load(Ordering::SeqCst) {
-                return Err(Error::CommitFailed(
-                    "the commit side stopped, so the backlog cannot drain (flush() gives the reason)"
-                        .into(),
-                ));
-            }
-            match (when_full, backlogged) {
-                (WhenFull::Fail, true) => {
-                    return Err(Error::Backlogged {
-                        logs_waiting,
-                        pending_bytes,
-                    })
-                }
-                (WhenFull::Fail, false) => return Err(Error::QueueFull),
-                // The dispatcher signals `room` when it retires logs; the timeout only
-                // guards against a signal sent between the check and the wait.
-                _ => {
-                    state = self
-                        .shared
-                        .room
-                        .wait_timeout(state, Duration::from_millis(10))
-                        .map(|(guard, _)| guard)
-                        .unwrap_or_else(|e| e.into_inner().0);
-                }
-            }
+        let mut state = shared.lock();
+        // The dispatcher signals `room` when it retires logs; the timeout only guards
+        // against a signal sent between the check and the wait.
+        while !shared.admit(&mut state, encoded_len, when_full)? {
+            state = shared
+                .room
+                .wait_timeout(state, Duration::from_millis(10))
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|e| e.into_inner().0);
         }
-        let waker = (durability != Durability::None).then(std::thread::current);
-        let first_seq = state.queue.next_seq();
-        {
-            let mut index = self.shared.index.lock().unwrap_or_else(|e| e.into_inner());
-            for (i, record) in records.iter().enumerate() {
-                index.insert(
-                    first_seq + i as u64,
-                    record.kind,
-                    &record.key,
-                    &record.payload,
-                );
-            }
-            self.shared.counters.publish_pending_bytes(&index);
-        }
-        let range = state.queue.push(records, durability, waker);
-        if state.writer_idle {
-            state.writer_idle = false;
-            self.shared.work.notify_one();
-        }
+        let waiter =
+            (durability != Durability::None).then(|| Waiter::Thread(std::thread::current()));
+        let range = shared.enqueue(&mut state, records, durability, waiter);
         drop(state);
-        if durability == Durability::None {
-            return Ok(range);
-        }
-        let acks = &self.shared.acks;
-        // The writer stores the level before it unparks this thread, and an unpark that
-        // comes before the park makes the park return at once: no wake-up is lost.
+        self.wait(range, durability)
+    }
+
+    /// Queues a sync barrier and waits for it: every request queued before is then
+    /// `Sync`-durable. Costs one fdatasync when the log holds unsynced bytes, none
+    /// otherwise; never waits for the key store.
+    pub(crate) fn sync(&self) -> Result<()> {
+        let waiter = Waiter::Thread(std::thread::current());
+        let last = self
+            .shared
+            .enqueue_barrier(&mut self.shared.lock(), waiter)?;
+        self.wait(
+            SeqRange {
+                first: last + 1,
+                last,
+            },
+            Durability::Sync,
+        )
+        .map(|_| ())
+    }
+
+    /// Parks until `range` is as durable as asked. The writer stores the level before it
+    /// unparks this thread, and an unpark that comes before the park makes the park
+    /// return at once: no wake-up is lost.
+    fn wait(&self, range: SeqRange, durability: Durability) -> Result<SeqRange> {
         loop {
-            if acks.level(durability) >= range.last {
-                return Ok(range);
+            if let Some(settled) = self.shared.settled(range, durability) {
+                return settled;
             }
-            if acks.poisoned.load(Ordering::SeqCst) {
-                return Err(self.shared.poison_error());
-            }
-            // Timed, so that a caller whose pass was in flight when the writer thread
-            // panicked still sees the poison.
+            // Timed, so that a caller whose wake-up was lost to a bug still sees the
+            // poison.
             std::thread::park_timeout(CALLER_RECHECK);
+        }
+    }
+
+    /// The async form of [`WriteRuntime::submit`] (always waiting for room).
+    pub(crate) fn submit_async(
+        &self,
+        records: Vec<LogRecord>,
+        durability: Durability,
+    ) -> Submission<'_> {
+        Submission {
+            shared: &self.shared,
+            step: Step::Queue(records, durability),
+        }
+    }
+
+    /// The async form of [`WriteRuntime::sync`].
+    pub(crate) fn sync_async(&self) -> Submission<'_> {
+        Submission {
+            shared: &self.shared,
+            step: Step::Barrier,
         }
     }
 
@@ -346,7 +491,7 @@ impl WriteRuntime {
     pub(crate) fn close(&mut self) -> Result<()> {
         self.shared.lock().closing = true;
         self.shared.work.notify_all();
-        self.shared.room.notify_all();
+        self.shared.wake_room();
         if let Some(thread) = self.thread.take() {
             if thread.join().is_err() {
                 return Err(Error::Poisoned("the writer thread panicked".into()));
@@ -374,6 +519,9 @@ struct WriterDriver<F: Fs, C: Clock> {
     rotation: Rotation,
     pass_bytes_max: usize,
     events: std::sync::mpsc::Sender<DispatchEvent>,
+    /// The pass being written: kept here, not on the stack, so that callers of a pass
+    /// the writer panicked in are still woken with the poison.
+    in_flight: Vec<Request<Option<Waiter>>>,
 }
 
 impl<F: Fs, C: Clock> WriterDriver<F, C> {
@@ -385,10 +533,13 @@ impl<F: Fs, C: Clock> WriterDriver<F, C> {
                 break;
             }
             if !state.queue.is_empty() {
-                let pass = state.queue.take_pass(self.pass_bytes_max);
-                shared.room.notify_all();
+                self.in_flight = state.queue.take_pass(self.pass_bytes_max);
+                let room = std::mem::take(&mut state.room_wakers);
                 drop(state);
-                let outcome = self.writer.write_pass(&pass);
+                wake_all(room);
+                shared.room.notify_all();
+                let outcome = self.writer.write_pass(&self.in_flight);
+                let pass = std::mem::take(&mut self.in_flight);
                 match outcome {
                     Ok(outcome) => {
                         let c = &shared.counters;
@@ -472,9 +623,11 @@ impl<F: Fs, C: Clock> WriterDriver<F, C> {
         // Wake everyone still queued (poisoned: they get the poison) and every caller
         // waiting for room.
         let left = state.queue.drain();
+        let room = std::mem::take(&mut state.room_wakers);
         drop(state);
         self.publish();
         wake(left);
+        wake_all(room);
         shared.room.notify_all();
     }
 
@@ -498,11 +651,117 @@ impl<F: Fs, C: Clock> WriterDriver<F, C> {
     }
 }
 
-/// Unparks the callers of `requests`, after their levels (or the poison) are published.
-fn wake(requests: Vec<Request<Option<Thread>>>) {
+/// Wakes the callers of `requests`, after their levels (or the poison) are published.
+fn wake(requests: Vec<Request<Option<Waiter>>>) {
     for request in requests {
-        if let Some(thread) = request.token {
-            thread.unpark();
+        if let Some(waiter) = request.token {
+            waiter.wake();
+        }
+    }
+}
+
+fn wake_all(wakers: Vec<Waker>) {
+    for waker in wakers {
+        waker.wake();
+    }
+}
+
+/// What an async write has done so far.
+enum Step {
+    /// Not queued yet: waiting for room (or not polled yet).
+    Queue(Vec<LogRecord>, Durability),
+    /// A sync barrier, not queued yet.
+    Barrier,
+    /// Queued, with the seqs it was given: waiting until they are as durable as asked.
+    Wait(SeqRange, Durability, Arc<TaskWake>),
+    /// Resolved; polling again is a bug of the caller's executor.
+    Done,
+}
+
+/// An async write: queued at its first poll that finds room, resolved once it is as
+/// durable as asked.
+///
+/// Dropping it before that first poll queues nothing. Dropping it later does not take
+/// the write back: it is in the writer's queue, and is written, acknowledged to no one,
+/// and applied exactly as if its caller had waited. It is never queued twice.
+pub(crate) struct Submission<'a> {
+    shared: &'a Shared,
+    step: Step,
+}
+
+impl Submission<'_> {
+    /// Queues the write if there is room; `None` while it must wait for room.
+    fn queue(&mut self, waker: &Waker) -> Option<Result<()>> {
+        let shared = self.shared;
+        let mut state = shared.lock();
+        let queued = match std::mem::replace(&mut self.step, Step::Done) {
+            Step::Queue(records, durability) => {
+                let encoded_len = records.iter().map(LogRecord::encoded_len).sum();
+                match shared.admit(&mut state, encoded_len, WhenFull::Wait) {
+                    Err(e) => Err(e),
+                    Ok(false) => {
+                        if !state.room_wakers.iter().any(|w| w.will_wake(waker)) {
+                            state.room_wakers.push(waker.clone());
+                        }
+                        self.step = Step::Queue(records, durability);
+                        return None;
+                    }
+                    Ok(true) => {
+                        let task = TaskWake::new(waker);
+                        let waiter = (durability != Durability::None)
+                            .then(|| Waiter::Task(Arc::clone(&task)));
+                        let range = shared.enqueue(&mut state, records, durability, waiter);
+                        Ok(Step::Wait(range, durability, task))
+                    }
+                }
+            }
+            Step::Barrier => {
+                let task = TaskWake::new(waker);
+                shared
+                    .enqueue_barrier(&mut state, Waiter::Task(Arc::clone(&task)))
+                    .map(|last| {
+                        Step::Wait(
+                            SeqRange {
+                                first: last + 1,
+                                last,
+                            },
+                            Durability::Sync,
+                            task,
+                        )
+                    })
+            }
+            Step::Wait(..) | Step::Done => unreachable!("a write is queued once"),
+        };
+        drop(state);
+        Some(queued.map(|step| self.step = step))
+    }
+}
+
+impl Future for Submission<'_> {
+    type Output = Result<SeqRange>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if matches!(this.step, Step::Queue(..) | Step::Barrier) {
+            match this.queue(cx.waker()) {
+                None => return Poll::Pending,
+                Some(Err(e)) => return Poll::Ready(Err(e)),
+                Some(Ok(_)) => {}
+            }
+        }
+        let Step::Wait(range, durability, task) = &this.step else {
+            panic!("a resolved write polled again");
+        };
+        let (range, durability) = (*range, *durability);
+        // Register first, then look: the writer publishes the level before it wakes, so
+        // a wake-up between the two is not lost.
+        task.register(cx.waker());
+        match this.shared.settled(range, durability) {
+            Some(settled) => {
+                this.step = Step::Done;
+                Poll::Ready(settled)
+            }
+            None => Poll::Pending,
         }
     }
 }
