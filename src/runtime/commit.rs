@@ -26,6 +26,9 @@ use crate::machine::dispatch::Dispatcher;
 use crate::machine::pacing::{Backlog, CommitPacing};
 use crate::machine::{reading_path, READING_DIR};
 
+/// Pending operations trimmed per hold of the index's lock (about a millisecond's work).
+const TRIM_STEP_OPS: usize = 4096;
+
 /// What the dispatcher thread is told.
 #[derive(Debug)]
 pub(crate) enum DispatchEvent {
@@ -520,10 +523,15 @@ impl<F: Fs> DispatchDriver<F> {
             |n| Some(n.saturating_sub(retired)),
         );
         let applied = finished.watermark;
-        {
+        // In steps, the lock released between them: an append waits for one step at
+        // most, not for the trim of a whole handout (tens of milliseconds at a time).
+        loop {
             let mut index = self.setup.index.lock().unwrap_or_else(|e| e.into_inner());
-            index.trim(applied);
+            let more = index.trim_some(applied, TRIM_STEP_OPS);
             self.setup.counters.publish_pending_bytes(&index);
+            if !more {
+                break;
+            }
         }
         self.setup
             .counters
@@ -531,6 +539,9 @@ impl<F: Fs> DispatchDriver<F> {
             .store(applied, Ordering::SeqCst);
         self.shared.lock().applied = applied;
         self.shared.applied_changed.notify_all();
+        // Fewer logs and less pending memory: callers held by the backlog may go on
+        // (async ones have no timeout to look again by).
+        (self.setup.on_retired)();
         Ok(true)
     }
 
