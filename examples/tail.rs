@@ -39,8 +39,8 @@ fn main() -> Result<(), writelog::Error> {
                 assert_eq!(record.payload, format!("order {seen}").into_bytes());
                 seen += 1;
             }
-            after = Seq(new.last().expect("not empty").seq);
-            println!("read {} new records, up to seq {}", new.len(), after.0);
+            after = new.last().expect("not empty").seq;
+            println!("read {} new records, up to seq {after}", new.len());
         }
         Ok(())
     })?;

@@ -148,7 +148,7 @@ pub fn keystore_decode(data: &[u8]) {
         for key in store.keys(&fs).unwrap_or_default() {
             if let Ok(read) = store.read(&fs, &key, 0, usize::MAX) {
                 assert!(read.records.windows(2).all(|w| w[0].seq < w[1].seq), "a read is in seq order");
-                assert!(read.records.last().is_none_or(|r| r.seq <= read.last_seq));
+                assert!(read.records.last().is_none_or(|r| r.seq.0 <= read.last_seq));
                 let tail = store.tail(&fs, &key, 2).expect("a tail meets no more damage than a read");
                 assert!(tail.records.len() <= 2);
             }

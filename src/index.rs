@@ -9,6 +9,7 @@
 //! seq is above the key's highest seq in the key store over its records ([`overlay`]).
 //! Its size is bounded by what the backlog bound lets wait (see `Options`).
 
+use crate::seq::Seq;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
@@ -35,7 +36,7 @@ pub struct PendingOp {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Record {
     /// The record's seq.
-    pub seq: u64,
+    pub seq: Seq,
     /// The payload.
     pub payload: Vec<u8>,
 }
@@ -249,7 +250,7 @@ pub struct Overlay {
 impl Overlay {
     /// Lays the overlay over `stored` (the key store's records, in seq order).
     fn over(self, mut stored: Vec<Record>) -> Vec<Record> {
-        stored.retain(|r| r.seq >= self.floor);
+        stored.retain(|r| r.seq.0 >= self.floor);
         stored.extend(self.appends);
         stored
     }
@@ -263,7 +264,7 @@ pub fn overlay(pending: Vec<PendingOp>, stored_last_seq: u64) -> Overlay {
         let floor = match op.kind {
             Kind::Append => {
                 overlay.appends.push(Record {
-                    seq: op.seq,
+                    seq: Seq(op.seq),
                     payload: op.payload,
                 });
                 continue;
@@ -274,7 +275,7 @@ pub fn overlay(pending: Vec<PendingOp>, stored_last_seq: u64) -> Overlay {
         };
         overlay.floor = overlay.floor.max(floor);
         let floor = overlay.floor;
-        overlay.appends.retain(|r| r.seq >= floor);
+        overlay.appends.retain(|r| r.seq.0 >= floor);
     }
     overlay
 }
@@ -300,13 +301,13 @@ pub fn records<F: Fs>(
         let hidden = stored
             .records
             .first()
-            .is_some_and(|r| r.seq < overlay.floor);
+            .is_some_and(|r| r.seq.0 < overlay.floor);
         if hidden && overlay.floor - 1 > from {
             from = overlay.floor - 1;
             continue;
         }
         let mut records = overlay.over(stored.records);
-        records.retain(|r| r.seq > after);
+        records.retain(|r| r.seq.0 > after);
         records.truncate(limit);
         return Ok(records);
     }
@@ -344,7 +345,7 @@ mod tests {
     }
 
     fn seqs(records: &[Record]) -> Vec<u64> {
-        records.iter().map(|r| r.seq).collect()
+        records.iter().map(|r| r.seq.0).collect()
     }
 
     #[test]
@@ -393,11 +394,11 @@ mod tests {
         assert_eq!(over.floor, 7);
         let stored = vec![
             Record {
-                seq: 1,
+                seq: Seq(1),
                 payload: vec![],
             },
             Record {
-                seq: 3,
+                seq: Seq(3),
                 payload: vec![],
             },
         ];

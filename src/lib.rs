@@ -26,6 +26,7 @@ pub mod keystore;
 pub mod machine;
 pub mod options;
 mod runtime;
+pub mod seq;
 pub mod seq_file;
 pub mod store;
 

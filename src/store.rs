@@ -22,10 +22,7 @@ use crate::runtime::commit::{CommitRuntime, CommitSetup};
 use crate::runtime::write::{WhenFull, WriteRuntime};
 use crate::runtime::Counters;
 
-/// A record's store-wide sequence number: unique, strictly increasing in log order,
-/// across restarts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Seq(pub u64);
+pub use crate::seq::Seq;
 
 /// A snapshot of the store's counters since it was opened.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

@@ -67,7 +67,7 @@ fn many_tasks_on_two_workers_append_and_read_their_own_writes() {
                     };
                     seqs.push(seq);
                     // Read-your-writes holds for async writes as for blocking ones.
-                    assert_eq!(store.last(&key).unwrap().unwrap().seq, seq.0);
+                    assert_eq!(store.last(&key).unwrap().unwrap().seq, seq);
                 }
                 store.sync_async().await.unwrap();
                 seqs

@@ -104,7 +104,7 @@ fn sixteen_threads_with_deletes_match_a_reference_model() {
                 .read(key)
                 .unwrap()
                 .into_iter()
-                .map(|r| (r.seq, r.payload))
+                .map(|r| (r.seq.0, r.payload))
                 .collect();
             assert_eq!(
                 &got,

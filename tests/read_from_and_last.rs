@@ -20,7 +20,7 @@ fn read_from_and_last_follow_the_key_through_a_flush_and_a_delete() {
         .map(|r| r.payload[0])
         .collect();
     assert_eq!(after, vec![3, 4]);
-    assert_eq!(store.last(b"k").unwrap().map(|r| r.seq), Some(seqs[4].0));
+    assert_eq!(store.last(b"k").unwrap().map(|r| r.seq), Some(seqs[4]));
     store.flush().unwrap();
     assert_eq!(
         store.read_from(b"k", seqs[3]).unwrap().len(),

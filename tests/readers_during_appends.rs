@@ -54,7 +54,7 @@ fn readers_see_every_acknowledged_record_once() {
                         .read(key.as_bytes())
                         .unwrap()
                         .iter()
-                        .map(|r| r.seq)
+                        .map(|r| r.seq.0)
                         .collect();
                     assert!(
                         seen.windows(2).all(|w| w[0] < w[1]),

@@ -27,6 +27,7 @@ use writelog::machine::recovery;
 use writelog::machine::rotation::{Rotated, Rotation};
 use writelog::machine::writer::{LogRecord, Request, SubmitQueue, Writer};
 use writelog::machine::{parse_log_file_name, reading_path, READING_DIR, WRITING_DIR};
+use writelog::Seq;
 use writelog::{Durability, Options, RecoveryMode};
 
 use crate::simfs::{CrashKind, IoFaultCounts, IoFaultRates, SimFs};
@@ -820,7 +821,7 @@ impl World {
                 let seq = first + i as u64;
                 match record.kind {
                     Kind::Append => model.entry(record.key.clone()).or_default().push(Record {
-                        seq,
+                        seq: Seq(seq),
                         payload: record.payload.clone(),
                     }),
                     Kind::Delete => {
@@ -829,7 +830,7 @@ impl World {
                     Kind::Truncate => {
                         let floor = truncate_floor(seq, &record.payload).expect("submitted whole");
                         if let Some(records) = model.get_mut(&record.key) {
-                            records.retain(|r| r.seq >= floor);
+                            records.retain(|r| r.seq.0 >= floor);
                         }
                     }
                 }
@@ -883,7 +884,7 @@ impl World {
             }
         }
         if let Some(middle) = want.get(want.len() / 2) {
-            let got = self.read_as(key, Want::After(middle.seq, 2))?;
+            let got = self.read_as(key, Want::After(middle.seq.0, 2))?;
             let from = want.len() / 2 + 1;
             let expected = &want[from..(from + 2).min(want.len())];
             if got != expected {
@@ -1029,7 +1030,7 @@ impl World {
             let mut read = got.iter().peekable();
             for op in ops.iter().filter(|op| op.floor.is_none() && op.seq >= cut) {
                 match read.peek() {
-                    Some(record) if record.seq == op.seq => {
+                    Some(record) if record.seq.0 == op.seq => {
                         if record.payload != op.payload {
                             continue 'candidate;
                         }

@@ -9,6 +9,7 @@ use crate::format::BadReason;
 use crate::fs::Fs;
 use crate::index::Record;
 use crate::options::RecoveryMode;
+use crate::seq::Seq;
 
 /// A key's records as the key store holds them, and what it holds of the key.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -139,7 +140,7 @@ impl KeyStore {
             let records: Vec<Record> = read
                 .records
                 .into_iter()
-                .filter(|r| r.seq >= stop_below)
+                .filter(|r| r.seq.0 >= stop_below)
                 .collect();
             have += records.len();
             groups.push(records);
@@ -199,7 +200,7 @@ impl KeyStore {
                 .saturating_sub(keep_last.unwrap_or(usize::MAX))..]
                 .iter()
                 .map(|&(seq, payload)| Record {
-                    seq,
+                    seq: Seq(seq),
                     payload: payload.to_vec(),
                 })
                 .collect(),

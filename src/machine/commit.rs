@@ -516,7 +516,7 @@ mod tests {
             .unwrap()
             .records
             .into_iter()
-            .map(|r| (r.seq, String::from_utf8(r.payload).unwrap()))
+            .map(|r| (r.seq.0, String::from_utf8(r.payload).unwrap()))
             .collect()
     }
 
@@ -705,7 +705,7 @@ mod tests {
                 .unwrap()
                 .records
                 .iter()
-                .map(|r| r.seq)
+                .map(|r| r.seq.0)
                 .collect::<Vec<_>>()
         };
         assert_eq!(seqs(&store), expect);
@@ -715,7 +715,7 @@ mod tests {
                 .unwrap()
                 .records
                 .iter()
-                .map(|r| r.seq)
+                .map(|r| r.seq.0)
                 .collect::<Vec<_>>(),
             vec![46, 47, 48]
         );
@@ -724,7 +724,7 @@ mod tests {
             .unwrap()
             .records
             .iter()
-            .map(|r| r.seq)
+            .map(|r| r.seq.0)
             .collect();
         assert_eq!(after, vec![41, 42, 43]);
         store.write_manifest(&fs, seq).unwrap();

@@ -315,7 +315,7 @@ impl<File: FsFile> MergedSegment<File> {
         let over = (records.len() as u64).saturating_sub(retain_records.max(1));
         if over > 0 {
             records.drain(..over as usize);
-            entry.floor = entry.floor.max(records[0].seq);
+            entry.floor = entry.floor.max(records[0].seq.0);
             outcome.retained_out += over;
         }
         if records.is_empty() && entry.last_seq <= watermark {
@@ -364,8 +364,8 @@ impl<File: FsFile> MergedSegment<File> {
                     key: key.clone(),
                     group_len: segment::group_len(group.iter().map(|r| r.payload.len())) as u32,
                     count: group.len() as u32,
-                    first_seq: group[0].seq,
-                    last_seq: group[group.len() - 1].seq,
+                    first_seq: group[0].seq.0,
+                    last_seq: group[group.len() - 1].seq.0,
                     op_last: entry.last_seq,
                     floor: entry.floor,
                 });
@@ -380,7 +380,7 @@ impl<File: FsFile> MergedSegment<File> {
                 let offset = self.len + bytes.len() as u64;
                 let pairs: Vec<(u64, &[u8])> = group
                     .iter()
-                    .map(|r| (r.seq, r.payload.as_slice()))
+                    .map(|r| (r.seq.0, r.payload.as_slice()))
                     .collect();
                 let at = bytes.len();
                 segment::encode_group(&mut bytes, key, head, &pairs);
@@ -636,7 +636,7 @@ mod tests {
         assert_eq!(done.retained_out, 40);
         let seqs = |store: &KeyStore, key: &[u8]| -> Vec<u64> {
             let read = store.read(&fs, key, 0, usize::MAX).unwrap();
-            read.records.iter().map(|r| r.seq).collect()
+            read.records.iter().map(|r| r.seq.0).collect()
         };
         let kept: Vec<u64> = (41..=50).map(|s| s * 2 - 1).collect();
         assert_eq!(seqs(&store, b"long"), kept);

@@ -52,7 +52,7 @@ pub fn store_contents<F: writelog::fs::Fs, C: writelog::clock::Clock>(
             "a key's records are in seq order"
         );
         for record in records {
-            let previous = all.insert(record.seq, (key.clone(), record.payload));
+            let previous = all.insert(record.seq.0, (key.clone(), record.payload));
             assert!(previous.is_none(), "seq {} is held twice", record.seq);
         }
     }
