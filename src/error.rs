@@ -1,7 +1,7 @@
 //! The one error type of the crate. No input makes the store panic; it answers with one
 //! of these.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::format::BadReason;
 
@@ -42,8 +42,9 @@ pub enum Error {
     /// The options are inconsistent or out of range.
     #[error("invalid options: {0}")]
     InvalidOptions(String),
-    /// Another open store, in this process or another, holds the directory's lock.
-    #[error("store at {0} is already open (its LOCK is held)")]
+    /// Another open store, in this process or another, holds the directory's lock (the
+    /// path of that `LOCK` file).
+    #[error("the store's lock {0} is held: the store is already open, in this process or another")]
     Locked(PathBuf),
     /// The write queue is full (only from `try_append`; `append` waits instead).
     #[error("write queue is full")]
@@ -74,7 +75,8 @@ pub enum Error {
     /// rather than misread.
     #[error("{path} holds a store in an earlier layout ({layout}); this version does not read it")]
     UnsupportedLayout {
-        /// The directory that shows the layout, relative to the store.
+        /// The directory that shows the layout (under the store's directory, from a
+        /// `Store`; relative to it from the lower-level APIs).
         path: PathBuf,
         /// The layout found.
         layout: &'static str,
@@ -84,7 +86,8 @@ pub enum Error {
     Io {
         /// What the store was doing.
         action: &'static str,
-        /// The file or directory, relative to the store.
+        /// The file or directory (under the store's directory, from a `Store`; relative
+        /// to it from the lower-level APIs).
         path: PathBuf,
         /// The underlying error.
         #[source]
@@ -94,13 +97,53 @@ pub enum Error {
     /// on (or a read met damage it cannot return past).
     #[error("corrupt file {path} at offset {offset}: {reason}")]
     Corrupt {
-        /// The file, relative to the store.
+        /// The file (under the store's directory, from a `Store`; relative to it from the
+        /// lower-level APIs).
         path: PathBuf,
         /// Where the damage begins.
         offset: u64,
         /// What is wrong there.
         reason: BadReason,
     },
+}
+
+impl Error {
+    /// The error as a `Store` reports it: every path under the store's directory
+    /// `location`, and the messages of background failures naming the store.
+    pub(crate) fn in_store(self, location: &Path) -> Error {
+        if location.as_os_str().is_empty() {
+            return self;
+        }
+        let named = |what: String| format!("{what} (store {})", location.display());
+        match self {
+            Error::Locked(path) => Error::Locked(location.join(path)),
+            Error::UnsupportedLayout { path, layout } => Error::UnsupportedLayout {
+                path: location.join(path),
+                layout,
+            },
+            Error::Io {
+                action,
+                path,
+                source,
+            } => Error::Io {
+                action,
+                path: location.join(path),
+                source,
+            },
+            Error::Corrupt {
+                path,
+                offset,
+                reason,
+            } => Error::Corrupt {
+                path: location.join(path),
+                offset,
+                reason,
+            },
+            Error::CommitFailed(why) => Error::CommitFailed(named(why)),
+            Error::Poisoned(why) => Error::Poisoned(named(why)),
+            other => other,
+        }
+    }
 }
 
 /// The crate's result type.

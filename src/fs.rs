@@ -45,6 +45,12 @@ pub trait Fs: Send + Sync + 'static {
     /// A held lock; dropping it releases the lock.
     type Lock: Send + 'static;
 
+    /// Where the store lives, for messages: errors name `location().join(path)`. The
+    /// root directory for [`RealFs`]; empty (paths stay relative) by default.
+    fn location(&self) -> PathBuf {
+        PathBuf::new()
+    }
+
     /// Creates `dir` and its missing parents.
     fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
     /// Creates `path` empty (truncating any file there) and opens it for appending.
@@ -156,6 +162,11 @@ impl FsFile for RealFile {
 }
 
 impl Fs for RealFs {
+    fn location(&self) -> PathBuf {
+        // Absolute, so that naming a path twice changes nothing.
+        std::path::absolute(&self.root).unwrap_or_else(|_| self.root.clone())
+    }
+
     type File = RealFile;
     type Lock = std::fs::File;
 

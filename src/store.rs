@@ -80,6 +80,8 @@ pub struct Stats {
 /// An open store. Share it between threads by reference (or in an `Arc`); every method
 /// takes `&self` except [`Store::close`].
 pub struct Store<F: Fs = RealFs, C: Clock = SystemClock> {
+    /// Where the store lives, as errors name it ([`Fs::location`]).
+    location: PathBuf,
     options: Options,
     // Field order is drop order: the writer stops first, then the commit threads.
     writes: WriteRuntime,
@@ -119,6 +121,11 @@ impl Store {
 impl<F: Fs, C: Clock> Store<F, C> {
     /// Opens a store over any file system and clock (tests use `MemFs` and a manual clock).
     pub fn open_with(fs: F, clock: C, options: Options) -> Result<Self> {
+        let location = fs.location();
+        Self::open_inner(fs, clock, options).map_err(|e| e.in_store(&location))
+    }
+
+    fn open_inner(fs: F, clock: C, options: Options) -> Result<Self> {
         options.validate()?;
         let lock = fs.lock(Path::new(LOCK_FILE)).map_err(|source| {
             if source.kind() == std::io::ErrorKind::WouldBlock {
@@ -184,6 +191,7 @@ impl<F: Fs, C: Clock> Store<F, C> {
         };
         let commits = CommitRuntime::start(setup, events, inbox)?;
         Ok(Store {
+            location: fs.location(),
             options,
             writes,
             commits,
@@ -244,7 +252,7 @@ impl<F: Fs, C: Clock> Store<F, C> {
 
     /// One record's request: its seq once it is as durable as `durability` says.
     fn submit_one(&self, record: LogRecord, durability: Durability, full: WhenFull) -> Result<Seq> {
-        let range = self.writes.submit(vec![record], durability, full)?;
+        let range = self.named(self.writes.submit(vec![record], durability, full))?;
         Ok(Seq(range.first))
     }
 
@@ -263,7 +271,8 @@ impl<F: Fs, C: Clock> Store<F, C> {
         durability: Durability,
     ) -> Result<Vec<Seq>> {
         let batch = self.batch(records)?;
-        let SeqRange { first, last } = self.writes.submit(batch, durability, WhenFull::Wait)?;
+        let submitted = self.writes.submit(batch, durability, WhenFull::Wait);
+        let SeqRange { first, last } = self.named(submitted)?;
         Ok((first..=last).map(Seq).collect())
     }
 
@@ -332,13 +341,13 @@ impl<F: Fs, C: Clock> Store<F, C> {
     /// loss), whatever durability it asked for, with at most one fdatasync of the log.
     /// Unlike [`Store::flush`], it does not wait for the key store.
     pub fn sync(&self) -> Result<()> {
-        self.writes.sync()
+        self.named(self.writes.sync())
     }
 
     /// The async form of [`Store::sync`].
     pub fn sync_async(&self) -> impl Future<Output = Result<()>> + '_ {
         let barrier = self.writes.sync_async();
-        async move { barrier.await.map(|_| ()) }
+        async move { self.named(barrier.await).map(|_| ()) }
     }
 
     /// The async form of [`Store::append`]: resolves once the record is as durable as
@@ -380,7 +389,7 @@ impl<F: Fs, C: Clock> Store<F, C> {
     ) -> impl Future<Output = Result<Vec<Seq>>> + '_ {
         let batch = self.batch(records);
         async move {
-            let range = self.writes.submit_async(batch?, durability).await?;
+            let range = self.named(self.writes.submit_async(batch?, durability).await)?;
             Ok((range.first..=range.last).map(Seq).collect())
         }
     }
@@ -426,7 +435,7 @@ impl<F: Fs, C: Clock> Store<F, C> {
         record: Result<LogRecord>,
         durability: Durability,
     ) -> Result<Seq> {
-        let range = self.writes.submit_async(vec![record?], durability).await?;
+        let range = self.named(self.writes.submit_async(vec![record?], durability).await)?;
         Ok(Seq(range.first))
     }
 
@@ -446,7 +455,9 @@ impl<F: Fs, C: Clock> Store<F, C> {
         self.check_key(key)?;
         // The pending index first, then the key store (see `index::records`).
         let pending = self.lock_index().ops(key);
-        index::records(&*self.fs, &self.keys, pending, key, after.0, limit)
+        self.named(index::records(
+            &*self.fs, &self.keys, pending, key, after.0, limit,
+        ))
     }
 
     /// The key's records with a seq above `after`.
@@ -460,7 +471,7 @@ impl<F: Fs, C: Clock> Store<F, C> {
         let key = key.as_ref();
         self.check_key(key)?;
         let pending = self.lock_index().ops(key);
-        index::tail(&*self.fs, &self.keys, pending, key, count)
+        self.named(index::tail(&*self.fs, &self.keys, pending, key, count))
     }
 
     /// The key's last record, if it has any.
@@ -474,7 +485,7 @@ impl<F: Fs, C: Clock> Store<F, C> {
     pub fn keys(&self) -> Result<Vec<Vec<u8>>> {
         let pending_keys = self.lock_index().keys();
         let mut keys: std::collections::BTreeSet<Vec<u8>> =
-            self.keys.keys(&*self.fs)?.into_iter().collect();
+            self.named(self.keys.keys(&*self.fs))?.into_iter().collect();
         for key in pending_keys {
             if self.tail(&key, 1)?.is_empty() {
                 keys.remove(&key);
@@ -489,6 +500,10 @@ impl<F: Fs, C: Clock> Store<F, C> {
     /// logs that carried it are removed. Rotates the active log at once rather than
     /// waiting for the interval.
     pub fn flush(&self) -> Result<()> {
+        self.named(self.flush_inner())
+    }
+
+    fn flush_inner(&self) -> Result<()> {
         let mut target = self.writes.last_queued_seq();
         if self.unused_seqs.contains(&target) {
             target = self.unused_seqs.start() - 1;
@@ -553,7 +568,12 @@ impl<F: Fs, C: Clock> Store<F, C> {
     pub fn close(mut self) -> Result<()> {
         let written = self.writes.close();
         let committed = self.commits.stop();
-        written.and(committed)
+        self.named(written.and(committed))
+    }
+
+    /// `result` with its error as a `Store` reports it ([`Error::in_store`]).
+    fn named<T>(&self, result: Result<T>) -> Result<T> {
+        result.map_err(|e| e.in_store(&self.location))
     }
 
     fn lock_index(&self) -> std::sync::MutexGuard<'_, PendingIndex> {
