@@ -126,6 +126,7 @@ impl<F: Fs, C: Clock> Store<F, C> {
     }
 
     fn open_inner(fs: F, clock: C, options: Options) -> Result<Self> {
+        let _open = tracing::info_span!("open", store = %fs.location().display()).entered();
         options.validate()?;
         let lock = fs.lock(Path::new(LOCK_FILE)).map_err(|source| {
             if source.kind() == std::io::ErrorKind::WouldBlock {

@@ -1,6 +1,8 @@
 //! A `Store`'s errors name the store's directory and the file in it: an embedding
 //! program with many stores can tell which one failed.
 
+#![allow(clippy::disallowed_methods)]
+
 use writelog::{Error, Options, Store};
 
 #[test]

@@ -30,7 +30,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Appends records from many threads and reports throughput and latency.
+    /// Appends records from many threads and reports throughput and latency. Exit status
+    /// 0, or 2 on error.
     Bench(BenchArgs),
     /// A long run of appends, truncates and deletes over many keys: reports the disk
     /// held over time against the live bytes, the write amplification and compaction's
@@ -490,7 +491,7 @@ fn bench(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
 /// files until the end, because on ext4 without a journal an inode freed in the last 60
 /// seconds is skipped, one by one, when a file is created: removing a round's 20,000
 /// files made the next round's first target, always writelog, create its key files
-/// several times slower (README, "The bench and the tools").
+/// several times slower (docs/PERFORMANCE.md, "The bench and the tools").
 fn settle(dir: &Path) -> Result<(), String> {
     let handle = std::fs::File::open(dir).map_err(|e| format!("opening {}: {e}", dir.display()))?;
     // SAFETY: `syncfs` takes a file descriptor that `handle` keeps open for the duration
@@ -670,13 +671,39 @@ fn run_appends(
     let progress = if args.quiet || args.json {
         ProgressBar::hidden()
     } else {
-        let bar = match args.seconds {
-            Some(_) => ProgressBar::new_spinner(),
-            None => ProgressBar::new(args.records),
+        // A plain rate, and the time left: to the last record, or to the deadline.
+        let rate = |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{:.0} appends/s", state.per_sec());
         };
-        bar.set_style(ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} appends ({per_sec})",
-        )?);
+        let bar = match args.seconds {
+            Some(seconds) => {
+                let bar = ProgressBar::new_spinner();
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{spinner} [{elapsed_precise}] {pos} appends, {rate}, {left} left",
+                    )?
+                    .with_key("rate", rate)
+                    .with_key(
+                        "left",
+                        move |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                            let left = seconds.saturating_sub(state.elapsed().as_secs());
+                            let _ = write!(w, "{left}s");
+                        },
+                    ),
+                );
+                bar
+            }
+            None => {
+                let bar = ProgressBar::new(args.records);
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} appends, {rate}, ETA {eta}",
+                    )?
+                    .with_key("rate", rate),
+                );
+                bar
+            }
+        };
         bar
     };
     let done = AtomicU64::new(0);
@@ -801,28 +828,29 @@ fn run_appends(
     })
 }
 
-/// The key store's figures of a writelog round, as JSON fields (empty for the baselines).
-fn key_store_json(r: &BenchResult) -> String {
-    let mut out = String::new();
+/// Adds the key store's figures of a writelog round to its JSON object (nothing for the
+/// baselines).
+fn add_key_store_json(object: &mut serde_json::Map<String, serde_json::Value>, r: &BenchResult) {
+    use serde_json::json;
     if let Some(h) = r.held {
-        out += &format!(
-            ",\"live_bytes\":{},\"disk_bytes\":{},\"apparent_bytes\":{},\"disk_per_live\":{:.3},\"reopen_s\":{:.3},\"index_bytes\":{}",
-            h.live_bytes,
-            h.disk_bytes,
-            h.apparent_bytes,
-            h.disk_bytes as f64 / h.live_bytes.max(1) as f64,
-            h.reopen_seconds,
-            h.index_bytes
-        );
+        object.insert("live_bytes".into(), json!(h.live_bytes));
+        object.insert("disk_bytes".into(), json!(h.disk_bytes));
+        object.insert("apparent_bytes".into(), json!(h.apparent_bytes));
+        let disk_per_live = h.disk_bytes as f64 / h.live_bytes.max(1) as f64;
+        object.insert("disk_per_live".into(), json!(rounded(disk_per_live, 3)));
+        object.insert("reopen_s".into(), json!(rounded(h.reopen_seconds, 3)));
+        object.insert("index_bytes".into(), json!(h.index_bytes));
     }
     if let Some(reads) = &r.read_latency {
-        out += &format!(
-            ",\"read_p50_us\":{},\"read_p99_us\":{}",
-            reads.value_at_quantile(0.5),
-            reads.value_at_quantile(0.99)
-        );
+        object.insert("read_p50_us".into(), json!(reads.value_at_quantile(0.5)));
+        object.insert("read_p99_us".into(), json!(reads.value_at_quantile(0.99)));
     }
-    out
+}
+
+/// `x` to `places` decimal places, for JSON figures.
+fn rounded(x: f64, places: i32) -> f64 {
+    let scale = 10f64.powi(places);
+    (x * scale).round() / scale
 }
 
 /// The key store's figures of a writelog round, as a line of the table's notes.
@@ -856,6 +884,7 @@ fn report(args: &BenchArgs, results: &[BenchResult]) {
         DurabilityArg::Buffered => "buffered",
         DurabilityArg::None => "none",
     };
+    let mut rounds = Vec::new();
     if !args.json {
         println!(
             "writelog bench: {} threads, {} records, {} keys, {} B payloads, durability {durability}",
@@ -895,19 +924,36 @@ fn report(args: &BenchArgs, results: &[BenchResult]) {
             r.latency.value_at_quantile(0.999),
         );
         if args.json {
-            println!(
-                "{{\"target\":\"{}\",\"threads\":{},\"records\":{},\"keys\":{},\"payload_bytes\":{},\"durability\":\"{durability}\",\
-                 \"seconds\":{:.3},\"appends_per_s\":{appends_per_s:.0},\"mb_per_s\":{mb_per_s:.2},\"p50_us\":{p50},\"p99_us\":{p99},\
-                 \"p999_us\":{p999},\"fsyncs\":{},\"records_per_fsync\":{per_fsync:.1},\"rotations\":{},\
-                 \"logs_waiting_max\":{},\"logs_waiting_max_second_half\":{},\"logs_waiting_end\":{},\"flush_s\":{:.3},\"records_applied\":{},\
-                 \"commit_passes\":{},\"keystore_runs\":{},\"keystore_bytes_written\":{},\"peak_rss_mib\":{peak_mib:.1},\"reads_per_s\":{reads_per_s:.0}{}}}",
-                r.target, args.threads, r.appends, args.keys, args.payload, r.seconds, r.stats.fsyncs, r.stats.rotations,
-                r.logs_waiting_max, r.logs_waiting_max_second_half, r.logs_waiting_end, r.flush_seconds,
-                r.stats.records_applied,
-                r.stats.commit_passes, r.stats.keystore_runs, r.stats.keystore_bytes_written,
-                key_store_json(r)
-            );
-        } else if r.target == "writelog" {
+            let mut object = serde_json::json!({
+                "target": r.target,
+                "records": r.appends,
+                "seconds": rounded(r.seconds, 3),
+                "appends_per_s": appends_per_s.round(),
+                "mb_per_s": rounded(mb_per_s, 2),
+                "p50_us": p50,
+                "p99_us": p99,
+                "p999_us": p999,
+                "fsyncs": r.stats.fsyncs,
+                "records_per_fsync": rounded(per_fsync, 1),
+                "rotations": r.stats.rotations,
+                "logs_waiting_max": r.logs_waiting_max,
+                "logs_waiting_max_second_half": r.logs_waiting_max_second_half,
+                "logs_waiting_end": r.logs_waiting_end,
+                "flush_s": rounded(r.flush_seconds, 3),
+                "records_applied": r.stats.records_applied,
+                "commit_passes": r.stats.commit_passes,
+                "keystore_runs": r.stats.keystore_runs,
+                "keystore_bytes_written": r.stats.keystore_bytes_written,
+                "peak_rss_mib": rounded(peak_mib, 1),
+                "reads_per_s": reads_per_s.round(),
+            });
+            if let Some(object) = object.as_object_mut() {
+                add_key_store_json(object, r);
+            }
+            rounds.push(object);
+            continue;
+        }
+        if r.target == "writelog" {
             println!(
                 "  {:<9} {appends_per_s:>11.0} {mb_per_s:>8.2} {p50:>8} {p99:>8} {p999:>8} {:>10} {per_fsync:>9.1} {:>8} {peak_mib:>8.1} {reads_per_s:>9.0}",
                 r.target, r.stats.fsyncs, r.stats.rotations
@@ -940,6 +986,7 @@ fn report(args: &BenchArgs, results: &[BenchResult]) {
             }
         }
     }
+    let mut ratios = None;
     if let (Some(ours), Some(raw), Some(direct)) = (
         median(results, "writelog"),
         median(results, "raw"),
@@ -950,14 +997,30 @@ fn report(args: &BenchArgs, results: &[BenchResult]) {
         let latency = p99(ours) / p99(raw);
         let over_direct = ours.appends_per_s() / direct.appends_per_s();
         if args.json {
-            println!(
-                "{{\"target\":\"ratios\",\"writelog_over_raw_appends\":{appends:.3},\"writelog_over_raw_p99\":{latency:.3},                 \"writelog_over_direct_appends\":{over_direct:.3}}}"
-            );
+            ratios = Some(serde_json::json!({
+                "writelog_over_raw_appends": rounded(appends, 3),
+                "writelog_over_raw_p99": rounded(latency, 3),
+                "writelog_over_direct_appends": rounded(over_direct, 3),
+            }));
         } else {
             println!(
                 "  medians: writelog/raw appends/s {appends:.2}x (MB/s the same), p99 latency {latency:.2}x; \
                  writelog/direct appends/s {over_direct:.2}x"
             );
         }
+    }
+    if args.json {
+        // One object, whatever the flags: the run's settings, every round, the ratios.
+        let mut object = serde_json::json!({
+            "threads": args.threads,
+            "keys": args.keys,
+            "payload_bytes": args.payload,
+            "durability": durability,
+            "rounds": rounds,
+        });
+        if let (Some(object), Some(ratios)) = (object.as_object_mut(), ratios) {
+            object.insert("ratios".into(), ratios);
+        }
+        println!("{object}");
     }
 }

@@ -210,22 +210,58 @@ fn a_warm_bench_reports_only_the_timed_appends() {
     ]);
     assert!(out.status.success(), "{out:?}");
     let json = text(&out);
-    let writelog_line = json
-        .lines()
-        .find(|l| l.contains("\"target\":\"writelog\""))
-        .expect("a writelog result");
-    assert!(
-        writelog_line.contains("\"records\":300,")
-            && writelog_line.contains("\"records_applied\":300,"),
-        "the 40 prefilled records are left out: {writelog_line}"
-    );
-    assert!(json.contains("\"target\":\"direct\""), "{json}");
-    assert!(json.contains("\"target\":\"ratios\""), "{json}");
     assert_eq!(
-        json.matches("\"records_applied\":300,").count(),
-        2,
-        "both rounds apply exactly the timed records: {json}"
+        json.lines().count(),
+        1,
+        "one JSON object, whatever the flags: {json}"
+    );
+    let object: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
+    let rounds = object["rounds"].as_array().expect("the rounds");
+    let ours: Vec<_> = rounds
+        .iter()
+        .filter(|r| r["target"] == "writelog")
+        .collect();
+    assert_eq!(ours.len(), 2, "{json}");
+    for round in ours {
+        assert_eq!(
+            round["records"], 300,
+            "the 40 prefilled records are left out: {round}"
+        );
+        assert_eq!(
+            round["records_applied"], 300,
+            "each round applies the timed records: {round}"
+        );
+    }
+    assert!(rounds.iter().any(|r| r["target"] == "direct"), "{json}");
+    assert!(
+        object["ratios"]["writelog_over_raw_appends"]
+            .as_f64()
+            .unwrap()
+            > 0.0,
+        "{json}"
     );
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert!(left.is_empty(), "the rounds' files are removed: {left:?}");
+}
+
+#[test]
+fn every_command_documents_its_exit_status_in_its_help() {
+    for command in [
+        "bench",
+        "churn",
+        "compacted-read",
+        "inspect",
+        "verify",
+        "scrub",
+        "append",
+        "read",
+    ] {
+        let out = writelog(&[command, "--help"]);
+        assert!(out.status.success(), "{command}: {out:?}");
+        assert!(
+            text(&out).contains("Exit status"),
+            "{command}: {}",
+            text(&out)
+        );
+    }
 }

@@ -1,6 +1,6 @@
 //! `writelog-sim`: a seeded, single-threaded simulator that drives writelog's machines over
 //! a simulated file system, crashes them on purpose, and checks every step and every
-//! restart against a reference model. See DESIGN section 5 and the README.
+//! restart against a reference model. See docs/ARCHITECTURE.md, "The simulator".
 
 pub mod simfs;
 pub mod world;

@@ -199,6 +199,7 @@ fn open_partition<F: Fs>(
         if mode.writable && unlisted {
             let path = dir.join(name);
             fs.remove(&path).io("removing", &path)?;
+            tracing::info!(path = %path.display(), "removed a key-store file no MANIFEST names (a crash left it)");
             report.removed.push(path);
             removed_any = true;
         }
@@ -236,6 +237,12 @@ fn open_partition<F: Fs>(
                 .io("opening", &path)?
                 .sync_data()
                 .io("syncing", &path)?;
+            tracing::info!(
+                path = %path.display(),
+                found,
+                durable_len,
+                "cut a segment back to its durable length (a crash tail)"
+            );
             report.cut.push((path.clone(), found, durable_len));
         }
         let strict = mode.recovery == RecoveryMode::Strict;
@@ -320,6 +327,13 @@ fn damaged(
     offset: u64,
     reason: BadReason,
 ) -> Result<()> {
+    tracing::warn!(
+        path = %path.display(),
+        offset,
+        %reason,
+        mode = ?mode.recovery,
+        "damage in the key store"
+    );
     if mode.recovery == RecoveryMode::Strict {
         return Err(Error::Corrupt {
             path: path.to_path_buf(),

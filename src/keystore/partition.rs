@@ -115,6 +115,13 @@ impl Partition {
 
     /// Damage in the checkpoint: refused under `Strict`, else counted.
     fn damaged(&mut self, (path, offset, reason): Damage) -> Result<()> {
+        tracing::warn!(
+            path = %path.display(),
+            offset,
+            %reason,
+            mode = ?self.mode,
+            "a read met damage in an index checkpoint"
+        );
         if self.mode == RecoveryMode::Strict {
             return Err(Error::Corrupt {
                 path,

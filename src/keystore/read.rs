@@ -212,6 +212,13 @@ impl KeyStore {
 
     /// Damage met by a read: `Error::Corrupt` under `Strict`, else counted and skipped.
     fn damage(&self, path: &std::path::Path, offset: u64, reason: BadReason) -> Result<()> {
+        tracing::warn!(
+            path = %path.display(),
+            offset,
+            %reason,
+            mode = ?self.mode(),
+            "a read met damage in the key store"
+        );
         if self.mode() == RecoveryMode::Strict {
             return Err(Error::Corrupt {
                 path: path.to_path_buf(),

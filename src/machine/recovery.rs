@@ -91,6 +91,7 @@ pub fn recover<F: Fs>(
     watermark: u64,
     mode: RecoveryMode,
 ) -> Result<Recovered<F>> {
+    let _span = tracing::info_span!("recovery", ?mode, watermark).entered();
     for dir in [WRITING_DIR, READING_DIR] {
         fs.create_dir_all(Path::new(dir))
             .io("creating", Path::new(dir))?;
@@ -131,6 +132,14 @@ pub fn recover<F: Fs>(
         let routed = route_log(&name, &bytes, mode, routed_upto)?;
         last_kept_seq = last_kept_seq.max(routed.last_seq);
         if !routed.damage.is_empty() {
+            tracing::warn!(
+                log = %name,
+                regions = routed.damage.len(),
+                first_offset = routed.damage[0].offset,
+                reason = %routed.damage[0].reason,
+                ?mode,
+                "damage in a finished log: its intact blocks are kept, the damaged batches dropped"
+            );
             // A damaged block's seq cannot be read, yet it may have been applied before
             // the damage came: new seqs must not reuse it. Seqs are consecutive through
             // the logs, except that they jump to the floor after a recovery that left
@@ -147,6 +156,11 @@ pub fn recover<F: Fs>(
 
     let last_seq = last_kept_seq.max(allowance_upto).max(floor);
     if last_seq > last_kept_seq && last_seq > floor {
+        tracing::info!(
+            last_kept_seq,
+            floor = last_seq,
+            "new seqs start above the room damage may hide (made durable in the seq floor)"
+        );
         seq_file::write(
             fs,
             floor_path,
@@ -203,7 +217,17 @@ fn recover_leftover<F: Fs>(
     }
     let kept_len = decoder.valid_prefix_len();
     let writing_dir = Path::new(WRITING_DIR);
+    if let Some(first) = &damage {
+        tracing::info!(
+            found_len,
+            kept_len,
+            offset = first.offset,
+            reason = %first.reason,
+            "the leftover log is cut at its first bad block (a crash tail: never acknowledged)"
+        );
+    }
     if records == 0 {
+        tracing::debug!("the leftover log holds no record: removed");
         fs.remove(path).io("removing", path)?;
         fs.sync_dir(writing_dir).io("fsyncing", writing_dir)?;
         return Ok(Some(LeftoverLog {
@@ -231,6 +255,7 @@ fn recover_leftover<F: Fs>(
     fs.sync_dir(writing_dir).io("fsyncing", writing_dir)?;
     *last_log_ts = ts;
     *last_seq = (*last_seq).max(kept_last_seq.unwrap_or(0));
+    tracing::info!(records, log = %name, "the leftover log is finished, to be applied");
     Ok(Some(LeftoverLog {
         found_len,
         kept_len,

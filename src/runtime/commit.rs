@@ -364,7 +364,16 @@ impl<F: Fs> CommitterDriver<F> {
     /// One pass over `pass`, counted and reported; `false` when it failed (or nobody
     /// listens any more).
     fn commit_pass(&mut self, pass: &[CommitWork]) -> bool {
+        let _span = tracing::debug_span!(
+            "commit_pass",
+            committer = self.committer.id(),
+            pieces = pass.len()
+        )
+        .entered();
         let outcome = self.committer.commit(&*self.fs, &self.store, pass);
+        if let Err(e) = &outcome {
+            tracing::error!(error = %e, "a commit pass failed; its logs stay for the next open");
+        }
         let failed = outcome.is_err();
         let counters = &self.counters;
         let outcome = outcome
@@ -394,11 +403,18 @@ impl<F: Fs> CommitterDriver<F> {
     /// Compacts a partition the committer's policy says is due (`busy`: work waits), if
     /// any, and counts it. Work that arrives meanwhile waits, within the backlog bound.
     fn compact_due(&mut self, busy: bool) -> Result<()> {
+        let _span =
+            tracing::debug_span!("compaction", committer = self.committer.id(), busy).entered();
         let started = self.clock.now();
         let Some(outcome) = self.committer.compact_due(&*self.fs, &self.store, busy)? else {
             return Ok(());
         };
         let micros = self.clock.now().micros_since(started);
+        tracing::debug!(
+            bytes_written = outcome.bytes_written,
+            micros,
+            "compacted a partition"
+        );
         let counters = &self.counters;
         counters.compactions.fetch_add(1, Ordering::Relaxed);
         counters

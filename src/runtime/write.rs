@@ -135,6 +135,9 @@ impl Shared {
 
     /// Records the poison, then tells every waiter.
     fn poison(&self, state: &mut WriteState, poisoned: Poisoned) {
+        if state.poisoned.is_none() {
+            tracing::error!(why = %poisoned.0, "the writer is poisoned: nothing more is acknowledged");
+        }
         state.poisoned.get_or_insert(poisoned);
         self.acks.poisoned.store(true, Ordering::SeqCst);
     }
@@ -538,7 +541,12 @@ impl<F: Fs, C: Clock> WriterDriver<F, C> {
                 drop(state);
                 wake_all(room);
                 shared.room.notify_all();
-                let outcome = self.writer.write_pass(&self.in_flight);
+                let outcome = {
+                    let _pass =
+                        tracing::debug_span!("writer_pass", requests = self.in_flight.len())
+                            .entered();
+                    self.writer.write_pass(&self.in_flight)
+                };
                 let pass = std::mem::take(&mut self.in_flight);
                 match outcome {
                     Ok(outcome) => {
@@ -598,7 +606,10 @@ impl<F: Fs, C: Clock> WriterDriver<F, C> {
                     state.rotate_upto = 0;
                 }
                 drop(state);
-                let rotated = self.rotation.rotate(&*self.fs, &mut self.writer, now);
+                let rotated = {
+                    let _rotation = tracing::debug_span!("rotation", asked).entered();
+                    self.rotation.rotate(&*self.fs, &mut self.writer, now)
+                };
                 state = shared.lock();
                 match rotated {
                     Ok(Rotated::Finished { name, synced }) => {
