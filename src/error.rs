@@ -46,6 +46,10 @@ pub enum Error {
     /// path of that `LOCK` file).
     #[error("the store's lock {0} is held: the store is already open, in this process or another")]
     Locked(PathBuf),
+    /// The directory holds no store (from [`crate::Store::open_read_only`], which creates
+    /// nothing).
+    #[error("{0} holds no store")]
+    NoStore(PathBuf),
     /// The write queue is full (only from `try_append`; `append` waits instead).
     #[error("write queue is full")]
     QueueFull,

@@ -119,6 +119,21 @@ impl RealFs {
         Ok(RealFs { root })
     }
 
+    /// A shared `flock` on the existing file `path`, opened read-only: held by any number
+    /// of readers at once, never beside the exclusive lock of [`Fs::lock`] (either fails
+    /// with `WouldBlock`).
+    pub fn lock_shared(&self, path: &Path) -> io::Result<std::fs::File> {
+        let file = std::fs::File::open(self.at(path))?;
+        match file.try_lock_shared() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "the lock is held by an open store",
+            )),
+            Err(std::fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+
     /// The directory this file system is rooted at.
     pub fn root(&self) -> &Path {
         &self.root

@@ -280,6 +280,26 @@ pub fn overlay(pending: Vec<PendingOp>, stored_last_seq: u64) -> Overlay {
     overlay
 }
 
+/// Every key that holds at least one record, sorted: the key store's index, corrected by
+/// `pending_keys` (the keys with pending operations), each looked at through its newest
+/// record (`pending` gives a key's pending operations).
+pub fn keys<F: Fs>(
+    fs: &F,
+    store: &KeyStore,
+    pending_keys: Vec<Vec<u8>>,
+    pending: impl Fn(&[u8]) -> Vec<PendingOp>,
+) -> Result<Vec<Vec<u8>>> {
+    let mut keys: std::collections::BTreeSet<Vec<u8>> = store.keys(fs)?.into_iter().collect();
+    for key in pending_keys {
+        if tail(fs, store, pending(&key), &key, 1)?.is_empty() {
+            keys.remove(&key);
+        } else {
+            keys.insert(key);
+        }
+    }
+    Ok(keys.into_iter().collect())
+}
+
 /// The first `limit` records of `key` above `after`: the key store's, then the pending
 /// ones. `pending` must be copied from the pending index before the key store is read
 /// (a record leaves the index only once the key store holds it, so between the two reads

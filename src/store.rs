@@ -18,6 +18,7 @@ use crate::machine::recovery::{self, RecoveryReport};
 use crate::machine::writer::{LogRecord, SeqRange};
 use crate::machine::LOCK_FILE;
 use crate::options::{Durability, Options};
+use crate::read_only::ReadOnlyStore;
 use crate::runtime::commit::{CommitRuntime, CommitSetup};
 use crate::runtime::write::{WhenFull, WriteRuntime};
 use crate::runtime::Counters;
@@ -115,6 +116,14 @@ impl Store {
             source,
         })?;
         Store::open_with(fs, SystemClock, options)
+    }
+}
+
+impl Store {
+    /// Opens the store in `dir` to read only: see [`ReadOnlyStore`]. Creates, cuts and
+    /// removes nothing, and fails with [`Error::NoStore`] where there is no store.
+    pub fn open_read_only(dir: impl AsRef<Path>, options: Options) -> Result<ReadOnlyStore> {
+        ReadOnlyStore::open(dir.as_ref(), &options)
     }
 }
 
@@ -485,16 +494,10 @@ impl<F: Fs, C: Clock> Store<F, C> {
     /// pending operations.
     pub fn keys(&self) -> Result<Vec<Vec<u8>>> {
         let pending_keys = self.lock_index().keys();
-        let mut keys: std::collections::BTreeSet<Vec<u8>> =
-            self.named(self.keys.keys(&*self.fs))?.into_iter().collect();
-        for key in pending_keys {
-            if self.tail(&key, 1)?.is_empty() {
-                keys.remove(&key);
-            } else {
-                keys.insert(key);
-            }
-        }
-        Ok(keys.into_iter().collect())
+        let listed = index::keys(&*self.fs, &self.keys, pending_keys, |key| {
+            self.lock_index().ops(key)
+        });
+        self.named(listed)
     }
 
     /// Returns once everything acknowledged before the call is in the key store and the

@@ -43,7 +43,9 @@ fn segments_without_a_manifest_are_refused() {
         Err(writelog::Error::Corrupt { path, .. }) => {
             assert_eq!(
                 path,
-                std::path::absolute(dir.path()).unwrap().join("keys/MANIFEST")
+                std::path::absolute(dir.path())
+                    .unwrap()
+                    .join("keys/MANIFEST")
             )
         }
         other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
