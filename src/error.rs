@@ -6,14 +6,12 @@ use std::path::{Path, PathBuf};
 use crate::format::BadReason;
 
 /// Everything that can go wrong, by kind.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
     /// A key must hold at least one byte.
-    #[error("key is empty")]
     EmptyKey,
     /// The key is longer than `Options::max_key_len`.
-    #[error("key is {len} bytes, over the limit of {max}")]
     KeyTooLong {
         /// The key's length.
         len: usize,
@@ -21,7 +19,6 @@ pub enum Error {
         max: usize,
     },
     /// The payload is longer than `Options::max_record_len`.
-    #[error("payload is {len} bytes, over the limit of {max}")]
     RecordTooLarge {
         /// The payload's length.
         len: usize,
@@ -29,10 +26,8 @@ pub enum Error {
         max: usize,
     },
     /// A batch must hold at least one record.
-    #[error("batch is empty")]
     EmptyBatch,
     /// A batch holds more records than one log batch can carry.
-    #[error("batch holds {len} records, over the limit of {max}")]
     BatchTooLarge {
         /// Records in the batch.
         len: usize,
@@ -40,24 +35,17 @@ pub enum Error {
         max: usize,
     },
     /// The options are inconsistent or out of range.
-    #[error("invalid options: {0}")]
     InvalidOptions(String),
     /// Another open store, in this process or another, holds the directory's lock (the
     /// path of that `LOCK` file).
-    #[error("the store's lock {0} is held: the store is already open, in this process or another")]
     Locked(PathBuf),
     /// The directory holds no store (from [`crate::Store::open_read_only`], which creates
     /// nothing).
-    #[error("{0} holds no store")]
     NoStore(PathBuf),
     /// The write queue is full (only from `try_append`; `append` waits instead).
-    #[error("write queue is full")]
     QueueFull,
     /// Too many finished logs wait for the committers (only from `try_append`; `append`
     /// waits instead).
-    #[error(
-        "{logs_waiting} logs ({pending_bytes} bytes of records) wait for the committers, at the backlog bound"
-    )]
     Backlogged {
         /// Finished logs waiting.
         logs_waiting: u64,
@@ -66,18 +54,14 @@ pub enum Error {
     },
     /// The commit side (dispatcher or a committer) failed; the logs stay and are applied
     /// after the store is reopened.
-    #[error("applying logs to the key store failed: {0}")]
     CommitFailed(String),
     /// The store has been closed.
-    #[error("store is closed")]
     Closed,
     /// An earlier failed write or fsync poisoned the store: nothing after it is
     /// acknowledged. Close and reopen; recovery keeps everything acknowledged before it.
-    #[error("store is poisoned by an earlier I/O failure ({0}); close and reopen it")]
     Poisoned(String),
     /// The directory holds a store in a layout this version does not read; it is refused
     /// rather than misread.
-    #[error("{path} holds a store in an earlier layout ({layout}); this version does not read it")]
     UnsupportedLayout {
         /// The directory that shows the layout (under the store's directory, from a
         /// `Store`; relative to it from the lower-level APIs).
@@ -86,7 +70,6 @@ pub enum Error {
         layout: &'static str,
     },
     /// A file-system call failed.
-    #[error("I/O error while {action} {path}: {source}")]
     Io {
         /// What the store was doing.
         action: &'static str,
@@ -94,12 +77,10 @@ pub enum Error {
         /// to it from the lower-level APIs).
         path: PathBuf,
         /// The underlying error.
-        #[source]
         source: std::io::Error,
     },
     /// A finished log or a key-store file is corrupt and the recovery mode refuses to go
     /// on (or a read met damage it cannot return past).
-    #[error("corrupt file {path} at offset {offset}: {reason}")]
     Corrupt {
         /// The file (under the store's directory, from a `Store`; relative to it from the
         /// lower-level APIs).
@@ -111,6 +92,75 @@ pub enum Error {
     },
 }
 
+// Written out rather than derived: `thiserror`'s proc macro (and `syn` with it) was most of
+// an embedding program's cold build of this crate.
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::EmptyKey => write!(f, "key is empty"),
+            Error::KeyTooLong { len, max } => {
+                write!(f, "key is {len} bytes, over the limit of {max}")
+            }
+            Error::RecordTooLarge { len, max } => {
+                write!(f, "payload is {len} bytes, over the limit of {max}")
+            }
+            Error::EmptyBatch => write!(f, "batch is empty"),
+            Error::BatchTooLarge { len, max } => {
+                write!(f, "batch holds {len} records, over the limit of {max}")
+            }
+            Error::InvalidOptions(why) => write!(f, "invalid options: {why}"),
+            Error::Locked(lock) => write!(
+                f,
+                "the store's lock {} is held: the store is already open, in this process or another",
+                lock.display()
+            ),
+            Error::NoStore(dir) => write!(f, "{} holds no store", dir.display()),
+            Error::QueueFull => write!(f, "write queue is full"),
+            Error::Backlogged {
+                logs_waiting,
+                pending_bytes,
+            } => write!(
+                f,
+                "{logs_waiting} logs ({pending_bytes} bytes of records) wait for the committers, at the backlog bound"
+            ),
+            Error::CommitFailed(why) => write!(f, "applying logs to the key store failed: {why}"),
+            Error::Closed => write!(f, "store is closed"),
+            Error::Poisoned(why) => write!(
+                f,
+                "store is poisoned by an earlier I/O failure ({why}); close and reopen it"
+            ),
+            Error::UnsupportedLayout { path, layout } => write!(
+                f,
+                "{} holds a store in an earlier layout ({layout}); this version does not read it",
+                path.display()
+            ),
+            Error::Io {
+                action,
+                path,
+                source,
+            } => write!(f, "I/O error while {action} {}: {source}", path.display()),
+            Error::Corrupt {
+                path,
+                offset,
+                reason,
+            } => write!(
+                f,
+                "corrupt file {} at offset {offset}: {reason}",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
 impl Error {
     /// The error as a `Store` reports it: every path under the store's directory
     /// `location`, and the messages of background failures naming the store.
@@ -118,7 +168,7 @@ impl Error {
         if location.as_os_str().is_empty() {
             return self;
         }
-        let named = |what: String| format!("{what} (store {})", location.display());
+        let named = |what: String| format!("{what}, in store {}", location.display());
         match self {
             Error::Locked(path) => Error::Locked(location.join(path)),
             Error::UnsupportedLayout { path, layout } => Error::UnsupportedLayout {
@@ -165,5 +215,51 @@ impl<T> IoContext<T> for std::io::Result<T> {
             path: path.to_path_buf(),
             source,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_what_failed_and_io_errors_keep_their_source() {
+        let io = Error::Io {
+            action: "reading",
+            path: PathBuf::from("/s/keys/MANIFEST"),
+            source: std::io::Error::other("disk on fire"),
+        };
+        assert_eq!(
+            io.to_string(),
+            "I/O error while reading /s/keys/MANIFEST: disk on fire"
+        );
+        assert!(std::error::Error::source(&io).is_some());
+        let corrupt = Error::Corrupt {
+            path: PathBuf::from("/s/keys/p000/seg-00000000.dat"),
+            offset: 40,
+            reason: BadReason::BadChecksum,
+        };
+        assert_eq!(
+            corrupt.to_string(),
+            "corrupt file /s/keys/p000/seg-00000000.dat at offset 40: checksum mismatch"
+        );
+        assert!(std::error::Error::source(&corrupt).is_none());
+        assert_eq!(
+            Error::KeyTooLong {
+                len: 2000,
+                max: 1024
+            }
+            .to_string(),
+            "key is 2000 bytes, over the limit of 1024"
+        );
+        assert_eq!(
+            BadReason::UnsupportedVersion(9).to_string(),
+            "unsupported log format version 9"
+        );
+        let named = Error::Poisoned("log fdatasync failed".into()).in_store(Path::new("/s"));
+        assert_eq!(
+            named.to_string(),
+            "store is poisoned by an earlier I/O failure (log fdatasync failed, in store /s); close and reopen it"
+        );
     }
 }

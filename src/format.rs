@@ -181,45 +181,57 @@ pub fn encode_block(out: &mut Vec<u8>, block: &Block<'_>) {
 }
 
 /// Why bytes at some offset are not a good block (or not a good batch).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BadReason {
     /// The file is shorter than its header.
-    #[error("file header is truncated")]
     HeaderTruncated,
     /// The file does not start with the log magic.
-    #[error("not a writelog log (bad file magic)")]
     BadFileMagic,
     /// The file header names a version this code cannot read.
-    #[error("unsupported log format version {0}")]
     UnsupportedVersion(u32),
     /// A block runs past the end of the input.
-    #[error("block is truncated")]
     Truncated,
     /// Only zero bytes from here to the end of the input.
-    #[error("zero-filled tail")]
     ZeroFilled,
     /// The bytes here do not start with the block magic.
-    #[error("bad block magic")]
     BadMagic,
     /// A header field holds a value no encoder writes.
-    #[error("invalid block header field")]
     BadField,
     /// A length field exceeds the decoder's limits.
-    #[error("length field over the limit")]
     OverLimit,
     /// The block's CRC does not match its bytes.
-    #[error("checksum mismatch")]
     BadChecksum,
     /// The block's seq is not greater than the one before it: a stale or misplaced block.
-    #[error("seq does not increase")]
     SeqNotIncreasing,
     /// A batch is interrupted or never ends; it is dropped whole.
-    #[error("batch is incomplete")]
     BrokenBatch,
     /// A file the store's records say exists is missing or shorter than they say.
-    #[error("file is missing or shorter than recorded")]
     Missing,
 }
+
+impl std::fmt::Display for BadReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let reason = match self {
+            BadReason::HeaderTruncated => "file header is truncated",
+            BadReason::BadFileMagic => "not a writelog log (bad file magic)",
+            BadReason::UnsupportedVersion(version) => {
+                return write!(f, "unsupported log format version {version}")
+            }
+            BadReason::Truncated => "block is truncated",
+            BadReason::ZeroFilled => "zero-filled tail",
+            BadReason::BadMagic => "bad block magic",
+            BadReason::BadField => "invalid block header field",
+            BadReason::OverLimit => "length field over the limit",
+            BadReason::BadChecksum => "checksum mismatch",
+            BadReason::SeqNotIncreasing => "seq does not increase",
+            BadReason::BrokenBatch => "batch is incomplete",
+            BadReason::Missing => "file is missing or shorter than recorded",
+        };
+        f.write_str(reason)
+    }
+}
+
+impl std::error::Error for BadReason {}
 
 /// Decodes one block at the start of `input`. Returns the block and its encoded length.
 ///
