@@ -286,6 +286,20 @@ impl<F: Fs, C: Clock> Store<F, C> {
         Ok((first..=last).map(Seq).collect())
     }
 
+    /// Like [`Store::append_batch`], but fails with [`Error::QueueFull`] (or
+    /// [`Error::Backlogged`]) instead of waiting for room.
+    pub fn try_append_batch<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+        &self,
+        records: &[(K, V)],
+    ) -> Result<Vec<Seq>> {
+        let batch = self.batch(records)?;
+        let submitted = self
+            .writes
+            .submit(batch, self.options.durability, WhenFull::Fail);
+        let SeqRange { first, last } = self.named(submitted)?;
+        Ok((first..=last).map(Seq).collect())
+    }
+
     /// A batch's records, checked: not empty, not too long, every key and payload valid.
     fn batch<K: AsRef<[u8]>, V: AsRef<[u8]>>(&self, records: &[(K, V)]) -> Result<Vec<LogRecord>> {
         if records.is_empty() {

@@ -150,6 +150,8 @@ fn a_future_waiting_for_room_takes_none_and_dropping_it_queues_nothing() {
             std::thread::sleep(Duration::from_millis(1));
         }
         while store.try_append(b"k", [0u8; 100]).is_ok() {}
+        let full = store.try_append_batch(&[(b"k", [0u8; 100])]);
+        assert!(matches!(full, Err(Error::QueueFull)), "{full:?}");
         let queued = store.read(b"k").unwrap().len();
         {
             let mut waiting = pin!(store.append_async(b"k", waits));

@@ -233,13 +233,13 @@ impl Shared {
     fn enqueue(
         &self,
         state: &mut WriteState,
+        index: &mut PendingIndex,
         records: Vec<LogRecord>,
         durability: Durability,
         waiter: Option<Waiter>,
     ) -> SeqRange {
         let first_seq = state.queue.next_seq();
         {
-            let mut index = self.index.lock().unwrap_or_else(|e| e.into_inner());
             for (i, record) in records.iter().enumerate() {
                 index.insert(
                     first_seq + i as u64,
@@ -248,7 +248,7 @@ impl Shared {
                     &record.payload,
                 );
             }
-            self.counters.publish_pending_bytes(&index);
+            self.counters.publish_pending_bytes(index);
         }
         let range = state.queue.push(records, durability, waiter);
         self.wake_writer(state);
@@ -398,7 +398,9 @@ impl WriteRuntime {
         }
         let waiter =
             (durability != Durability::None).then(|| Waiter::Thread(std::thread::current()));
-        let range = shared.enqueue(&mut state, records, durability, waiter);
+        let mut index = shared.index.lock().unwrap_or_else(|e| e.into_inner());
+        let range = shared.enqueue(&mut state, &mut index, records, durability, waiter);
+        drop(index);
         drop(state);
         self.wait(range, durability)
     }
@@ -671,6 +673,15 @@ fn wake(requests: Vec<Request<Option<Waiter>>>) {
     }
 }
 
+/// The lock if it is free now (a poisoned one too: the data stays consistent).
+fn try_lock<T>(mutex: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
+    match mutex.try_lock() {
+        Ok(guard) => Some(guard),
+        Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    }
+}
+
 fn wake_all(wakers: Vec<Waker>) {
     for waker in wakers {
         waker.wake();
@@ -704,7 +715,12 @@ impl Submission<'_> {
     /// Queues the write if there is room; `None` while it must wait for room.
     fn queue(&mut self, waker: &Waker) -> Option<Result<()>> {
         let shared = self.shared;
-        let mut state = shared.lock();
+        // Never block the executor's thread on a lock: a holder the OS descheduled would
+        // stall every task of that thread (timers included). Yield, and be polled again.
+        let Some(mut state) = try_lock(&shared.state) else {
+            waker.wake_by_ref();
+            return None;
+        };
         let queued = match std::mem::replace(&mut self.step, Step::Done) {
             Step::Queue(records, durability) => {
                 let encoded_len = records.iter().map(LogRecord::encoded_len).sum();
@@ -718,10 +734,17 @@ impl Submission<'_> {
                         return None;
                     }
                     Ok(true) => {
+                        let Some(mut index) = try_lock(&shared.index) else {
+                            self.step = Step::Queue(records, durability);
+                            drop(state);
+                            waker.wake_by_ref();
+                            return None;
+                        };
                         let task = TaskWake::new(waker);
                         let waiter = (durability != Durability::None)
                             .then(|| Waiter::Task(Arc::clone(&task)));
-                        let range = shared.enqueue(&mut state, records, durability, waiter);
+                        let range =
+                            shared.enqueue(&mut state, &mut index, records, durability, waiter);
                         Ok(Step::Wait(range, durability, task))
                     }
                 }
