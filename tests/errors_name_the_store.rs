@@ -3,6 +3,8 @@
 
 #![allow(clippy::disallowed_methods)]
 
+mod common;
+
 use writelog::{Error, Options, Store};
 
 #[test]
@@ -25,18 +27,7 @@ fn a_held_lock_and_a_corrupt_segment_are_named_under_the_store_directory() {
     store.flush().unwrap();
     store.close().unwrap();
     // Rot in the one segment that holds `k`.
-    let keys = dir.path().join("keys");
-    let segment = std::fs::read_dir(&keys)
-        .unwrap()
-        .flat_map(|p| std::fs::read_dir(p.unwrap().path()).into_iter().flatten())
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("seg-"))
-        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
-        .unwrap();
-    let mut bytes = std::fs::read(&segment).unwrap();
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 1;
-    std::fs::write(&segment, &bytes).unwrap();
+    let segment = common::rot_largest_segment(dir.path());
     let store = Store::open(dir.path(), Options::default()).unwrap();
     let corrupt = store.read(b"k").unwrap_err();
     let relative = segment.strip_prefix(dir.path()).unwrap();

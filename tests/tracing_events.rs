@@ -5,6 +5,8 @@
 
 use std::sync::{Arc, Mutex};
 
+mod common;
+
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
@@ -60,15 +62,7 @@ fn a_crash_tail_cut_and_key_store_damage_are_events() {
     let mut bytes = std::fs::read(&log).unwrap();
     bytes.extend_from_slice(&[0xAB; 7]);
     std::fs::write(&log, &bytes).unwrap();
-    let segment = walk(&dir.path().join("keys"))
-        .into_iter()
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("seg-"))
-        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
-        .unwrap();
-    let mut bytes = std::fs::read(&segment).unwrap();
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 1;
-    std::fs::write(&segment, &bytes).unwrap();
+    common::rot_largest_segment(dir.path());
 
     let events = Events::default();
     let options = Options {
@@ -94,17 +88,4 @@ fn a_crash_tail_cut_and_key_store_damage_are_events() {
         has("WARN", "a read met damage in the key store"),
         "{events:#?}"
     );
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }

@@ -77,3 +77,19 @@ pub fn disk_picture(dir: &Path) -> Vec<(String, Vec<u8>)> {
     out.sort();
     out
 }
+
+/// Flips one bit in the middle of the largest segment of the store in `dir` (rot on the
+/// medium) and returns the segment's path.
+pub fn rot_largest_segment(dir: &Path) -> std::path::PathBuf {
+    let segment = disk_picture(dir)
+        .into_iter()
+        .filter(|(path, _)| path.starts_with("keys/") && path.contains("/seg-"))
+        .max_by_key(|(_, bytes)| bytes.len())
+        .map(|(path, _)| dir.join(path))
+        .expect("the store has a segment");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 1;
+    std::fs::write(&segment, &bytes).unwrap();
+    segment
+}
