@@ -79,6 +79,9 @@ pub struct Summary {
     pub digest: u64,
 }
 
+/// The token of a sync barrier's request (other requests carry their first seq).
+const BARRIER_TOKEN: u64 = u64::MAX;
+
 /// A request as the model knows it.
 #[derive(Clone, Debug)]
 struct Submitted {
@@ -1363,7 +1366,8 @@ impl World {
             self.fs.schedule_crash(self.rng.random_range(1..20));
         }
         match self.rng.random_range(0..100u32) {
-            0..40 => self.submit(),
+            0..2 => self.submit_sync_barrier(),
+            2..40 => self.submit(),
             40..60 => self.writer_pass(),
             60..68 => self.rotate(false),
             68..78 => self.dispatch(),
@@ -1471,6 +1475,15 @@ impl World {
         Ok(())
     }
 
+    /// Queues a sync barrier (`Store::sync`): once its pass is done, every seq queued
+    /// before it must survive a power loss, whatever durability it asked for.
+    fn submit_sync_barrier(&mut self) -> Step<()> {
+        let node = self.node()?;
+        let covers = node.queue.push_sync_barrier(BARRIER_TOKEN);
+        self.note(format!("sync barrier covering up to {covers}"));
+        Ok(())
+    }
+
     fn writer_pass(&mut self) -> Step<()> {
         let node = self.node()?;
         let pass: Vec<Request<u64>> = node.queue.take_pass(64 << 10);
@@ -1484,6 +1497,14 @@ impl World {
         for request in &pass {
             if let Some(submitted) = self.history.get_mut(&request.token) {
                 submitted.acked = true;
+            }
+            // Oracle input: each request, once its pass is done, is as durable as it
+            // asked (a barrier covers every seq before it), whatever the pass reports.
+            let last = request.first_seq + request.records.len() as u64 - 1;
+            match request.durability {
+                Durability::Sync => self.durable_upto = self.durable_upto.max(last),
+                Durability::Buffered => self.written_upto = self.written_upto.max(last),
+                Durability::None => {}
             }
         }
         self.written_upto = self.written_upto.max(outcome.last_seq);
