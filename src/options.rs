@@ -100,6 +100,10 @@ pub struct Options {
     /// truncate does: a key holds at least this many records (if it had them), and at
     /// most this many plus what it gained since its partition was last compacted.
     pub retain_records: Option<u64>,
+    /// Retention by size: keep each key's newest records whose payloads add up to at
+    /// most this many bytes, and always its newest record (at least 1; `None`: all).
+    /// Applied by compaction like `retain_records`; with both, the fewer records are kept.
+    pub retain_bytes: Option<u64>,
 }
 
 impl Default for Options {
@@ -126,6 +130,7 @@ impl Default for Options {
             compaction_min_bytes: 64 << 20,
             compaction_space_percent: 190,
             retain_records: None,
+            retain_bytes: None,
         }
     }
 }
@@ -175,6 +180,9 @@ impl Options {
         if self.retain_records == Some(0) {
             return bad("retain_records must be at least 1".into());
         }
+        if self.retain_bytes == Some(0) {
+            return bad("retain_bytes must be at least 1".into());
+        }
         Ok(())
     }
 }
@@ -201,6 +209,10 @@ mod tests {
             },
             Options {
                 retain_records: Some(0),
+                ..Options::default()
+            },
+            Options {
+                retain_bytes: Some(0),
                 ..Options::default()
             },
             Options {

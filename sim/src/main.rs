@@ -92,6 +92,7 @@ fn main() -> ExitCode {
                         t.checks += summary.checks;
                         t.checkpoints += summary.checkpoints;
                         t.compactions += summary.compactions;
+                        t.retained_out += summary.retained_out;
                         totals.1 += 1;
                     }
                     Err(failure) => {
@@ -140,8 +141,8 @@ fn main() -> ExitCode {
         t.bit_rots, t.stale_blocks, t.refusals
     );
     println!(
-        "  key store: index checkpoints {}, compactions {}",
-        t.checkpoints, t.compactions
+        "  key store: index checkpoints {}, compactions {}, records dropped by retention {}",
+        t.checkpoints, t.compactions, t.retained_out
     );
     println!("simulator: {passed} passed, {} failed", failures.len());
     if failures.is_empty() {

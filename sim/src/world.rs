@@ -75,6 +75,8 @@ pub struct Summary {
     pub checkpoints: u64,
     /// Compactions that swapped their partition in.
     pub compactions: u64,
+    /// Records compactions dropped by retention.
+    pub retained_out: u64,
     /// The trace digest: the same for the same seed on every run.
     pub digest: u64,
 }
@@ -371,13 +373,25 @@ impl World {
             min_bytes: [u64::MAX, 1024, 4096, 16384][keys.random_range(0..4)],
             space_percent: [110, 150, 200][keys.random_range(0..3)],
             retain_records: u64::MAX,
+            retain_bytes: u64::MAX,
         };
         knobs.commit_interval_ms = [0, 0, 2, 20][keys.random_range(0..4)];
         // Retention in one `Strict` seed in three (the oracle takes a read that keeps at
         // least that many of the model's newest records; lenient losses are not mixed in).
-        let retain = [u64::MAX, u64::MAX, 2, 5][keys.random_range(0..4)];
+        // By records, by payload bytes (small payloads are 0..40 bytes), or both.
+        let retain = [
+            (u64::MAX, u64::MAX),
+            (u64::MAX, u64::MAX),
+            (2, u64::MAX),
+            (5, u64::MAX),
+            (u64::MAX, 60),
+            (4, 200),
+        ][keys.random_range(0..6)];
         if knobs.recovery_mode == RecoveryMode::Strict {
-            knobs.compaction.retain_records = retain;
+            (
+                knobs.compaction.retain_records,
+                knobs.compaction.retain_bytes,
+            ) = retain;
         }
         let fs = SimFs::new();
         fs.set_crash_on_io_only(knobs.crash_on_io_only);
@@ -793,7 +807,7 @@ impl World {
     /// The store's options as this seed's knobs set them (what `Machines::build` takes).
     fn options(&self) -> Options {
         let k = &self.knobs;
-        let retain = k.compaction.retain_records;
+        let (retain, retain_bytes) = (k.compaction.retain_records, k.compaction.retain_bytes);
         Options {
             committers: k.committers,
             partitions: k.partitions,
@@ -809,6 +823,7 @@ impl World {
             compaction_min_bytes: k.compaction.min_bytes,
             compaction_space_percent: k.compaction.space_percent,
             retain_records: (retain != u64::MAX).then_some(retain),
+            retain_bytes: (retain_bytes != u64::MAX).then_some(retain_bytes),
             commit_interval_ms: k.commit_interval_ms,
             backlog_logs_max: PACING_BACKLOG_LOGS,
             backlog_bytes_max: PACING_BACKLOG_BYTES,
@@ -980,13 +995,27 @@ impl World {
         Ok(())
     }
 
-    /// Under retention: whether `got` is what a compaction may have left of `want`: its
-    /// newest records, at least as many as retention keeps.
+    /// Under retention: whether `got` is what compactions may have left of `want`: its
+    /// newest records, at least as many as retention keeps of `want` now (what a
+    /// compaction kept then holds at least that: later records only take from it).
     fn retained_suffix(&self, got: &[Record], want: &[Record]) -> bool {
-        let retain = self.knobs.compaction.retain_records;
-        retain != u64::MAX
-            && want.ends_with(got)
-            && got.len() as u64 >= retain.min(want.len() as u64)
+        let policy = &self.knobs.compaction;
+        let (records, bytes) = (policy.retain_records, policy.retain_bytes);
+        if records == u64::MAX && bytes == u64::MAX {
+            return false;
+        }
+        // Worked out here, not by the machine's own `Retained::kept`: the model's.
+        let mut payload_bytes = 0u64;
+        let fit = want
+            .iter()
+            .rev()
+            .take_while(|r| {
+                payload_bytes += r.payload.len() as u64;
+                payload_bytes <= bytes
+            })
+            .count();
+        let guaranteed = (want.len() as u64).min(records).min(fit.max(1) as u64);
+        want.ends_with(got) && got.len() as u64 >= guaranteed
     }
 
     /// With records the recovery mode may have dropped: whether `got` is what `key`'s
@@ -1655,6 +1684,7 @@ impl World {
             (Some(partition), Some(done)) => {
                 assert_eq!(partition, done.partition, "the partition due is compacted");
                 self.summary.compactions += 1;
+                self.summary.retained_out += done.retained_out;
                 self.note(format!(
                     "committer {id} compacted partition {partition}: {} -> {} bytes, {} keys, {} records",
                     done.bytes_before, done.bytes_after, done.keys, done.records

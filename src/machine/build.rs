@@ -64,6 +64,7 @@ impl<F: Fs> Machines<F> {
             min_bytes: options.compaction_min_bytes,
             space_percent: options.compaction_space_percent,
             retain_records: options.retain_records.unwrap_or(u64::MAX),
+            retain_bytes: options.retain_bytes.unwrap_or(u64::MAX),
         };
         let index_delta_bytes_max = options.index_memory_max / u64::from(keys.partitions());
         let committers = (0..options.committers)

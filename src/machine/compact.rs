@@ -51,14 +51,64 @@ pub struct CompactPolicy {
     /// Retention: a compaction keeps at most this many of each key's newest records
     /// (at least 1; `u64::MAX`: all), moving the key's floor as a truncate does.
     pub retain_records: u64,
+    /// Retention by size: a compaction keeps each key's newest records whose payloads
+    /// add up to at most this many bytes, and always the newest one (`u64::MAX`: all).
+    /// With `retain_records` too, the fewer of the two is kept.
+    pub retain_bytes: u64,
+}
+
+/// How many of a key's newest records retention keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retained {
+    /// At most this many records (at least 1 is kept).
+    pub records: u64,
+    /// At most the newest records whose payloads add up to this many bytes, but the
+    /// newest one always.
+    pub bytes: u64,
+}
+
+impl Retained {
+    /// How many of the records whose payload lengths are `payload_lens` (oldest first)
+    /// are kept: the newest ones, within both bounds, and at least one if there is any.
+    pub fn kept(
+        &self,
+        payload_lens: impl DoubleEndedIterator<Item = usize> + ExactSizeIterator,
+    ) -> usize {
+        let len = payload_lens.len();
+        let by_records = usize::try_from(self.records.max(1)).unwrap_or(usize::MAX);
+        let mut bytes = 0u64;
+        let by_bytes = payload_lens
+            .rev()
+            .take_while(|&payload| {
+                bytes = bytes.saturating_add(payload as u64);
+                bytes <= self.bytes
+            })
+            .count()
+            .max(1);
+        let kept = len.min(by_records).min(by_bytes);
+        assert!(
+            kept <= len && (len == 0 || kept >= 1),
+            "retention keeps the newest"
+        );
+        kept
+    }
 }
 
 impl CompactPolicy {
+    /// What retention keeps of each key.
+    pub fn retained(&self) -> Retained {
+        Retained {
+            records: self.retain_records,
+            bytes: self.retain_bytes,
+        }
+    }
+
     /// Never compacts.
     pub const NEVER: CompactPolicy = CompactPolicy {
         min_bytes: u64::MAX,
         space_percent: 200,
         retain_records: u64::MAX,
+        retain_bytes: u64::MAX,
     };
 
     /// Whether a partition holding `bytes`, which held `compacted_bytes` right after its
@@ -249,7 +299,7 @@ impl<F: Fs> Committer<F> {
             };
             after = Some(last.clone());
             for item in batch {
-                let limits = (watermark, self.compaction.retain_records);
+                let limits = (watermark, self.compaction.retained());
                 for (key, kept) in merged.take_key(fs, store, item, limits, &mut outcome)? {
                     checkpoint.push(&key, &kept)?;
                 }
@@ -299,7 +349,7 @@ impl<File: FsFile> MergedSegment<File> {
         fs: &F,
         store: &KeyStore,
         (key, entry): (Vec<u8>, KeyEntry),
-        (watermark, retain_records): (u64, u64),
+        (watermark, retained): (u64, Retained),
         outcome: &mut CompactOutcome,
     ) -> Result<Entries> {
         // One key's live records are held at a time, whole.
@@ -312,11 +362,11 @@ impl<File: FsFile> MergedSegment<File> {
         };
         // Retention moves the floor to the oldest record kept, as a truncate would.
         let mut entry = entry;
-        let over = (records.len() as u64).saturating_sub(retain_records.max(1));
+        let over = records.len() - retained.kept(records.iter().map(|r| r.payload.len()));
         if over > 0 {
-            records.drain(..over as usize);
+            records.drain(..over);
             entry.floor = entry.floor.max(records[0].seq.0);
-            outcome.retained_out += over;
+            outcome.retained_out += over as u64;
         }
         if records.is_empty() && entry.last_seq <= watermark {
             return Ok(Vec::new());
@@ -528,6 +578,7 @@ mod tests {
             min_bytes: 1,
             space_percent: 200,
             retain_records: u64::MAX,
+            retain_bytes: u64::MAX,
         };
         assert_eq!(committer.partition_due(&store, &policy, false), Some(0));
         let outcome = committer.compact(&fs, &store, 0).unwrap().unwrap();
@@ -609,6 +660,25 @@ mod tests {
         assert_eq!(store.read(&fs, b"long", 0, usize::MAX).unwrap(), before);
     }
 
+    #[test]
+    fn retention_keeps_the_newest_records_within_both_bounds_and_always_one() {
+        let retained = |records, bytes| Retained { records, bytes };
+        let lens = [10usize, 20, 30, 40];
+        let kept = |r: Retained| r.kept(lens.iter().copied());
+        assert_eq!(kept(retained(u64::MAX, u64::MAX)), 4);
+        assert_eq!(kept(retained(2, u64::MAX)), 2);
+        assert_eq!(kept(retained(u64::MAX, 70)), 2, "40 + 30 fit in 70");
+        assert_eq!(kept(retained(u64::MAX, 69)), 1, "40 alone");
+        assert_eq!(
+            kept(retained(u64::MAX, 5)),
+            1,
+            "the newest even over the bound"
+        );
+        assert_eq!(kept(retained(1, 1000)), 1, "the fewer of the two");
+        assert_eq!(kept(retained(3, 100)), 3);
+        assert_eq!(retained(5, 5).kept(std::iter::empty()), 0);
+    }
+
     /// Retention: a compaction keeps each key's newest records only, moving its floor,
     /// which a reopen keeps; a replay of the dropped records changes nothing.
     #[test]
@@ -619,6 +689,7 @@ mod tests {
             min_bytes: 1,
             space_percent: 110,
             retain_records: 10,
+            retain_bytes: u64::MAX,
         };
         let mut committer = Committer::new(0, 1, 1 << 20, u64::MAX).with_compaction(policy);
         let work: Vec<CommitWork> = (1..=50u64)
@@ -648,5 +719,42 @@ mod tests {
         let outcome = committer.commit(&fs, &reopened, &work[..5]).unwrap();
         assert_eq!((outcome.applied, outcome.skipped), (0, 10));
         assert_eq!(seqs(&reopened, b"long"), kept);
+    }
+
+    /// Retention by size: a compaction keeps the newest records whose payloads fit.
+    #[test]
+    fn retention_by_bytes_keeps_the_newest_payloads_that_fit() {
+        let fs = MemFs::new();
+        let (store, _) = KeyStore::open(&fs, OpenMode::new_store(1)).unwrap();
+        let policy = CompactPolicy {
+            min_bytes: 1,
+            space_percent: 110,
+            retain_records: u64::MAX,
+            retain_bytes: 35,
+        };
+        let mut committer = Committer::new(0, 1, 1 << 20, u64::MAX).with_compaction(policy);
+        let work: Vec<CommitWork> = (1..=20u64)
+            .map(|seq| CommitWork {
+                log: format!("log{seq}"),
+                records: vec![
+                    rec(seq * 2 - 1, Kind::Append, "small", vec![1; 10]),
+                    rec(seq * 2, Kind::Append, "huge", vec![2; 100]),
+                ],
+            })
+            .collect();
+        committer.commit(&fs, &store, &work).unwrap();
+        store.write_manifest(&fs, 40).unwrap();
+        let done = committer.compact_due(&fs, &store, false).unwrap().unwrap();
+        assert_eq!(done.retained_out, 17 + 19);
+        let seqs = |key: &[u8]| -> Vec<u64> {
+            let read = store.read(&fs, key, 0, usize::MAX).unwrap();
+            read.records.iter().map(|r| r.seq.0).collect()
+        };
+        assert_eq!(
+            seqs(b"small"),
+            vec![35, 37, 39],
+            "three of 10 bytes fit in 35"
+        );
+        assert_eq!(seqs(b"huge"), vec![40], "the newest, though over the bound");
     }
 }
