@@ -162,6 +162,20 @@ impl std::error::Error for Error {
 }
 
 impl Error {
+    /// The error of taking the store's `LOCK` (`WouldBlock`: another open holds it).
+    pub(crate) fn locking(source: std::io::Error) -> Error {
+        let lock = PathBuf::from(crate::machine::LOCK_FILE);
+        if source.kind() == std::io::ErrorKind::WouldBlock {
+            Error::Locked(lock)
+        } else {
+            Error::Io {
+                action: "locking",
+                path: lock,
+                source,
+            }
+        }
+    }
+
     /// The error as a `Store` reports it: every path under the store's directory
     /// `location`, and the messages of background failures naming the store.
     pub(crate) fn in_store(self, location: &Path) -> Error {

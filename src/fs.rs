@@ -124,14 +124,7 @@ impl RealFs {
     /// with `WouldBlock`).
     pub fn lock_shared(&self, path: &Path) -> io::Result<std::fs::File> {
         let file = std::fs::File::open(self.at(path))?;
-        match file.try_lock_shared() {
-            Ok(()) => Ok(file),
-            Err(std::fs::TryLockError::WouldBlock) => Err(io::Error::new(
-                io::ErrorKind::WouldBlock,
-                "the lock is held by an open store",
-            )),
-            Err(std::fs::TryLockError::Error(e)) => Err(e),
-        }
+        flocked(file.try_lock_shared(), file)
     }
 
     /// The directory this file system is rooted at.
@@ -267,14 +260,22 @@ impl Fs for RealFs {
             .truncate(false)
             .write(true)
             .open(self.at(path))?;
-        match file.try_lock() {
-            Ok(()) => Ok(file),
-            Err(std::fs::TryLockError::WouldBlock) => Err(io::Error::new(
-                io::ErrorKind::WouldBlock,
-                "the lock is held by another open store",
-            )),
-            Err(std::fs::TryLockError::Error(e)) => Err(e),
-        }
+        flocked(file.try_lock(), file)
+    }
+}
+
+/// `file`, once `tried` (its `flock`) succeeded; `WouldBlock` when another holds it.
+fn flocked(
+    tried: Result<(), std::fs::TryLockError>,
+    file: std::fs::File,
+) -> io::Result<std::fs::File> {
+    match tried {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            "the lock is held by another open store",
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
     }
 }
 

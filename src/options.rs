@@ -33,6 +33,20 @@ pub enum RecoveryMode {
     SkipCorrupt,
 }
 
+/// Fails unless `key` holds 1 to `max_key_len` bytes.
+pub(crate) fn check_key(key: &[u8], max_key_len: usize) -> crate::Result<()> {
+    if key.is_empty() {
+        return Err(crate::Error::EmptyKey);
+    }
+    if key.len() > max_key_len {
+        return Err(crate::Error::KeyTooLong {
+            len: key.len(),
+            max: max_key_len,
+        });
+    }
+    Ok(())
+}
+
 /// Everything a store can be configured with. `Options::default()` is a sound start.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {

@@ -47,18 +47,9 @@ impl ReadOnlyStore {
         let _open = tracing::info_span!("open_read_only", store = %dir.display()).entered();
         // The directory exists: `RealFs::new` creates nothing.
         let fs = RealFs::new(dir).io("opening", Path::new(""))?;
-        let lock_path = Path::new(LOCK_FILE);
-        let lock = fs.lock_shared(lock_path).map_err(|source| {
-            if source.kind() == std::io::ErrorKind::WouldBlock {
-                Error::Locked(lock_path.to_path_buf())
-            } else {
-                Error::Io {
-                    action: "locking",
-                    path: lock_path.to_path_buf(),
-                    source,
-                }
-            }
-        })?;
+        let lock = fs
+            .lock_shared(Path::new(LOCK_FILE))
+            .map_err(Error::locking)?;
         let mode = OpenMode {
             partitions: options.partitions,
             recovery: options.recovery_mode,
@@ -122,16 +113,7 @@ impl ReadOnlyStore {
     }
 
     fn checked<'k>(&self, key: &'k [u8]) -> Result<&'k [u8]> {
-        if key.is_empty() {
-            return Err(Error::EmptyKey);
-        }
-        if key.len() > self.max_key_len {
-            return Err(Error::KeyTooLong {
-                len: key.len(),
-                max: self.max_key_len,
-            });
-        }
-        Ok(key)
+        crate::options::check_key(key, self.max_key_len).map(|()| key)
     }
 }
 

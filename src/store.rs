@@ -117,9 +117,7 @@ impl Store {
         })?;
         Store::open_with(fs, SystemClock, options)
     }
-}
 
-impl Store {
     /// Opens the store in `dir` to read only: see [`ReadOnlyStore`]. Creates, cuts and
     /// removes nothing, and fails with [`Error::NoStore`] where there is no store.
     pub fn open_read_only(dir: impl AsRef<Path>, options: Options) -> Result<ReadOnlyStore> {
@@ -137,17 +135,7 @@ impl<F: Fs, C: Clock> Store<F, C> {
     fn open_inner(fs: F, clock: C, options: Options) -> Result<Self> {
         let _open = tracing::info_span!("open", store = %fs.location().display()).entered();
         options.validate()?;
-        let lock = fs.lock(Path::new(LOCK_FILE)).map_err(|source| {
-            if source.kind() == std::io::ErrorKind::WouldBlock {
-                Error::Locked(PathBuf::from(LOCK_FILE))
-            } else {
-                Error::Io {
-                    action: "locking",
-                    path: PathBuf::from(LOCK_FILE),
-                    source,
-                }
-            }
-        })?;
+        let lock = fs.lock(Path::new(LOCK_FILE)).map_err(Error::locking)?;
         let now = clock.now();
         let (keys, keys_opened) = KeyStore::open(
             &fs,
@@ -599,16 +587,7 @@ impl<F: Fs, C: Clock> Store<F, C> {
     }
 
     fn check_key(&self, key: &[u8]) -> Result<()> {
-        if key.is_empty() {
-            return Err(Error::EmptyKey);
-        }
-        if key.len() > self.options.max_key_len {
-            return Err(Error::KeyTooLong {
-                len: key.len(),
-                max: self.options.max_key_len,
-            });
-        }
-        Ok(())
+        crate::options::check_key(key, self.options.max_key_len)
     }
 
     fn record(&self, kind: Kind, key: &[u8], payload: &[u8]) -> Result<LogRecord> {

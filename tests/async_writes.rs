@@ -3,6 +3,9 @@
 //! fdatasync and waits for no key store.
 #![allow(clippy::disallowed_methods)]
 
+mod common;
+use common::Release;
+
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
@@ -18,15 +21,6 @@ fn options() -> Options {
         rotate_interval_ms: 3_600_000,
         committers: 1,
         ..Options::default()
-    }
-}
-
-/// Releases held fsyncs however the test ends, so a failure reports instead of hanging.
-struct Release(MemFs);
-
-impl Drop for Release {
-    fn drop(&mut self) {
-        self.0.release_syncs();
     }
 }
 

@@ -3,6 +3,9 @@
 
 use std::time::Duration;
 
+mod common;
+use common::Release;
+
 use writelog::clock::{ManualClock, Timestamp};
 use writelog::fs::MemFs;
 use writelog::{Durability, Error, Options, Store};
@@ -47,13 +50,6 @@ fn a_full_queue_fails_try_append_and_blocks_append_until_there_is_room() {
         ..options()
     };
     let store = Store::open_with(fs.clone(), ManualClock::new(Timestamp(1)), options).unwrap();
-    /// Releases held fsyncs however the test ends, so a failure reports instead of hanging.
-    struct Release(MemFs);
-    impl Drop for Release {
-        fn drop(&mut self) {
-            self.0.release_syncs();
-        }
-    }
     fs.hold_syncs();
     std::thread::scope(|s| {
         let _release = Release(fs.clone());

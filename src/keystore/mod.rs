@@ -290,6 +290,24 @@ impl KeyStore {
     }
 }
 
+/// Damage met in durable key-store bytes, told as a `warn` event (`what` says where):
+/// [`Error::Corrupt`] under `Strict`; `Ok` otherwise, for the caller to count or record.
+fn refuse_if_strict(
+    mode: RecoveryMode,
+    (path, offset, reason): (&Path, u64, crate::format::BadReason),
+    what: &'static str,
+) -> Result<()> {
+    tracing::warn!(path = %path.display(), offset, %reason, ?mode, "{what}");
+    if mode == RecoveryMode::Strict {
+        return Err(crate::Error::Corrupt {
+            path: path.to_path_buf(),
+            offset,
+            reason,
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -327,20 +327,8 @@ fn damaged(
     offset: u64,
     reason: BadReason,
 ) -> Result<()> {
-    tracing::warn!(
-        path = %path.display(),
-        offset,
-        %reason,
-        mode = ?mode.recovery,
-        "damage in the key store"
-    );
-    if mode.recovery == RecoveryMode::Strict {
-        return Err(Error::Corrupt {
-            path: path.to_path_buf(),
-            offset,
-            reason,
-        });
-    }
+    let damage = (path, offset, reason);
+    super::refuse_if_strict(mode.recovery, damage, "damage in the key store")?;
     report.damage.push((path.to_path_buf(), offset, reason));
     Ok(())
 }

@@ -115,20 +115,8 @@ impl Partition {
 
     /// Damage in the checkpoint: refused under `Strict`, else counted.
     fn damaged(&mut self, (path, offset, reason): Damage) -> Result<()> {
-        tracing::warn!(
-            path = %path.display(),
-            offset,
-            %reason,
-            mode = ?self.mode,
-            "a read met damage in an index checkpoint"
-        );
-        if self.mode == RecoveryMode::Strict {
-            return Err(Error::Corrupt {
-                path,
-                offset,
-                reason,
-            });
-        }
+        let what = "a read met damage in an index checkpoint";
+        super::refuse_if_strict(self.mode, (&path, offset, reason), what)?;
         self.damage_skipped += 1;
         Ok(())
     }

@@ -4,11 +4,10 @@
 
 use super::segment::{self, GroupRef};
 use super::{partition_for, segment_path, KeyEntry, KeyStore};
-use crate::error::{Error, IoContext, Result};
+use crate::error::{IoContext, Result};
 use crate::format::BadReason;
 use crate::fs::Fs;
 use crate::index::Record;
-use crate::options::RecoveryMode;
 use crate::seq::Seq;
 
 /// A key's records as the key store holds them, and what it holds of the key.
@@ -212,20 +211,8 @@ impl KeyStore {
 
     /// Damage met by a read: `Error::Corrupt` under `Strict`, else counted and skipped.
     fn damage(&self, path: &std::path::Path, offset: u64, reason: BadReason) -> Result<()> {
-        tracing::warn!(
-            path = %path.display(),
-            offset,
-            %reason,
-            mode = ?self.mode(),
-            "a read met damage in the key store"
-        );
-        if self.mode() == RecoveryMode::Strict {
-            return Err(Error::Corrupt {
-                path: path.to_path_buf(),
-                offset,
-                reason,
-            });
-        }
+        let what = "a read met damage in the key store";
+        super::refuse_if_strict(self.mode(), (path, offset, reason), what)?;
         self.count_damage();
         Ok(())
     }

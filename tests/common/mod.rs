@@ -93,3 +93,13 @@ pub fn rot_largest_segment(dir: &Path) -> std::path::PathBuf {
     std::fs::write(&segment, &bytes).unwrap();
     segment
 }
+
+/// Releases a `MemFs`'s held fsyncs however a test ends, so that a failure reports
+/// instead of hanging.
+pub struct Release(pub writelog::fs::MemFs);
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        self.0.release_syncs();
+    }
+}
