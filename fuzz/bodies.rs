@@ -41,7 +41,7 @@ pub fn log_decode(data: &[u8]) {
     }
     assert!(decoder.valid_prefix_len() <= data.len() as u64);
     for mode in [RecoveryMode::Strict, RecoveryMode::PointInTime, RecoveryMode::SkipCorrupt] {
-        if let Ok(routed) = route_log("tx-fuzz.log", data, mode, 0) {
+        if let Ok(routed) = route_log(std::path::Path::new("tx-fuzz.log"), data, mode, 0) {
             assert!(routed.records.windows(2).all(|w| w[0].seq < w[1].seq), "routed seqs increase");
         }
     }

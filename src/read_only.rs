@@ -8,7 +8,7 @@ use crate::fs::{Fs, RealFs};
 use crate::index::{self, PendingIndex, Record};
 use crate::keystore::{KeyStore, OpenMode, OpenReport, KEYS_DIR};
 use crate::machine::dispatch::route_log;
-use crate::machine::{parse_log_file_name, reading_path, LOCK_FILE, READING_DIR, WRITING_LOG};
+use crate::machine::{LogId, LOCK_FILE, READING_DIR, WRITING_LOG};
 use crate::options::Options;
 use crate::seq::Seq;
 
@@ -123,18 +123,15 @@ fn pending_from_logs<F: Fs>(fs: &F, watermark: u64, options: &Options) -> Result
     let mut pending = PendingIndex::new();
     let mut routed_upto = watermark;
     let reading = Path::new(READING_DIR);
-    let mut logs: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut logs: Vec<(PathBuf, Vec<u8>)> = Vec::new();
     let names = match fs.len(reading).io("inspecting", reading)? {
         Some(_) => fs.list(reading).io("listing", reading)?,
         None => Vec::new(),
     };
-    for name in names
-        .into_iter()
-        .filter(|n| parse_log_file_name(n).is_some())
-    {
-        let path = reading_path(&name);
+    for log in LogId::all_in(&names) {
+        let path = log.path();
         let bytes = fs.read(&path).io("reading", &path)?;
-        logs.push((name, bytes));
+        logs.push((path, bytes));
     }
     let leftover = Path::new(WRITING_LOG);
     if fs.len(leftover).io("inspecting", leftover)?.is_some() {
@@ -145,13 +142,10 @@ fn pending_from_logs<F: Fs>(fs: &F, watermark: u64, options: &Options) -> Result
             .take_while(|item| item.is_ok())
             .for_each(drop);
         let intact = usize::try_from(decoder.valid_prefix_len()).unwrap_or(bytes.len());
-        logs.push((
-            WRITING_LOG.to_string(),
-            bytes[..intact.min(bytes.len())].to_vec(),
-        ));
+        logs.push((leftover.into(), bytes[..intact.min(bytes.len())].to_vec()));
     }
-    for (name, bytes) in logs {
-        let routed = route_log(&name, &bytes, options.recovery_mode, routed_upto)?;
+    for (path, bytes) in logs {
+        let routed = route_log(&path, &bytes, options.recovery_mode, routed_upto)?;
         for record in &routed.records {
             pending.insert(record.seq, record.kind, &record.key, &record.payload);
         }

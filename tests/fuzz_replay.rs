@@ -143,7 +143,7 @@ fn keystore_seeds() -> Vec<Vec<u8>> {
                 })
                 .collect();
             let work = CommitWork {
-                log: format!("tx-{run}"),
+                log: writelog::machine::LogId::at(run),
                 records,
             };
             committer.commit(&fs, &store, &[work]).unwrap();

@@ -85,7 +85,6 @@ fn a_full_queue_fails_try_append_and_blocks_append_until_there_is_room() {
 
 #[test]
 fn a_stopped_commit_side_fails_appends_held_by_the_backlog_instead_of_hanging() {
-    use std::path::Path;
     let fs = MemFs::new();
     let options = Options {
         backlog_logs_max: 1,
@@ -97,12 +96,8 @@ fn a_stopped_commit_side_fails_appends_held_by_the_backlog_instead_of_hanging() 
     let mut bytes = Vec::new();
     writelog::format::encode_log_header(&mut bytes);
     bytes.extend_from_slice(&[0x5A; 64]);
-    let name = writelog::machine::log_file_name(0);
-    fs.put(
-        &Path::new(writelog::machine::READING_DIR).join(name),
-        &bytes,
-    )
-    .unwrap();
+    fs.put(&writelog::machine::LogId::at(0).path(), &bytes)
+        .unwrap();
     // (An append first, so that flush has something to wait for.)
     let before = store.append(b"k", b"v");
     let flushed = store.flush();

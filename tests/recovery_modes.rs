@@ -4,10 +4,8 @@
 //! never go back when damage hides them twice (the durable seq floor).
 #![allow(clippy::disallowed_methods)]
 
-use std::path::Path;
-
 use writelog::format::{block_len, encode_block, encode_log_header, Block, Kind, LOG_HEADER_LEN};
-use writelog::machine::{log_file_name, READING_DIR, WRITING_DIR, WRITING_LOG};
+use writelog::machine::{LogId, READING_DIR, WRITING_DIR, WRITING_LOG};
 use writelog::{Error, Options, RecoveryMode, Store};
 
 const MODES: [RecoveryMode; 3] = [
@@ -66,10 +64,7 @@ fn open_with(relative: &str, bytes: &[u8], mode: RecoveryMode) -> Result<Vec<Str
 }
 
 fn finished(name_ts: u64) -> String {
-    Path::new(READING_DIR)
-        .join(log_file_name(name_ts))
-        .display()
-        .to_string()
+    LogId::at(name_ts).path().display().to_string()
 }
 
 #[track_caller]

@@ -4,7 +4,7 @@
 
 mod common;
 
-use writelog::machine::{log_file_name, parse_log_file_name, READING_DIR, WRITING_LOG};
+use writelog::machine::{LogId, READING_DIR, WRITING_LOG};
 use writelog::{Options, Store};
 
 #[test]
@@ -43,9 +43,9 @@ fn a_replayed_applied_log_changes_nothing() {
 
     // Put the applied log back, under its own name and under a later one.
     let reading = dir.path().join(READING_DIR);
-    let later = log_file_name(parse_log_file_name(&own_name).unwrap() + 1_000_000_000_000);
-    std::fs::write(reading.join(&own_name), &copy).unwrap();
-    std::fs::write(reading.join(&later), &copy).unwrap();
+    let later = LogId::at(own_name.ts() + 1_000_000_000_000);
+    std::fs::write(reading.join(own_name.file_name()), &copy).unwrap();
+    std::fs::write(reading.join(later.file_name()), &copy).unwrap();
 
     let store = Store::open(dir.path(), options).unwrap();
     assert_eq!(

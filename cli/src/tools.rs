@@ -13,8 +13,7 @@ use writelog::keystore::scrub::{scrub, ScrubReport};
 use writelog::keystore::segment::{self, RUN_HEADER_LEN, SEGMENT_HEADER_LEN, SEGMENT_MAGIC};
 use writelog::keystore::{parse_segment_file_name, KEYS_DIR};
 use writelog::machine::{
-    parse_log_file_name, LOCK_FILE, READING_DIR, SEQ_FLOOR_FILE, SEQ_FLOOR_MAGIC, WRITING_DIR,
-    WRITING_LOG,
+    LogId, LOCK_FILE, READING_DIR, SEQ_FLOOR_FILE, SEQ_FLOOR_MAGIC, WRITING_DIR, WRITING_LOG,
 };
 use writelog::seq_file;
 use writelog::{Options, Store};
@@ -432,7 +431,7 @@ fn verify_logs(fs: &RealFs, found: &mut Findings) -> CliResult<(u64, u64)> {
     }
     for name in list_or_empty(fs, Path::new(READING_DIR))? {
         let path = PathBuf::from(READING_DIR).join(&name);
-        if parse_log_file_name(&name).is_none() {
+        if LogId::parse(&name).is_none() {
             found
                 .notes
                 .push(format!("{}: not a log name (ignored)", path.display()));

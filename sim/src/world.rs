@@ -26,7 +26,7 @@ use writelog::machine::pacing::{Backlog, CommitPacing};
 use writelog::machine::recovery;
 use writelog::machine::rotation::{Rotated, Rotation};
 use writelog::machine::writer::{LogRecord, Request, SubmitQueue, Writer};
-use writelog::machine::{parse_log_file_name, reading_path, READING_DIR, WRITING_DIR};
+use writelog::machine::{LogId, READING_DIR, WRITING_DIR};
 use writelog::Seq;
 use writelog::{Durability, Options, RecoveryMode};
 
@@ -286,7 +286,7 @@ pub struct World {
     /// Keys ever used.
     keys_used: BTreeSet<Vec<u8>>,
     /// Bytes of logs retired, kept to be put back (a replay fault).
-    retired_logs: Vec<(String, Vec<u8>)>,
+    retired_logs: Vec<(LogId, Vec<u8>)>,
     /// Corruptions planted in logs still in `reading/`.
     corruptions: Vec<Corruption>,
     /// Faults planted in the key store, not yet refused or repaired.
@@ -687,15 +687,13 @@ impl World {
             return;
         }
         let i = self.rng.random_range(0..self.retired_logs.len());
-        let (name, bytes) = self.retired_logs[i].clone();
+        let (log, bytes) = self.retired_logs[i].clone();
         let name = if self.rng.random_bool(0.5) {
-            name
+            log
         } else {
-            let ts = parse_log_file_name(&name).unwrap_or(0)
-                + self.rng.random_range(1..1_000_000_000u64);
-            writelog::machine::log_file_name(ts)
+            LogId::at(log.ts() + self.rng.random_range(1..1_000_000_000u64))
         };
-        if !self.fs.plant(&reading_path(&name), &bytes) {
+        if !self.fs.plant(&name.path(), &bytes) {
             return;
         }
         self.summary.replays += 1;
@@ -1121,7 +1119,7 @@ impl World {
                     && path
                         .file_name()
                         .and_then(|n| n.to_str())
-                        .and_then(parse_log_file_name)
+                        .and_then(LogId::parse)
                         .is_some()
             })
             .collect();
@@ -1573,8 +1571,8 @@ impl World {
             Err(poisoned) => return Err(self.poisoned_step("a rotation", &poisoned.0)),
         };
         let last = node.writer.last_seq();
-        if let Rotated::Finished { name, .. } = rotated {
-            node.dispatcher.expect(&name, last);
+        if let Rotated::Finished { log: name, .. } = rotated {
+            node.dispatcher.expect(name, last);
             self.durable_upto = self.durable_upto.max(last);
             self.finished_upto = self.finished_upto.max(last);
             self.note(format!("rotated {name}"));
@@ -1584,19 +1582,17 @@ impl World {
 
     fn dispatch(&mut self) -> Step<()> {
         let names = self.crash_or(self.fs.list(Path::new(READING_DIR)).map_err(io_error))?;
+        let logs = LogId::all_in(&names);
         let fs = self.fs.clone();
         let now = Timestamp(self.now);
         let node = self.node()?;
-        let Some(name) = node.dispatcher.next_log(&names).map(str::to_owned) else {
+        let Some(name) = node.dispatcher.next_log(&logs) else {
             return Ok(());
         };
         // The pacing machine decides, as in the runtime: a hand-out starts only when due
         // (it covers every log waiting, which the steps that follow dispatch one by one).
         if node.dispatcher.in_flight() == 0 {
-            let waiting = names
-                .iter()
-                .filter(|n| parse_log_file_name(n).is_some())
-                .count() as u64;
+            let waiting = logs.len() as u64;
             let backlog = Backlog {
                 watermark: node.dispatcher.watermark(),
                 logs_not_handed_out: waiting,
@@ -1607,12 +1603,12 @@ impl World {
             }
             node.pacing.handed_out(now);
         }
-        let bytes = match fs.read(&reading_path(&name)) {
+        let bytes = match fs.read(&name.path()) {
             Ok(bytes) => bytes,
             Err(_) if self.is_fault() => return Err(StepError::Crash),
             Err(e) => return Err(StepError::Oracle(format!("reading {name}: {e}"))),
         };
-        let dispatched = match node.dispatcher.dispatch(&name, &bytes) {
+        let dispatched = match node.dispatcher.dispatch(name, &bytes) {
             Ok(dispatched) => dispatched,
             Err(writelog::Error::Corrupt {
                 path,
@@ -1655,7 +1651,7 @@ impl World {
             }) => return Err(self.refused(&path, offset, reason)),
             Err(e) => return Err(StepError::from(e)),
         };
-        for log in &outcome.logs_done {
+        for &log in &outcome.logs_done {
             node.dispatcher.handle_committed(id, log);
         }
         self.summary.checkpoints += outcome.checkpoints;
@@ -1705,13 +1701,13 @@ impl World {
         };
         // Copies for later replays, taken behind the store's back (no fs call counted).
         let mut copies = Vec::new();
-        for log in &finished.logs {
-            let path = reading_path(log);
+        for &log in &finished.logs {
+            let path = log.path();
             let pristine = self.corruptions.iter().find(|c| c.path == path);
             if let Some(corruption) = pristine {
-                copies.push((log.clone(), corruption.pristine.clone()));
+                copies.push((log, corruption.pristine.clone()));
             } else if let Some(bytes) = fs.peek(&path) {
-                copies.push((log.clone(), bytes));
+                copies.push((log, bytes));
             }
         }
         let node = self.node()?;
@@ -1721,12 +1717,13 @@ impl World {
             Err(e) => return Err(StepError::from(e)),
         }
         node.index.trim(finished.watermark);
-        let retired: BTreeSet<PathBuf> = finished.logs.iter().map(|l| reading_path(l)).collect();
+        let retired: BTreeSet<PathBuf> = finished.logs.iter().map(|l| l.path()).collect();
         self.corruptions.retain(|c| !retired.contains(&c.path));
         self.retired_logs.extend(copies);
+        let names: Vec<String> = finished.logs.iter().map(|l| l.file_name()).collect();
         self.note(format!(
-            "retired {:?} watermark {}",
-            finished.logs, finished.watermark
+            "retired {names:?} watermark {}",
+            finished.watermark
         ));
         Ok(())
     }
@@ -1781,15 +1778,13 @@ impl World {
             self.retire()?;
             let names = self.crash_or(self.fs.list(Path::new(READING_DIR)).map_err(io_error))?;
             let node = self.node()?;
-            if node.dispatcher.in_flight() == 0
-                && !names.iter().any(|n| parse_log_file_name(n).is_some())
-            {
+            if node.dispatcher.in_flight() == 0 && LogId::all_in(&names).is_empty() {
                 break;
             }
         }
         // Liveness: every log drained and removed; one writing/tx.log; nothing pending.
         let reading = self.crash_or(self.fs.list(Path::new(READING_DIR)).map_err(io_error))?;
-        if reading.iter().any(|n| parse_log_file_name(n).is_some()) {
+        if !LogId::all_in(&reading).is_empty() {
             return Err(StepError::Oracle(format!(
                 "logs left in reading/ after the drain: {reading:?}"
             )));

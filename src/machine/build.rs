@@ -57,8 +57,8 @@ impl<F: Fs> Machines<F> {
             watermark,
             options.backlog_logs_max,
         );
-        for (log, last_seq) in &recovered.log_last_seqs {
-            dispatcher.expect(log, *last_seq);
+        for &(log, last_seq) in &recovered.log_last_seqs {
+            dispatcher.expect(log, last_seq);
         }
         let compaction = CompactPolicy {
             min_bytes: options.compaction_min_bytes,

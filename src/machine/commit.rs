@@ -22,6 +22,7 @@ use crate::keystore::{
     create_segment, partition_dir, partition_for, segment_path, KeyEntry, KeyStore, SegmentState,
 };
 use crate::machine::compact::CompactPolicy;
+use crate::machine::LogId;
 
 /// A record routed to a committer, owned.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,8 +41,8 @@ pub struct CommitRecord {
 /// where the log ends for this committer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CommitWork {
-    /// The log's file name in `reading/`.
-    pub log: String,
+    /// The log.
+    pub log: LogId,
     /// The records, seqs strictly increasing.
     pub records: Vec<CommitRecord>,
 }
@@ -50,7 +51,7 @@ pub struct CommitWork {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CommitOutcome {
     /// The logs whose records (for this committer) are now durable, in order.
-    pub logs_done: Vec<String>,
+    pub logs_done: Vec<LogId>,
     /// Records written to the key store.
     pub applied: u64,
     /// Records skipped because their key already held them.
@@ -241,7 +242,7 @@ impl<F: Fs> Committer<F> {
         for (partition, by_key) in by_partition {
             self.commit_partition(fs, store, partition, &by_key, &mut outcome)?;
         }
-        outcome.logs_done = work.iter().map(|w| w.log.clone()).collect();
+        outcome.logs_done = work.iter().map(|w| w.log).collect();
         Ok(outcome)
     }
 
@@ -494,9 +495,9 @@ mod tests {
         }
     }
 
-    fn work(log: &str, records: Vec<CommitRecord>) -> CommitWork {
+    fn work(log: u64, records: Vec<CommitRecord>) -> CommitWork {
         CommitWork {
-            log: log.into(),
+            log: LogId::at(log),
             records,
         }
     }
@@ -539,7 +540,7 @@ mod tests {
                 })
                 .cloned()
                 .collect();
-            committer.commit(fs, store, &[work("log", mine)]).unwrap();
+            committer.commit(fs, store, &[work(1, mine)]).unwrap();
         }
     }
 
@@ -559,9 +560,7 @@ mod tests {
             .map(|k| partition_for(k.as_bytes(), 4))
             .collect();
         let (files, dirs) = (fs.file_syncs(), fs.dir_syncs());
-        let outcome = committer
-            .commit(&fs, &store, &[work("a", records)])
-            .unwrap();
+        let outcome = committer.commit(&fs, &store, &[work(1, records)]).unwrap();
         assert_eq!(outcome.runs, touched.len() as u64);
         assert_eq!(
             fs.file_syncs() - files,
@@ -583,7 +582,7 @@ mod tests {
             .commit(
                 &fs,
                 &store,
-                &[work("b", vec![rec(9, Kind::Append, "a", "again")])],
+                &[work(2, vec![rec(9, Kind::Append, "a", "again")])],
             )
             .unwrap();
         assert_eq!(fs.dir_syncs(), dirs);
@@ -617,7 +616,7 @@ mod tests {
         for store in [store, open(&fs, RecoveryMode::Strict)] {
             let mut committer = Committer::new(0, 1, 4096, u64::MAX);
             let outcome = committer
-                .commit(&fs, &store, &[work("log", records.clone())])
+                .commit(&fs, &store, &[work(1, records.clone())])
                 .unwrap();
             assert_eq!((outcome.applied, outcome.skipped, outcome.runs), (0, 3, 0));
             assert_eq!(
@@ -636,21 +635,17 @@ mod tests {
             .commit(
                 &fs,
                 &store,
-                &[work("a", vec![rec(1, Kind::Append, "k", "old")])],
+                &[work(1, vec![rec(1, Kind::Append, "k", "old")])],
             )
             .unwrap();
         let pass = vec![
             rec(2, Kind::Delete, "k", ""),
             rec(3, Kind::Append, "k", "new"),
         ];
-        committer.commit(&fs, &store, &[work("b", pass)]).unwrap();
+        committer.commit(&fs, &store, &[work(2, pass)]).unwrap();
         assert_eq!(payloads(&fs, &store, "k"), vec![(3, "new".into())]);
         committer
-            .commit(
-                &fs,
-                &store,
-                &[work("c", vec![rec(4, Kind::Delete, "k", "")])],
-            )
+            .commit(&fs, &store, &[work(3, vec![rec(4, Kind::Delete, "k", "")])])
             .unwrap();
         assert_eq!(payloads(&fs, &store, "k"), vec![]);
         assert!(
@@ -672,7 +667,7 @@ mod tests {
             .commit(
                 &fs,
                 &store,
-                &[work("a", vec![rec(1, Kind::Append, "k", "old")])],
+                &[work(1, vec![rec(1, Kind::Append, "k", "old")])],
             )
             .unwrap();
         assert_eq!(payloads(&fs, &store, "k"), vec![]);
@@ -693,7 +688,7 @@ mod tests {
                 })
                 .collect();
             committer
-                .commit(&fs, &store, &[work(&format!("log{pass}"), records)])
+                .commit(&fs, &store, &[work(pass as u64, records)])
                 .unwrap();
         }
         let segments = store.partition(partition_for(b"k", 4)).segments.len();
@@ -740,7 +735,7 @@ mod tests {
             .commit(
                 &fs,
                 &store,
-                &[work("a", vec![rec(1, Kind::Append, "k", "one")])],
+                &[work(1, vec![rec(1, Kind::Append, "k", "one")])],
             )
             .unwrap();
         store.write_manifest(&fs, 1).unwrap();
@@ -748,7 +743,7 @@ mod tests {
             .commit(
                 &fs,
                 &store,
-                &[work("b", vec![rec(2, Kind::Append, "k", "two")])],
+                &[work(2, vec![rec(2, Kind::Append, "k", "two")])],
             )
             .unwrap();
         // No MANIFEST after the second pass: a reopen cuts its run (its log still holds it).
@@ -796,7 +791,7 @@ mod tests {
             .commit(
                 &fs,
                 &store,
-                &[work("a", vec![rec(1, Kind::Append, "k", "v")])]
+                &[work(1, vec![rec(1, Kind::Append, "k", "v")])]
             )
             .is_err());
         assert!(
@@ -807,7 +802,7 @@ mod tests {
             .commit(
                 &fs,
                 &store,
-                &[work("b", vec![rec(2, Kind::Append, "k", "v")])]
+                &[work(2, vec![rec(2, Kind::Append, "k", "v")])]
             )
             .is_err());
     }
@@ -852,7 +847,7 @@ mod checkpoint_tests {
                     &fs,
                     &store,
                     &[CommitWork {
-                        log: format!("log{pass}"),
+                        log: LogId::at(pass),
                         records,
                     }],
                 )
@@ -914,7 +909,7 @@ mod checkpoint_tests {
                 payload: vec![1; 8],
             }];
             let work = [CommitWork {
-                log: format!("log{seq}"),
+                log: LogId::at(seq),
                 records,
             }];
             assert_eq!(committer.commit(&fs, store, &work).unwrap().checkpoints, 1);
@@ -969,21 +964,21 @@ mod checkpoint_tests {
                 payload: b"payload".to_vec(),
             }]
         };
-        let work = |log: &str, records| CommitWork {
-            log: log.into(),
+        let work = |log, records| CommitWork {
+            log: LogId::at(log),
             records,
         };
         // Checkpoints after every pass: the first covers run 1 only.
         let mut checkpointing = Committer::new(0, 1, 1 << 20, 0);
         let outcome = checkpointing
-            .commit(&fs, &store, &[work("log1", one(1))])
+            .commit(&fs, &store, &[work(1, one(1))])
             .unwrap();
         assert_eq!(outcome.checkpoints, 1);
         store.write_manifest(&fs, 1).unwrap();
         let first = fs.read(&segment_path(0, 0)).unwrap();
         let run1 = first[SEGMENT_HEADER_LEN..].to_vec();
         let mut plain = Committer::new(0, 1, 1 << 20, 1 << 20);
-        let outcome = plain.commit(&fs, &store, &[work("log2", one(2))]).unwrap();
+        let outcome = plain.commit(&fs, &store, &[work(2, one(2))]).unwrap();
         assert_eq!(outcome.checkpoints, 0);
         store.write_manifest(&fs, 2).unwrap();
         // Run 2 went into segment 0 after run 1, or into a new segment 1.

@@ -521,11 +521,11 @@ mod tests {
         committer: &mut Committer<MemFs>,
         fs: &MemFs,
         store: &KeyStore,
-        log: &str,
+        log: u64,
         records: Vec<CommitRecord>,
     ) {
         let work = [CommitWork {
-            log: log.into(),
+            log: crate::machine::LogId::at(log),
             records,
         }];
         committer.commit(fs, store, &work).unwrap();
@@ -568,7 +568,7 @@ mod tests {
                     }
                 })
                 .collect();
-            one_pass(&mut committer, &fs, &store, &format!("log{pass}"), records);
+            one_pass(&mut committer, &fs, &store, pass, records);
             store.write_manifest(&fs, seq).unwrap();
         }
         let before = all_reads(&fs, &store);
@@ -596,7 +596,7 @@ mod tests {
         // Appends after it go to a new segment; a reopen reads only those runs.
         seq += 1;
         let late = vec![rec(seq, Kind::Append, "key-03", b"late".to_vec())];
-        one_pass(&mut committer, &fs, &store, "after", late);
+        one_pass(&mut committer, &fs, &store, 1_000, late);
         store.write_manifest(&fs, seq).unwrap();
         let expected = all_reads(&fs, &store);
         let (reopened, report) = KeyStore::open(&fs, OpenMode::new_store(1)).unwrap();
@@ -637,7 +637,7 @@ mod tests {
                     rec(seq, Kind::Append, key, vec![7; 1000])
                 })
                 .collect();
-            one_pass(&mut committer, &fs, &store, &format!("log{pass}"), records);
+            one_pass(&mut committer, &fs, &store, pass, records);
         }
         store.write_manifest(&fs, seq).unwrap();
         assert_eq!(
@@ -694,7 +694,7 @@ mod tests {
         let mut committer = Committer::new(0, 1, 1 << 20, u64::MAX).with_compaction(policy);
         let work: Vec<CommitWork> = (1..=50u64)
             .map(|seq| CommitWork {
-                log: format!("log{seq}"),
+                log: crate::machine::LogId::at(seq),
                 records: vec![
                     rec(seq * 2 - 1, Kind::Append, "long", vec![1; 10]),
                     rec(seq * 2, Kind::Append, &format!("short-{seq}"), vec![2; 10]),
@@ -735,7 +735,7 @@ mod tests {
         let mut committer = Committer::new(0, 1, 1 << 20, u64::MAX).with_compaction(policy);
         let work: Vec<CommitWork> = (1..=20u64)
             .map(|seq| CommitWork {
-                log: format!("log{seq}"),
+                log: crate::machine::LogId::at(seq),
                 records: vec![
                     rec(seq * 2 - 1, Kind::Append, "small", vec![1; 10]),
                     rec(seq * 2, Kind::Append, "huge", vec![2; 100]),

@@ -16,13 +16,13 @@ use crate::format::{Damage, DecodeLimits, LogDecoder};
 use crate::fs::Fs;
 use crate::keystore::{committer_for_partition, partition_for, KeyStore};
 use crate::machine::commit::{CommitRecord, CommitWork};
-use crate::machine::{parse_log_file_name, reading_path, READING_DIR};
+use crate::machine::{LogId, READING_DIR};
 use crate::options::RecoveryMode;
 
 /// A log handed out and not yet retired.
 #[derive(Clone, Debug)]
 struct InFlight {
-    name: String,
+    log: LogId,
     /// The highest seq in the log (0 when it holds none).
     last_seq: u64,
     /// Committers that got records from this log and have not reported them durable.
@@ -32,8 +32,8 @@ struct InFlight {
 /// What [`Dispatcher::dispatch`] made of one log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Dispatched {
-    /// The log's name.
-    pub log: String,
+    /// The log.
+    pub log: LogId,
     /// Work per committer, for the committers that got records.
     pub work: Vec<(usize, CommitWork)>,
     /// Records routed.
@@ -61,12 +61,12 @@ pub struct RoutedLog {
     pub damage: Vec<Damage>,
 }
 
-/// Decodes the finished log `name` and keeps, per `mode`, the records above `after_seq`.
+/// Decodes the log at `path` and keeps, per `mode`, the records above `after_seq`.
 /// The one rule for what a log contributes: the dispatcher routes exactly these, and
 /// recovery indexes exactly these for reads. `Strict` refuses any damage with
 /// [`Error::Corrupt`] naming the file and offset.
 pub fn route_log(
-    name: &str,
+    path: &Path,
     bytes: &[u8],
     mode: RecoveryMode,
     after_seq: u64,
@@ -85,7 +85,7 @@ pub fn route_log(
             Err(found) => {
                 if mode == RecoveryMode::Strict {
                     return Err(Error::Corrupt {
-                        path: reading_path(name),
+                        path: path.to_path_buf(),
                         offset: found.offset,
                         reason: found.reason,
                     });
@@ -121,8 +121,8 @@ pub fn route_log(
 pub struct Finished {
     /// The applied watermark once they are retired.
     pub watermark: u64,
-    /// Their names, in order.
-    pub logs: Vec<String>,
+    /// The logs, in order.
+    pub logs: Vec<LogId>,
 }
 
 /// Routes logs to committers and retires them in order.
@@ -142,10 +142,10 @@ pub struct Dispatcher {
     in_flight: VecDeque<InFlight>,
     /// The last seq of finished logs not yet dispatched, as the driver knew it while they
     /// were whole (see [`Dispatcher::expect`]).
-    known_last_seqs: BTreeMap<String, u64>,
-    /// The timestamp of the last log retired: a late [`Dispatcher::expect`] for it or an
-    /// earlier one is dropped.
-    retired_ts: u64,
+    known_last_seqs: BTreeMap<LogId, u64>,
+    /// The last log retired: a late [`Dispatcher::expect`] for it or an earlier one is
+    /// dropped.
+    retired: Option<LogId>,
 }
 
 impl Dispatcher {
@@ -168,7 +168,7 @@ impl Dispatcher {
             dispatched_seq: watermark,
             in_flight: VecDeque::new(),
             known_last_seqs: BTreeMap::new(),
-            retired_ts: 0,
+            retired: None,
         }
     }
 
@@ -178,12 +178,12 @@ impl Dispatcher {
     /// still covers them: they are dropped on purpose, so the watermark, and with it the
     /// pending index and `flush`, move past them instead of waiting for seqs no log will
     /// bring. (Simulator seed 197849: a pending record outlived the drain.)
-    pub fn expect(&mut self, log: &str, last_seq: u64) {
-        if let Some(entry) = self.in_flight.iter_mut().find(|f| f.name == log) {
+    pub fn expect(&mut self, log: LogId, last_seq: u64) {
+        if let Some(entry) = self.in_flight.iter_mut().find(|f| f.log == log) {
             entry.last_seq = entry.last_seq.max(last_seq);
             self.dispatched_seq = self.dispatched_seq.max(last_seq);
-        } else if parse_log_file_name(log).is_some_and(|ts| ts > self.retired_ts) {
-            let known = self.known_last_seqs.entry(log.to_owned()).or_default();
+        } else if Some(log) > self.retired {
+            let known = self.known_last_seqs.entry(log).or_default();
             *known = (*known).max(last_seq);
         }
     }
@@ -198,37 +198,35 @@ impl Dispatcher {
         self.in_flight.len()
     }
 
-    /// The next log to dispatch among `names` (a listing of `reading/`, sorted): the first
-    /// log name not already in flight, unless the in-flight bound is reached.
-    pub fn next_log<'a>(&self, names: &'a [String]) -> Option<&'a str> {
+    /// The next log to dispatch among `logs` (the logs in `reading/`, in order): the
+    /// first not already in flight, unless the in-flight bound is reached.
+    pub fn next_log(&self, logs: &[LogId]) -> Option<LogId> {
         if self.in_flight.len() >= self.in_flight_max {
             return None;
         }
-        names
-            .iter()
-            .filter(|name| parse_log_file_name(name).is_some())
-            .find(|name| !self.in_flight.iter().any(|f| &f.name == *name))
-            .map(String::as_str)
+        logs.iter()
+            .copied()
+            .find(|log| !self.in_flight.iter().any(|f| f.log == *log))
     }
 
-    /// Decodes the log `name` (its bytes) and routes its records. Records whose seq is
+    /// Decodes the log `log` (its bytes) and routes its records. Records whose seq is
     /// not above every seq already routed are duplicates of an earlier log (a replay) and
     /// are dropped here; the key store would skip them anyway.
     ///
     /// Damage follows the recovery mode: `Strict` refuses with [`Error::Corrupt`] (nothing
     /// is routed), `PointInTime` keeps what precedes the first damage, `SkipCorrupt` skips
     /// every damaged region (a damaged batch is dropped whole) and reports them.
-    pub fn dispatch(&mut self, name: &str, bytes: &[u8]) -> Result<Dispatched> {
+    pub fn dispatch(&mut self, log: LogId, bytes: &[u8]) -> Result<Dispatched> {
         assert!(
-            !self.in_flight.iter().any(|f| f.name == name),
+            !self.in_flight.iter().any(|f| f.log == log),
             "a log is dispatched once until it is retired"
         );
-        let routed_log = route_log(name, bytes, self.mode, self.dispatched_seq)?;
+        let routed_log = route_log(&log.path(), bytes, self.mode, self.dispatched_seq)?;
         // Blocks past a `PointInTime` stop, or hidden by damage, are dropped on purpose:
         // they count as dispatched, so a later copy of them is not routed either.
         let last_seq = routed_log
             .last_seq
-            .max(self.known_last_seqs.remove(name).unwrap_or(0));
+            .max(self.known_last_seqs.remove(&log).unwrap_or(0));
         self.dispatched_seq = self
             .dispatched_seq
             .max(routed_log.last_routed_seq)
@@ -243,23 +241,15 @@ impl Dispatcher {
             .into_iter()
             .enumerate()
             .filter(|(_, records)| !records.is_empty())
-            .map(|(committer, records)| {
-                (
-                    committer,
-                    CommitWork {
-                        log: name.to_owned(),
-                        records,
-                    },
-                )
-            })
+            .map(|(committer, records)| (committer, CommitWork { log, records }))
             .collect();
         self.in_flight.push_back(InFlight {
-            name: name.to_owned(),
+            log,
             last_seq,
             pending: work.iter().map(|(c, _)| *c).collect(),
         });
         Ok(Dispatched {
-            log: name.to_owned(),
+            log,
             work,
             routed,
             duplicates: routed_log.duplicates,
@@ -268,11 +258,11 @@ impl Dispatcher {
     }
 
     /// Committer `committer` has made its records of `log` durable.
-    pub fn handle_committed(&mut self, committer: usize, log: &str) {
+    pub fn handle_committed(&mut self, committer: usize, log: LogId) {
         let entry = self
             .in_flight
             .iter_mut()
-            .find(|f| f.name == log)
+            .find(|f| f.log == log)
             .expect("a committer reports only logs it was given");
         assert!(
             entry.pending.remove(&committer),
@@ -287,14 +277,13 @@ impl Dispatcher {
         while self.in_flight.front().is_some_and(|f| f.pending.is_empty()) {
             if let Some(done) = self.in_flight.pop_front() {
                 watermark = watermark.max(done.last_seq);
-                let ts = parse_log_file_name(&done.name).unwrap_or(0);
-                self.retired_ts = self.retired_ts.max(ts);
-                logs.push(done.name);
+                // A replayed copy may carry an older name than a log already retired.
+                self.retired = self.retired.max(Some(done.log));
+                logs.push(done.log);
             }
         }
-        let retired_ts = self.retired_ts;
-        self.known_last_seqs
-            .retain(|name, _| parse_log_file_name(name).is_some_and(|t| t > retired_ts));
+        let retired = self.retired;
+        self.known_last_seqs.retain(|log, _| Some(*log) > retired);
         (!logs.is_empty()).then_some(Finished { watermark, logs })
     }
 
@@ -316,7 +305,7 @@ impl Dispatcher {
             self.watermark = finished.watermark;
         }
         for log in &finished.logs {
-            let path = reading_path(log);
+            let path = log.path();
             fs.remove(&path).io("removing", &path)?;
         }
         fs.sync_dir(Path::new(READING_DIR))
@@ -329,7 +318,6 @@ mod tests {
     use super::*;
     use crate::format::{encode_block, encode_log_header, Block, Kind, LOG_HEADER_LEN};
     use crate::fs::MemFs;
-    use crate::machine::log_file_name;
 
     fn log(seqs: &[(u64, &'static str)]) -> Vec<u8> {
         let mut out = Vec::new();
@@ -364,7 +352,7 @@ mod tests {
             .enumerate()
             .map(|(i, k)| (i as u64 + 1, *k))
             .collect();
-        let dispatched = dispatcher.dispatch("tx-1", &log(&seqs)).unwrap();
+        let dispatched = dispatcher.dispatch(LogId::at(1), &log(&seqs)).unwrap();
         assert_eq!(dispatched.routed, 6);
         for (committer, work) in &dispatched.work {
             for record in &work.records {
@@ -379,25 +367,25 @@ mod tests {
     #[test]
     fn logs_retire_in_order_and_the_watermark_follows() {
         let (fs, store) = setup();
-        let names = [log_file_name(1), log_file_name(2)];
-        fs.put(&reading_path(&names[0]), &log(&[(1, "a")])).unwrap();
-        fs.put(&reading_path(&names[1]), &log(&[(2, "a")])).unwrap();
+        let names = [LogId::at(1), LogId::at(2)];
+        fs.put(&names[0].path(), &log(&[(1, "a")])).unwrap();
+        fs.put(&names[1].path(), &log(&[(2, "a")])).unwrap();
         let mut dispatcher = Dispatcher::new(1, 4, RecoveryMode::Strict, 0, 4);
-        let listing = fs.list(Path::new(READING_DIR)).unwrap();
-        let first = dispatcher.next_log(&listing).unwrap().to_owned();
+        let listing = LogId::all_in(&fs.list(Path::new(READING_DIR)).unwrap());
+        let first = dispatcher.next_log(&listing).unwrap();
         assert_eq!(first, names[0]);
-        dispatcher.dispatch(&first, &log(&[(1, "a")])).unwrap();
-        let second = dispatcher.next_log(&listing).unwrap().to_owned();
+        dispatcher.dispatch(first, &log(&[(1, "a")])).unwrap();
+        let second = dispatcher.next_log(&listing).unwrap();
         assert_eq!(second, names[1]);
-        dispatcher.dispatch(&second, &log(&[(2, "a")])).unwrap();
+        dispatcher.dispatch(second, &log(&[(2, "a")])).unwrap();
         assert_eq!(dispatcher.next_log(&listing), None, "both are in flight");
-        dispatcher.handle_committed(0, &second);
+        dispatcher.handle_committed(0, second);
         assert_eq!(
             dispatcher.take_finished(),
             None,
             "the first is not done: nothing retires"
         );
-        dispatcher.handle_committed(0, &first);
+        dispatcher.handle_committed(0, first);
         let finished = dispatcher.take_finished().unwrap();
         assert_eq!(finished.logs, names.to_vec());
         assert_eq!(finished.watermark, 2);
@@ -416,17 +404,17 @@ mod tests {
     fn a_log_whose_tail_rots_still_retires_past_the_seqs_it_held() {
         for mode in [RecoveryMode::PointInTime, RecoveryMode::SkipCorrupt] {
             let (fs, store) = setup();
-            let name = log_file_name(1);
+            let name = LogId::at(1);
             let mut bytes = log(&[(1, "a"), (2, "a")]);
             let last_block = bytes.len() - 3;
             bytes[last_block] ^= 1;
-            fs.put(&reading_path(&name), &bytes).unwrap();
+            fs.put(&name.path(), &bytes).unwrap();
             let mut dispatcher = Dispatcher::new(1, 4, mode, 0, 4);
-            dispatcher.expect(&name, 2);
-            dispatcher.expect(&log_file_name(9), 40);
-            let dispatched = dispatcher.dispatch(&name, &bytes).unwrap();
+            dispatcher.expect(name, 2);
+            dispatcher.expect(LogId::at(9), 40);
+            let dispatched = dispatcher.dispatch(name, &bytes).unwrap();
             assert_eq!(dispatched.routed, 1, "{mode:?}: seq 2 is hidden");
-            dispatcher.handle_committed(0, &name);
+            dispatcher.handle_committed(0, name);
             let finished = dispatcher.take_finished().unwrap();
             assert_eq!(
                 finished.watermark, 2,
@@ -436,8 +424,8 @@ mod tests {
 
             // Without the rotation's word, the watermark stops at the last intact seq.
             let mut unaware = Dispatcher::new(1, 4, mode, 0, 4);
-            unaware.dispatch(&name, &bytes).unwrap();
-            unaware.handle_committed(0, &name);
+            unaware.dispatch(name, &bytes).unwrap();
+            unaware.handle_committed(0, name);
             assert_eq!(unaware.take_finished().unwrap().watermark, 1, "{mode:?}");
         }
     }
@@ -446,7 +434,7 @@ mod tests {
     fn a_replayed_log_routes_nothing_and_retires_at_once() {
         let mut dispatcher = Dispatcher::new(2, 4, RecoveryMode::Strict, 10, 4);
         let dispatched = dispatcher
-            .dispatch("tx-old", &log(&[(9, "a"), (10, "b")]))
+            .dispatch(LogId::at(8), &log(&[(9, "a"), (10, "b")]))
             .unwrap();
         assert_eq!(dispatched.routed, 0);
         assert_eq!(dispatched.duplicates, 2);
@@ -458,10 +446,10 @@ mod tests {
     fn a_copy_of_a_log_in_flight_routes_nothing() {
         let mut dispatcher = Dispatcher::new(1, 4, RecoveryMode::Strict, 0, 4);
         dispatcher
-            .dispatch("tx-1", &log(&[(1, "a"), (2, "b")]))
+            .dispatch(LogId::at(1), &log(&[(1, "a"), (2, "b")]))
             .unwrap();
         let copy = dispatcher
-            .dispatch("tx-2", &log(&[(1, "a"), (2, "b")]))
+            .dispatch(LogId::at(2), &log(&[(1, "a"), (2, "b")]))
             .unwrap();
         assert_eq!(copy.routed, 0);
         assert_eq!(copy.duplicates, 2);
@@ -477,9 +465,9 @@ mod tests {
     #[test]
     fn strict_refuses_corruption_with_file_and_offset() {
         let mut dispatcher = Dispatcher::new(1, 4, RecoveryMode::Strict, 0, 4);
-        match dispatcher.dispatch("tx-9", &corrupt_middle()) {
+        match dispatcher.dispatch(LogId::at(9), &corrupt_middle()) {
             Err(Error::Corrupt { path, offset, .. }) => {
-                assert_eq!(path, reading_path("tx-9"));
+                assert_eq!(path, LogId::at(9).path());
                 assert_eq!(
                     offset,
                     (LOG_HEADER_LEN + crate::format::block_len(1, 1)) as u64
@@ -493,7 +481,9 @@ mod tests {
     #[test]
     fn point_in_time_keeps_what_precedes_the_damage() {
         let mut dispatcher = Dispatcher::new(1, 4, RecoveryMode::PointInTime, 0, 4);
-        let dispatched = dispatcher.dispatch("tx-9", &corrupt_middle()).unwrap();
+        let dispatched = dispatcher
+            .dispatch(LogId::at(9), &corrupt_middle())
+            .unwrap();
         assert_eq!(dispatched.routed, 1);
         assert_eq!(dispatched.damage.len(), 1);
     }
@@ -501,7 +491,9 @@ mod tests {
     #[test]
     fn skip_corrupt_skips_the_damage_and_keeps_the_rest() {
         let mut dispatcher = Dispatcher::new(1, 4, RecoveryMode::SkipCorrupt, 0, 4);
-        let dispatched = dispatcher.dispatch("tx-9", &corrupt_middle()).unwrap();
+        let dispatched = dispatcher
+            .dispatch(LogId::at(9), &corrupt_middle())
+            .unwrap();
         assert_eq!(dispatched.routed, 2);
         let seqs: Vec<u64> = dispatched.work[0].1.records.iter().map(|r| r.seq).collect();
         assert_eq!(seqs, vec![1, 3]);

@@ -17,12 +17,13 @@ pub mod build;
 pub mod commit;
 pub mod compact;
 pub mod dispatch;
+pub mod log_id;
 pub mod pacing;
 pub mod recovery;
 pub mod rotation;
 pub mod writer;
 
-use std::path::{Path, PathBuf};
+pub use log_id::LogId;
 
 /// Directory holding the write logs.
 pub const TXLOGS_DIR: &str = "txlogs";
@@ -40,46 +41,3 @@ pub const SEQ_FLOOR_FILE: &str = "txlogs/SEQ_FLOOR";
 pub const SEQ_FLOOR_TMP: &str = "txlogs/SEQ_FLOOR.tmp";
 /// The magic of the seq floor's file.
 pub const SEQ_FLOOR_MAGIC: [u8; 8] = *b"WLFLOOR1";
-
-/// The file name of a finished log rotated at `ts` (microseconds): `tx-{ts:020}.log`, so
-/// that name order is numeric order.
-pub fn log_file_name(ts: u64) -> String {
-    format!("tx-{ts:020}.log")
-}
-
-/// The path of a finished log named `name`.
-pub fn reading_path(name: &str) -> PathBuf {
-    Path::new(READING_DIR).join(name)
-}
-
-/// The timestamp of a finished log's name, or `None` for a name that is not one.
-pub fn parse_log_file_name(name: &str) -> Option<u64> {
-    let digits = name.strip_prefix("tx-")?.strip_suffix(".log")?;
-    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn log_names_round_trip_and_sort_numerically() {
-        assert_eq!(log_file_name(42), "tx-00000000000000000042.log");
-        assert_eq!(
-            parse_log_file_name(&log_file_name(u64::MAX)),
-            Some(u64::MAX)
-        );
-        assert!(log_file_name(9) < log_file_name(10));
-        for bad in [
-            "tx-1.log",
-            "tx-0000000000000000004x.log",
-            "x",
-            "tx-00000000000000000042.log.tmp",
-        ] {
-            assert_eq!(parse_log_file_name(bad), None, "{bad}");
-        }
-    }
-}

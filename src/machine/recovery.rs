@@ -19,8 +19,8 @@ use crate::machine::commit::CommitRecord;
 use crate::machine::dispatch::route_log;
 use crate::machine::writer::ActiveLog;
 use crate::machine::{
-    log_file_name, parse_log_file_name, reading_path, READING_DIR, SEQ_FLOOR_FILE, SEQ_FLOOR_MAGIC,
-    SEQ_FLOOR_TMP, TXLOGS_DIR, WRITING_DIR, WRITING_LOG,
+    LogId, READING_DIR, SEQ_FLOOR_FILE, SEQ_FLOOR_MAGIC, SEQ_FLOOR_TMP, TXLOGS_DIR, WRITING_DIR,
+    WRITING_LOG,
 };
 use crate::options::RecoveryMode;
 use crate::seq_file;
@@ -36,8 +36,9 @@ pub struct LeftoverLog {
     pub records: u64,
     /// The first damage, where it was cut.
     pub damage: Option<Damage>,
-    /// The name it got in `reading/`, or `None` when it held no record and was removed.
-    pub finished_as: Option<String>,
+    /// The finished log it became in `reading/`, or `None` when it held no record and
+    /// was removed.
+    pub finished_as: Option<LogId>,
 }
 
 /// What recovery reports.
@@ -68,7 +69,7 @@ pub struct Recovered<F: Fs> {
     pub last_log_ts: u64,
     /// Each finished log found, with the highest seq of its intact blocks: for
     /// [`crate::machine::dispatch::Dispatcher::expect`], in case damage comes later.
-    pub log_last_seqs: Vec<(String, u64)>,
+    pub log_last_seqs: Vec<(LogId, u64)>,
     /// What was found.
     pub report: RecoveryReport,
 }
@@ -107,13 +108,9 @@ pub fn recover<F: Fs>(
     let floor = seq_file::read(fs, floor_path, SEQ_FLOOR_MAGIC)?.unwrap_or(0);
 
     let reading = Path::new(READING_DIR);
-    let mut last_log_ts = fs
-        .list(reading)
-        .io("listing", reading)?
-        .iter()
-        .filter_map(|name| parse_log_file_name(name))
-        .max()
-        .unwrap_or(0);
+    let mut last_log_ts = LogId::all_in(&fs.list(reading).io("listing", reading)?)
+        .last()
+        .map_or(0, |log| log.ts());
     let mut last_kept_seq = watermark;
     let leftover = recover_leftover(fs, now, &mut last_log_ts, &mut last_kept_seq)?;
     let mut allowance_upto = 0;
@@ -122,18 +119,15 @@ pub fn recover<F: Fs>(
     let mut unapplied = Vec::new();
     let mut log_last_seqs = Vec::new();
     let mut routed_upto = watermark;
-    for name in fs.list(reading).io("listing", reading)? {
-        if parse_log_file_name(&name).is_none() {
-            continue;
-        }
+    for log in LogId::all_in(&fs.list(reading).io("listing", reading)?) {
         logs_waiting += 1;
-        let path = reading_path(&name);
+        let path = log.path();
         let bytes = fs.read(&path).io("reading", &path)?;
-        let routed = route_log(&name, &bytes, mode, routed_upto)?;
+        let routed = route_log(&path, &bytes, mode, routed_upto)?;
         last_kept_seq = last_kept_seq.max(routed.last_seq);
         if !routed.damage.is_empty() {
             tracing::warn!(
-                log = %name,
+                %log,
                 regions = routed.damage.len(),
                 first_offset = routed.damage[0].offset,
                 reason = %routed.damage[0].reason,
@@ -151,7 +145,7 @@ pub fn recover<F: Fs>(
         }
         routed_upto = routed.last_routed_seq;
         unapplied.extend(routed.records);
-        log_last_seqs.push((name, routed.last_seq));
+        log_last_seqs.push((log, routed.last_seq));
     }
 
     let last_seq = last_kept_seq.max(allowance_upto).max(floor);
@@ -247,21 +241,21 @@ fn recover_leftover<F: Fs>(
         .and_then(|mut file| file.sync_data())
         .io("syncing", path)?;
     let ts = now.0.max(last_log_ts.saturating_add(1));
-    let name = log_file_name(ts);
-    let target = reading_path(&name);
+    let finished = LogId::at(ts);
+    let target = finished.path();
     fs.rename(path, &target).io("finishing", path)?;
     fs.sync_dir(Path::new(READING_DIR))
         .io("fsyncing", Path::new(READING_DIR))?;
     fs.sync_dir(writing_dir).io("fsyncing", writing_dir)?;
     *last_log_ts = ts;
     *last_seq = (*last_seq).max(kept_last_seq.unwrap_or(0));
-    tracing::info!(records, log = %name, "the leftover log is finished, to be applied");
+    tracing::info!(records, log = %finished, "the leftover log is finished, to be applied");
     Ok(Some(LeftoverLog {
         found_len,
         kept_len,
         records,
         damage,
-        finished_as: Some(name),
+        finished_as: Some(finished),
     }))
 }
 
@@ -330,8 +324,11 @@ mod tests {
         assert_eq!(leftover.records, 3);
         assert_eq!(leftover.damage, None);
         let name = leftover.finished_as.unwrap();
-        assert_eq!(fs.list(Path::new(READING_DIR)).unwrap(), vec![name.clone()]);
-        assert_eq!(decoded_seqs(&fs, &reading_path(&name)), vec![1, 2, 3]);
+        assert_eq!(
+            fs.list(Path::new(READING_DIR)).unwrap(),
+            vec![name.file_name()]
+        );
+        assert_eq!(decoded_seqs(&fs, &name.path()), vec![1, 2, 3]);
         assert_eq!(recovered.report.logs_waiting, 1);
     }
 
@@ -350,11 +347,8 @@ mod tests {
         );
         assert!(fs.file_syncs() > syncs_before);
         let name = leftover.finished_as.unwrap();
-        assert_eq!(decoded_seqs(&fs, &reading_path(&name)), vec![1, 2]);
-        assert_eq!(
-            fs.len(&reading_path(&name)).unwrap(),
-            Some(leftover.kept_len)
-        );
+        assert_eq!(decoded_seqs(&fs, &name.path()), vec![1, 2]);
+        assert_eq!(fs.len(&name.path()).unwrap(), Some(leftover.kept_len));
     }
 
     #[test]
@@ -369,8 +363,8 @@ mod tests {
         assert_eq!((leftover.records, leftover.kept_len), (2, blocks_len));
         assert_eq!(recovered.last_seq, 2);
         let name = leftover.finished_as.unwrap();
-        assert_eq!(decoded_seqs(&fs, &reading_path(&name)), vec![1, 2]);
-        assert_eq!(fs.len(&reading_path(&name)).unwrap(), Some(blocks_len));
+        assert_eq!(decoded_seqs(&fs, &name.path()), vec![1, 2]);
+        assert_eq!(fs.len(&name.path()).unwrap(), Some(blocks_len));
     }
 
     #[test]
@@ -398,7 +392,7 @@ mod tests {
     #[test]
     fn names_and_seqs_continue_above_existing_finished_logs_and_the_floor() {
         let fs = store_with_leftover(&log_bytes(&[11]));
-        fs.put(&reading_path(&log_file_name(900)), &log_bytes(&[9, 10]))
+        fs.put(&LogId::at(900).path(), &log_bytes(&[9, 10]))
             .unwrap();
         let recovered = recover(&fs, Timestamp(100), 0, RecoveryMode::Strict).unwrap();
         assert_eq!(
@@ -414,7 +408,7 @@ mod tests {
     #[test]
     fn unapplied_records_above_the_watermark_are_handed_back_in_seq_order() {
         let fs = store_with_leftover(&log_bytes(&[7, 8]));
-        fs.put(&reading_path(&log_file_name(900)), &log_bytes(&[4, 5, 6]))
+        fs.put(&LogId::at(900).path(), &log_bytes(&[4, 5, 6]))
             .unwrap();
         let recovered = recover(&fs, Timestamp(100), 5, RecoveryMode::Strict).unwrap();
         let seqs: Vec<u64> = recovered.unapplied.iter().map(|r| r.seq).collect();
@@ -427,7 +421,7 @@ mod tests {
         let mut bytes = log_bytes(&[1, 2]);
         let at = bytes.len() - 3;
         bytes[at] ^= 1;
-        fs.put(&reading_path(&log_file_name(900)), &bytes).unwrap();
+        fs.put(&LogId::at(900).path(), &bytes).unwrap();
         assert!(matches!(
             recover(&fs, Timestamp(100), 0, RecoveryMode::Strict),
             Err(crate::Error::Corrupt { .. })
@@ -444,7 +438,7 @@ mod tests {
         let mut bytes = log_bytes(&[1, 2, 3]);
         let at = bytes.len() - 3;
         bytes[at] ^= 1;
-        fs.put(&reading_path(&log_file_name(900)), &bytes).unwrap();
+        fs.put(&LogId::at(900).path(), &bytes).unwrap();
         for mode in [RecoveryMode::PointInTime, RecoveryMode::SkipCorrupt] {
             let recovered = recover(&fs, Timestamp(100), 0, mode).unwrap();
             assert_eq!(recovered.last_kept_seq, 2, "{mode:?}");
@@ -453,7 +447,7 @@ mod tests {
         // Undamaged logs leave no gap.
         let clean = store_with_leftover(&log_bytes(&[]));
         clean
-            .put(&reading_path(&log_file_name(900)), &log_bytes(&[1, 2, 3]))
+            .put(&LogId::at(900).path(), &log_bytes(&[1, 2, 3]))
             .unwrap();
         let recovered = recover(&clean, Timestamp(100), 0, RecoveryMode::SkipCorrupt).unwrap();
         assert_eq!((recovered.last_seq, recovered.last_kept_seq), (3, 3));
@@ -470,7 +464,7 @@ mod tests {
             bytes[LOG_HEADER_LEN + 5] ^= 1;
             bytes
         };
-        fs.put(&reading_path(&log_file_name(900)), &rotten(&[1, 2, 3, 4]))
+        fs.put(&LogId::at(900).path(), &rotten(&[1, 2, 3, 4]))
             .unwrap();
         let first = recover(&fs, Timestamp(100), 0, RecoveryMode::SkipCorrupt).unwrap();
         assert_eq!(first.last_kept_seq, 4, "the later blocks are intact");
@@ -479,8 +473,8 @@ mod tests {
         let floor = seq_file::read(&fs, Path::new(SEQ_FLOOR_FILE), SEQ_FLOOR_MAGIC);
         assert_eq!(floor.unwrap(), Some(room), "the room is durable");
 
-        fs.remove(&reading_path(&log_file_name(900))).unwrap();
-        fs.put(&reading_path(&log_file_name(901)), &rotten(&[room + 1]))
+        fs.remove(&LogId::at(900).path()).unwrap();
+        fs.put(&LogId::at(901).path(), &rotten(&[room + 1]))
             .unwrap();
         for mode in [RecoveryMode::PointInTime, RecoveryMode::SkipCorrupt] {
             let again = recover(&fs, Timestamp(200), 0, mode).unwrap();

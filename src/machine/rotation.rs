@@ -15,17 +15,17 @@ use std::path::Path;
 use crate::clock::Timestamp;
 use crate::fs::Fs;
 use crate::machine::writer::{ActiveLog, Poisoned, Writer};
-use crate::machine::{log_file_name, reading_path, READING_DIR, WRITING_DIR, WRITING_LOG};
+use crate::machine::{LogId, READING_DIR, WRITING_DIR, WRITING_LOG};
 
 /// What a call to [`Rotation::rotate`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Rotated {
     /// The log held no record: nothing moved, the interval starts again.
     Empty,
-    /// The log moved to `reading/` under this name.
+    /// The log moved to `reading/` as this finished log.
     Finished {
-        /// The finished log's file name.
-        name: String,
+        /// The finished log.
+        log: LogId,
         /// Whether rotation itself fdatasync'd the log (it held unsynced bytes).
         synced: bool,
     },
@@ -65,10 +65,10 @@ impl Rotation {
             && (now >= self.deadline() || now < self.opened_at || log.bytes >= self.bytes_max)
     }
 
-    /// The name timestamp for a rotation at `now`: `now`, unless that is not above the
-    /// last name (clock stepped back, or two rotations in one tick).
-    pub fn next_name_ts(&self, now: Timestamp) -> u64 {
-        now.0.max(self.last_ts.saturating_add(1))
+    /// The finished log a rotation at `now` makes: named by `now`, unless that is not
+    /// above the last name (clock stepped back, or two rotations in one tick).
+    pub fn next_log(&self, now: Timestamp) -> LogId {
+        LogId::at(now.0.max(self.last_ts.saturating_add(1)))
     }
 
     /// Rotates the writer's log. An empty log is left in place. Any I/O error poisons
@@ -84,12 +84,11 @@ impl Rotation {
             return Ok(Rotated::Empty);
         }
         let synced = writer.seal()?;
-        let ts = self.next_name_ts(now);
-        let name = log_file_name(ts);
+        let log = self.next_log(now);
         let fail = |writer: &mut Writer<F>, what: &str, e: std::io::Error| {
             writer.poison(format!("rotation: {what} failed: {e}"))
         };
-        fs.rename(Path::new(WRITING_LOG), &reading_path(&name))
+        fs.rename(Path::new(WRITING_LOG), &log.path())
             .map_err(|e| fail(writer, "rename", e))?;
         fs.sync_dir(Path::new(READING_DIR))
             .map_err(|e| fail(writer, "fsync of reading/", e))?;
@@ -100,10 +99,13 @@ impl Rotation {
         fs.sync_dir(Path::new(WRITING_DIR))
             .map_err(|e| fail(writer, "fsync of writing/", e))?;
         writer.replace_log(fresh);
-        assert!(ts > self.last_ts, "finished log names strictly increase");
-        self.last_ts = ts;
+        assert!(
+            log.ts() > self.last_ts,
+            "finished log names strictly increase"
+        );
+        self.last_ts = log.ts();
         self.opened_at = now;
-        Ok(Rotated::Finished { name, synced })
+        Ok(Rotated::Finished { log, synced })
     }
 }
 
@@ -163,23 +165,21 @@ mod tests {
         for now in [500, 500, 400, 10, 900] {
             write_one(&mut writer, &mut queue, Durability::Buffered);
             match rotation.rotate(&fs, &mut writer, Timestamp(now)).unwrap() {
-                Rotated::Finished { name, synced } => {
+                Rotated::Finished { log, synced } => {
                     assert!(synced, "rotation syncs a log holding buffered bytes");
-                    names.push(name);
+                    names.push(log);
                 }
                 Rotated::Empty => panic!("the log held a record"),
             }
         }
         assert_eq!(
-            names
-                .iter()
-                .map(|n| crate::machine::parse_log_file_name(n).unwrap())
-                .collect::<Vec<_>>(),
+            names.iter().map(|log| log.ts()).collect::<Vec<_>>(),
             vec![500, 501, 502, 503, 900]
         );
         let listed = fs.list(Path::new(READING_DIR)).unwrap();
         assert_eq!(
-            listed, names,
+            LogId::all_in(&listed),
+            names,
             "every finished log is in reading/, in name order"
         );
         assert_eq!(fs.list(Path::new(WRITING_DIR)).unwrap(), vec!["tx.log"]);

@@ -24,7 +24,7 @@ use crate::keystore::KeyStore;
 use crate::machine::commit::{CommitWork, Committer};
 use crate::machine::dispatch::Dispatcher;
 use crate::machine::pacing::{Backlog, CommitPacing};
-use crate::machine::{reading_path, READING_DIR};
+use crate::machine::{LogId, READING_DIR};
 
 /// Pending operations trimmed per hold of the index's lock (about a millisecond's work).
 const TRIM_STEP_OPS: usize = 4096;
@@ -33,11 +33,11 @@ const TRIM_STEP_OPS: usize = 4096;
 #[derive(Debug)]
 pub(crate) enum DispatchEvent {
     /// A log was rotated into `reading/`, holding blocks up to `last_seq`.
-    LogFinished { name: String, last_seq: u64 },
+    LogFinished { log: LogId, last_seq: u64 },
     /// A committer finished a pass.
     Committed {
         committer: usize,
-        outcome: std::result::Result<Vec<String>, String>,
+        outcome: std::result::Result<Vec<LogId>, String>,
     },
     /// Hand out logs without pacing until this seq is applied (a `flush` waits for it).
     Urgent(u64),
@@ -393,7 +393,7 @@ impl<F: Fs> CommitterDriver<F> {
     }
 
     /// Tells the dispatcher how a pass (or a compaction) went; `false` when it is gone.
-    fn report(&self, outcome: std::result::Result<Vec<String>, String>) -> bool {
+    fn report(&self, outcome: std::result::Result<Vec<LogId>, String>) -> bool {
         let committer = self.committer.id();
         self.done
             .send(DispatchEvent::Committed { committer, outcome })
@@ -434,8 +434,8 @@ struct DispatchDriver<F: Fs> {
     setup: CommitSetup<F>,
     shared: Arc<CommitShared>,
     work_senders: Vec<Sender<Vec<CommitWork>>>,
-    /// The last log name of the first listing, until every log up to it is retired.
-    last_found_at_open: Option<String>,
+    /// The last log of the first listing, until every log up to it is retired.
+    last_found_at_open: Option<LogId>,
     first_listing: bool,
     /// When to hand logs out, on the store's clock.
     pacing: CommitPacing,
@@ -471,8 +471,8 @@ impl<F: Fs> DispatchDriver<F> {
             };
             match event {
                 Some(DispatchEvent::Stop) => return Ok(()),
-                Some(DispatchEvent::LogFinished { name, last_seq }) => {
-                    self.setup.dispatcher.expect(&name, last_seq);
+                Some(DispatchEvent::LogFinished { log, last_seq }) => {
+                    self.setup.dispatcher.expect(log, last_seq);
                     need_listing = true;
                 }
                 Some(DispatchEvent::Urgent(upto)) => {
@@ -481,7 +481,7 @@ impl<F: Fs> DispatchDriver<F> {
                 }
                 Some(DispatchEvent::Committed { committer, outcome }) => {
                     for log in outcome.map_err(Error::CommitFailed)? {
-                        self.setup.dispatcher.handle_committed(committer, &log);
+                        self.setup.dispatcher.handle_committed(committer, log);
                     }
                 }
                 None => {}
@@ -564,24 +564,18 @@ impl<F: Fs> DispatchDriver<F> {
     /// Lists `reading/` and hands out every log not yet in flight, up to the bound.
     fn dispatch_new_logs(&mut self) -> Result<()> {
         let reading = Path::new(READING_DIR);
-        let names = self.setup.fs.list(reading).io("listing", reading)?;
-        let waiting = names
-            .iter()
-            .filter(|n| crate::machine::parse_log_file_name(n).is_some())
-            .count();
+        let logs = LogId::all_in(&self.setup.fs.list(reading).io("listing", reading)?);
         self.setup
             .counters
             .logs_waiting
-            .store(waiting as u64, Ordering::SeqCst);
+            .store(logs.len() as u64, Ordering::SeqCst);
         (self.setup.on_retired)();
-        let is_log = |n: &&String| crate::machine::parse_log_file_name(n).is_some();
         if std::mem::take(&mut self.first_listing) {
-            self.last_found_at_open = names.iter().rfind(is_log).cloned();
+            self.last_found_at_open = logs.last().copied();
         }
-        let still_there = match &self.last_found_at_open {
-            Some(last) => names.iter().filter(is_log).any(|n| n <= last),
-            None => false,
-        };
+        let still_there = self
+            .last_found_at_open
+            .is_some_and(|last| logs.first().is_some_and(|first| *first <= last));
         if !still_there {
             self.last_found_at_open = None;
             let mut state = self.shared.lock();
@@ -594,11 +588,10 @@ impl<F: Fs> DispatchDriver<F> {
         // Route every log of this handout first, then give each committer its share in
         // one message: a committer's pass then covers the whole handout.
         let mut handout: Vec<Vec<CommitWork>> = vec![Vec::new(); self.work_senders.len()];
-        while let Some(name) = self.setup.dispatcher.next_log(&names) {
-            let name = name.to_owned();
-            let path = reading_path(&name);
+        while let Some(log) = self.setup.dispatcher.next_log(&logs) {
+            let path = log.path();
             let bytes = self.setup.fs.read(&path).io("reading", &path)?;
-            let dispatched = self.setup.dispatcher.dispatch(&name, &bytes)?;
+            let dispatched = self.setup.dispatcher.dispatch(log, &bytes)?;
             let skipped = dispatched.damage.len() as u64;
             self.setup
                 .counters

@@ -614,7 +614,7 @@ impl<F: Fs, C: Clock> WriterDriver<F, C> {
                 };
                 state = shared.lock();
                 match rotated {
-                    Ok(Rotated::Finished { name, synced }) => {
+                    Ok(Rotated::Finished { log, synced }) => {
                         let c = &shared.counters;
                         c.rotations.fetch_add(1, Ordering::Relaxed);
                         c.logs_waiting.fetch_add(1, Ordering::SeqCst);
@@ -622,7 +622,7 @@ impl<F: Fs, C: Clock> WriterDriver<F, C> {
                         let last_seq = self.writer.last_seq();
                         let _ = self
                             .events
-                            .send(DispatchEvent::LogFinished { name, last_seq });
+                            .send(DispatchEvent::LogFinished { log, last_seq });
                         if synced {
                             c.fsyncs.fetch_add(1, Ordering::Relaxed);
                         }
