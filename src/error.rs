@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::failure::Failure;
 use crate::format::BadReason;
 
 /// Everything that can go wrong, by kind.
@@ -54,12 +55,12 @@ pub enum Error {
     },
     /// The commit side (dispatcher or a committer) failed; the logs stay and are applied
     /// after the store is reopened.
-    CommitFailed(String),
+    CommitFailed(Failure),
     /// The store has been closed.
     Closed,
     /// An earlier failed write or fsync poisoned the store: nothing after it is
     /// acknowledged. Close and reopen; recovery keeps everything acknowledged before it.
-    Poisoned(String),
+    Poisoned(Failure),
     /// The directory holds a store in a layout this version does not read; it is refused
     /// rather than misread.
     UnsupportedLayout {
@@ -127,7 +128,7 @@ impl std::fmt::Display for Error {
             Error::Closed => write!(f, "store is closed"),
             Error::Poisoned(why) => write!(
                 f,
-                "store is poisoned by an earlier I/O failure ({why}); close and reopen it"
+                "store is poisoned by an earlier failure ({why}); close and reopen it"
             ),
             Error::UnsupportedLayout { path, layout } => write!(
                 f,
@@ -156,8 +157,76 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Io { source, .. } => Some(source),
+            Error::CommitFailed(failure) | Error::Poisoned(failure) => Some(failure),
             _ => None,
         }
+    }
+}
+
+/// A copy: an I/O error's copy has the same kind, OS error code and message (`std::io::Error`
+/// is not `Clone`), so a machine can keep the error that spent it and still return it.
+impl Clone for Error {
+    fn clone(&self) -> Self {
+        match self {
+            Error::EmptyKey => Error::EmptyKey,
+            Error::KeyTooLong { len, max } => Error::KeyTooLong {
+                len: *len,
+                max: *max,
+            },
+            Error::RecordTooLarge { len, max } => Error::RecordTooLarge {
+                len: *len,
+                max: *max,
+            },
+            Error::EmptyBatch => Error::EmptyBatch,
+            Error::BatchTooLarge { len, max } => Error::BatchTooLarge {
+                len: *len,
+                max: *max,
+            },
+            Error::InvalidOptions(why) => Error::InvalidOptions(why.clone()),
+            Error::Locked(path) => Error::Locked(path.clone()),
+            Error::NoStore(path) => Error::NoStore(path.clone()),
+            Error::QueueFull => Error::QueueFull,
+            Error::Backlogged {
+                logs_waiting,
+                pending_bytes,
+            } => Error::Backlogged {
+                logs_waiting: *logs_waiting,
+                pending_bytes: *pending_bytes,
+            },
+            Error::CommitFailed(failure) => Error::CommitFailed(failure.clone()),
+            Error::Closed => Error::Closed,
+            Error::Poisoned(failure) => Error::Poisoned(failure.clone()),
+            Error::UnsupportedLayout { path, layout } => Error::UnsupportedLayout {
+                path: path.clone(),
+                layout,
+            },
+            Error::Io {
+                action,
+                path,
+                source,
+            } => Error::Io {
+                action,
+                path: path.clone(),
+                source: copy_io_error(source),
+            },
+            Error::Corrupt {
+                path,
+                offset,
+                reason,
+            } => Error::Corrupt {
+                path: path.clone(),
+                offset: *offset,
+                reason: *reason,
+            },
+        }
+    }
+}
+
+/// The same OS error (by code) or, for one made by hand, the same kind and message.
+fn copy_io_error(source: &std::io::Error) -> std::io::Error {
+    match source.raw_os_error() {
+        Some(code) => std::io::Error::from_raw_os_error(code),
+        None => std::io::Error::new(source.kind(), source.to_string()),
     }
 }
 
@@ -182,7 +251,6 @@ impl Error {
         if location.as_os_str().is_empty() {
             return self;
         }
-        let named = |what: String| format!("{what}, in store {}", location.display());
         match self {
             Error::Locked(path) => Error::Locked(location.join(path)),
             Error::UnsupportedLayout { path, layout } => Error::UnsupportedLayout {
@@ -207,8 +275,8 @@ impl Error {
                 offset,
                 reason,
             },
-            Error::CommitFailed(why) => Error::CommitFailed(named(why)),
-            Error::Poisoned(why) => Error::Poisoned(named(why)),
+            Error::CommitFailed(why) => Error::CommitFailed(why.in_store(location)),
+            Error::Poisoned(why) => Error::Poisoned(why.in_store(location)),
             other => other,
         }
     }
@@ -270,10 +338,11 @@ mod tests {
             BadReason::UnsupportedVersion(9).to_string(),
             "unsupported log format version 9"
         );
-        let named = Error::Poisoned("log fdatasync failed".into()).in_store(Path::new("/s"));
+        let failure = Failure::without_cause("the writer thread panicked");
+        let named = Error::Poisoned(failure).in_store(Path::new("/s"));
         assert_eq!(
             named.to_string(),
-            "store is poisoned by an earlier I/O failure (log fdatasync failed, in store /s); close and reopen it"
+            "store is poisoned by an earlier failure (the writer thread panicked, in store /s); close and reopen it"
         );
     }
 }

@@ -169,6 +169,7 @@
 
 pub mod clock;
 pub mod error;
+pub mod failure;
 pub mod format;
 pub mod fs;
 pub mod index;
@@ -182,6 +183,7 @@ pub mod seq_file;
 pub mod store;
 
 pub use error::{Error, Result};
+pub use failure::Failure;
 pub use index::Record;
 pub use options::{Durability, Options, RecoveryMode};
 pub use read_only::ReadOnlyStore;

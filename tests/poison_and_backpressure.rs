@@ -25,10 +25,24 @@ fn a_failed_fsync_poisons_the_store_and_nothing_after_it_is_acknowledged() {
     store.append(b"k", b"before").unwrap();
     fs.fail_next_sync();
     let failed = store.append(b"k", b"during");
+    let Err(Error::Poisoned(why)) = &failed else {
+        panic!("{failed:?}")
+    };
+    assert_eq!(why.during(), "the log's fdatasync", "{why}");
+    // The cause is kept whole, down to the file system's own error.
+    let cause = why.cause().expect("an I/O failure has a cause");
     assert!(
-        matches!(failed, Err(Error::Poisoned(ref why)) if why.contains("fdatasync")),
-        "{failed:?}"
+        matches!(
+            cause,
+            Error::Io {
+                action: "fdatasyncing",
+                ..
+            }
+        ),
+        "{cause}"
     );
+    let os = std::error::Error::source(cause).expect("the OS error");
+    assert!(os.to_string().contains("injected"), "{os}");
     assert!(matches!(
         store.append(b"k", b"after"),
         Err(Error::Poisoned(_))

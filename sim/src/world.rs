@@ -1551,7 +1551,7 @@ impl World {
 
     /// The writer poisoned itself during `what`: a restart after an injected fault or a
     /// crash, an oracle failure otherwise.
-    fn poisoned_step(&self, what: &str, why: &str) -> StepError {
+    fn poisoned_step(&self, what: &str, why: &writelog::Failure) -> StepError {
         if self.is_fault() {
             StepError::Crash
         } else {

@@ -351,10 +351,10 @@ impl<F: Fs> CheckpointWriter<F> {
         // Opening removed every checkpoint the MANIFEST does not name, and a named one's
         // number is never reused: none is here, and none is ever written over.
         if fs.len(&path).io("inspecting", &path)?.is_some() {
-            return Err(Error::CommitFailed(format!(
+            return Err(Error::CommitFailed(crate::Failure::without_cause(format!(
                 "{} exists, yet the key store does not name it",
                 path.display()
-            )));
+            ))));
         }
         let file = fs.create(&path).io("creating", &path)?;
         Ok(CheckpointWriter {

@@ -85,10 +85,12 @@ pub fn segment_path(partition: u32, segment: u32) -> PathBuf {
 pub fn create_segment<F: Fs>(fs: &F, partition: u32, segment: u32) -> Result<F::File> {
     let path = segment_path(partition, segment);
     if fs.len(&path).io("inspecting", &path)?.is_some() {
-        return Err(crate::error::Error::CommitFailed(format!(
-            "{} exists, yet the key store does not list it",
-            path.display()
-        )));
+        return Err(crate::error::Error::CommitFailed(
+            crate::Failure::without_cause(format!(
+                "{} exists, yet the key store does not list it",
+                path.display()
+            )),
+        ));
     }
     let mut file = fs.create(&path).io("creating", &path)?;
     let mut header = Vec::with_capacity(segment::SEGMENT_HEADER_LEN);

@@ -15,6 +15,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::{Error, IoContext, Result};
+use crate::failure::Failure;
 use crate::format::{truncate_floor, Kind};
 use crate::fs::{Fs, FsFile};
 use crate::keystore::segment::{self, GroupRef, RunEntry, GROUP_BYTES_TARGET, SEGMENT_HEADER_LEN};
@@ -89,8 +90,8 @@ pub struct Committer<F: Fs> {
     open: BTreeMap<u32, OpenSegment<F::File>>,
     /// When it compacts a partition ([`Committer::compact_due`]).
     pub(super) compaction: CompactPolicy,
-    /// Set by the first failure: the committer is spent.
-    failed: Option<String>,
+    /// Set by the first failure, with its cause: the committer is spent.
+    failed: Option<Failure>,
 }
 
 impl<F: Fs> std::fmt::Debug for Committer<F> {
@@ -200,17 +201,15 @@ impl<F: Fs> Committer<F> {
     /// An error if an earlier failure spent the committer.
     pub(super) fn check_usable(&self) -> Result<()> {
         match &self.failed {
-            Some(why) => Err(Error::CommitFailed(format!(
-                "committer {} failed earlier: {why}",
-                self.id
-            ))),
+            Some(why) => Err(Error::CommitFailed(why.clone())),
             None => Ok(()),
         }
     }
 
     /// Spends the committer after `error`: every later call fails.
     pub(super) fn spend(&mut self, error: &Error) {
-        self.failed = Some(error.to_string());
+        let during = format!("committer {} failed earlier", self.id);
+        self.failed = Some(Failure::caused(during, error.clone()));
         self.open.clear();
     }
 

@@ -85,19 +85,19 @@ impl Rotation {
         }
         let synced = writer.seal()?;
         let log = self.next_log(now);
-        let fail = |writer: &mut Writer<F>, what: &str, e: std::io::Error| {
-            writer.poison(format!("rotation: {what} failed: {e}"))
+        let fail = |writer: &mut Writer<F>, action, path: &str, e| {
+            writer.poison(Poisoned::io("rotation", action, Path::new(path), e))
         };
         fs.rename(Path::new(WRITING_LOG), &log.path())
-            .map_err(|e| fail(writer, "rename", e))?;
+            .map_err(|e| fail(writer, "renaming", WRITING_LOG, e))?;
         fs.sync_dir(Path::new(READING_DIR))
-            .map_err(|e| fail(writer, "fsync of reading/", e))?;
+            .map_err(|e| fail(writer, "fsyncing", READING_DIR, e))?;
         fs.sync_dir(Path::new(WRITING_DIR))
-            .map_err(|e| fail(writer, "fsync of writing/", e))?;
+            .map_err(|e| fail(writer, "fsyncing", WRITING_DIR, e))?;
         let fresh = ActiveLog::create(fs, Path::new(WRITING_LOG))
-            .map_err(|e| fail(writer, "creating the new log", e))?;
+            .map_err(|e| fail(writer, "creating", WRITING_LOG, e))?;
         fs.sync_dir(Path::new(WRITING_DIR))
-            .map_err(|e| fail(writer, "fsync of writing/", e))?;
+            .map_err(|e| fail(writer, "fsyncing", WRITING_DIR, e))?;
         writer.replace_log(fresh);
         assert!(
             log.ts() > self.last_ts,

@@ -4,6 +4,8 @@
 use std::collections::VecDeque;
 use std::path::Path;
 
+use crate::error::Error;
+use crate::failure::Failure;
 use crate::format::{self, Block, Kind};
 use crate::fs::{Fs, FsFile};
 use crate::options::Durability;
@@ -220,9 +222,24 @@ pub struct PassOutcome {
     pub payload_bytes: u64,
 }
 
-/// Why the writer acknowledges nothing more.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Poisoned(pub String);
+/// Why the writer acknowledges nothing more: the failure, cause and all.
+#[derive(Clone, Debug)]
+pub struct Poisoned(pub Failure);
+
+impl Poisoned {
+    /// Poison from an I/O error of the writer's step `during`, met `action` the path.
+    pub fn io(during: &str, action: &'static str, path: &Path, source: std::io::Error) -> Self {
+        let path = path.to_path_buf();
+        Poisoned(Failure::caused(
+            during,
+            Error::Io {
+                action,
+                path,
+                source,
+            },
+        ))
+    }
+}
 
 /// The group-commit writer. Owns the active log; one driver calls it.
 pub struct Writer<F: Fs> {
@@ -366,7 +383,8 @@ impl<F: Fs> Writer<F> {
             self.buf.resize(self.buf.len().saturating_add(zeros), 0);
         }
         if let Err(e) = self.log.file.write_at(self.log.bytes, &self.buf) {
-            return Err(self.poison(format!("log write failed: {e}")));
+            let path = Path::new(crate::machine::WRITING_LOG);
+            return Err(self.poison(Poisoned::io("the log's write", "writing", path, e)));
         }
         self.log.allocated = self
             .log
@@ -392,9 +410,10 @@ impl<F: Fs> Writer<F> {
         if let Some(poisoned) = &self.poisoned {
             return Err(poisoned.clone());
         }
-        self.log
-            .sync()
-            .map_err(|e| self.poison(format!("log fdatasync failed: {e}")))
+        self.log.sync().map_err(|e| {
+            let path = Path::new(crate::machine::WRITING_LOG);
+            self.poison(Poisoned::io("the log's fdatasync", "fdatasyncing", path, e))
+        })
     }
 
     /// Cuts the zeros written ahead off the active log and fdatasyncs it: the file is
@@ -406,7 +425,9 @@ impl<F: Fs> Writer<F> {
         }
         if self.log.allocated > self.log.bytes {
             if let Err(e) = self.log.file.truncate(self.log.bytes) {
-                return Err(self.poison(format!("cutting the log's preallocated tail failed: {e}")));
+                let path = Path::new(crate::machine::WRITING_LOG);
+                let why = Poisoned::io("sealing the log", "cutting the zeros ahead of", path, e);
+                return Err(self.poison(why));
             }
             self.log.allocated = self.log.bytes;
             self.log.unsynced = true;
@@ -414,9 +435,10 @@ impl<F: Fs> Writer<F> {
         self.sync()
     }
 
-    /// Marks the writer poisoned for `why` and returns the poison.
-    pub fn poison(&mut self, why: String) -> Poisoned {
-        self.poisoned.get_or_insert(Poisoned(why)).clone()
+    /// Marks the writer poisoned for `why` (unless it is already: the first failure is
+    /// the one kept) and returns the poison.
+    pub fn poison(&mut self, why: Poisoned) -> Poisoned {
+        self.poisoned.get_or_insert(why).clone()
     }
 
     /// Swaps in a new active log (rotation) and hands back the old one.

@@ -18,6 +18,7 @@ use std::time::Duration;
 use super::Counters;
 use crate::clock::{Clock, Timestamp};
 use crate::error::{Error, IoContext, Result};
+use crate::failure::Failure;
 use crate::fs::Fs;
 use crate::index::PendingIndex;
 use crate::keystore::KeyStore;
@@ -37,7 +38,7 @@ pub(crate) enum DispatchEvent {
     /// A committer finished a pass.
     Committed {
         committer: usize,
-        outcome: std::result::Result<Vec<LogId>, String>,
+        outcome: std::result::Result<Vec<LogId>, Failure>,
     },
     /// Hand out logs without pacing until this seq is applied (a `flush` waits for it).
     Urgent(u64),
@@ -52,7 +53,7 @@ struct CommitState {
     /// Every log found in `reading/` when the store opened has been retired (replayed
     /// copies of applied logs included, which move no watermark).
     found_at_open_retired: bool,
-    failed: Option<String>,
+    failed: Option<Failure>,
     stopped: bool,
 }
 
@@ -95,7 +96,7 @@ impl CommitShared {
     }
 
     /// The commit side's failure, if any.
-    pub(crate) fn failure(&self) -> Option<String> {
+    pub(crate) fn failure(&self) -> Option<Failure> {
         self.lock().failed.clone()
     }
 }
@@ -180,7 +181,8 @@ impl CommitRuntime {
                     pacing,
                 };
                 if let Err(e) = driver.run(&inbox) {
-                    driver.shared.lock().failed.get_or_insert(e.to_string());
+                    let failure = Failure::caused("the dispatcher", e);
+                    driver.shared.lock().failed.get_or_insert(failure);
                     driver.shared.applied_changed.notify_all();
                 }
                 // The drop guard sets the flag too (for a panic); set here first so that
@@ -229,7 +231,8 @@ impl CommitRuntime {
         let _ = self.events.send(DispatchEvent::Stop);
         if let Some(thread) = self.thread.take() {
             if thread.join().is_err() {
-                return Err(Error::CommitFailed("the dispatcher thread panicked".into()));
+                let failure = Failure::without_cause("the dispatcher thread panicked");
+                return Err(Error::CommitFailed(failure));
             }
         }
         match self.shared.failure() {
@@ -257,7 +260,7 @@ impl Drop for StoppedOnExit {
         if std::thread::panicking() {
             state
                 .failed
-                .get_or_insert_with(|| "the dispatcher thread panicked".into());
+                .get_or_insert_with(|| Failure::without_cause("the dispatcher thread panicked"));
         }
         state.stopped = true;
         drop(state);
@@ -275,7 +278,10 @@ struct ReportPanic {
 impl Drop for ReportPanic {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            let outcome = Err(format!("committer {} panicked", self.id));
+            let outcome = Err(Failure::without_cause(format!(
+                "committer {} panicked",
+                self.id
+            )));
             let _ = self.done.send(DispatchEvent::Committed {
                 committer: self.id,
                 outcome,
@@ -355,7 +361,8 @@ impl<F: Fs> CommitterDriver<F> {
                 Err(TryRecvError::Empty) => false,
             };
             if let Err(e) = self.compact_due(busy) {
-                self.report(Err(format!("compaction failed: {e}")));
+                let during = format!("committer {}'s compaction", self.committer.id());
+                self.report(Err(Failure::caused(during, e)));
                 return false;
             }
         }
@@ -388,12 +395,12 @@ impl<F: Fs> CommitterDriver<F> {
                     .fetch_add(o.bytes, Ordering::Relaxed);
                 o.logs_done
             })
-            .map_err(|e| e.to_string());
+            .map_err(|e| Failure::caused(format!("committer {}'s pass", self.committer.id()), e));
         self.report(outcome) && !failed
     }
 
     /// Tells the dispatcher how a pass (or a compaction) went; `false` when it is gone.
-    fn report(&self, outcome: std::result::Result<Vec<LogId>, String>) -> bool {
+    fn report(&self, outcome: std::result::Result<Vec<LogId>, Failure>) -> bool {
         let committer = self.committer.id();
         self.done
             .send(DispatchEvent::Committed { committer, outcome })
@@ -605,9 +612,10 @@ impl<F: Fs> DispatchDriver<F> {
             if work.is_empty() {
                 continue;
             }
-            self.work_senders[committer]
-                .send(work)
-                .map_err(|_| Error::CommitFailed(format!("committer {committer} stopped")))?;
+            self.work_senders[committer].send(work).map_err(|_| {
+                let gone = format!("committer {committer} stopped");
+                Error::CommitFailed(Failure::without_cause(gone))
+            })?;
         }
         Ok(())
     }

@@ -25,6 +25,7 @@ use super::commit::DispatchEvent;
 use super::Counters;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
+use crate::failure::Failure;
 use crate::fs::Fs;
 use crate::index::PendingIndex;
 use crate::machine::rotation::{Rotated, Rotation};
@@ -154,7 +155,9 @@ impl Shared {
         let mut state = self.lock();
         self.poison(
             &mut state,
-            Poisoned(format!("the writer thread panicked: {message}")),
+            Poisoned(Failure::without_cause(format!(
+                "the writer thread panicked: {message}"
+            ))),
         );
         let left = state.queue.drain();
         let room = std::mem::take(&mut state.room_wakers);
@@ -213,10 +216,9 @@ impl Shared {
             self.wake_writer(state);
         }
         if backlogged && self.counters.commit_stopped.load(Ordering::SeqCst) {
-            return Err(Error::CommitFailed(
-                "the commit side stopped, so the backlog cannot drain (flush() gives the reason)"
-                    .into(),
-            ));
+            return Err(Error::CommitFailed(Failure::without_cause(
+                "the commit side stopped, so the backlog cannot drain (flush() gives the reason)",
+            )));
         }
         match (when_full, backlogged) {
             (WhenFull::Fail, true) => Err(Error::Backlogged {
@@ -277,7 +279,7 @@ impl Shared {
     fn poison_error(&self) -> Error {
         match &self.lock().poisoned {
             Some(poisoned) => Error::Poisoned(poisoned.0.clone()),
-            None => Error::Poisoned("unknown".into()),
+            None => Error::Poisoned(Failure::without_cause("unknown")),
         }
     }
 }
@@ -499,7 +501,8 @@ impl WriteRuntime {
         self.shared.wake_room();
         if let Some(thread) = self.thread.take() {
             if thread.join().is_err() {
-                return Err(Error::Poisoned("the writer thread panicked".into()));
+                let failure = Failure::without_cause("the writer thread panicked");
+                return Err(Error::Poisoned(failure));
             }
         }
         if self.shared.acks.poisoned.load(Ordering::SeqCst) {
