@@ -1,0 +1,418 @@
+//! The machines' steps, as the runtime would drive them: recovery, writer passes,
+//! rotation, dispatch, commits, compaction, retirement, and the drain at the end.
+
+use super::*;
+
+/// The store under simulation: the machines and what the runtime would hold.
+pub(super) struct Node {
+    pub(super) queue: SubmitQueue<u64>,
+    pub(super) writer: Writer<SimFs>,
+    pub(super) rotation: Rotation,
+    pub(super) dispatcher: Dispatcher,
+    pub(super) keys: KeyStore,
+    pub(super) committers: Vec<Committer<SimFs>>,
+    pub(super) inbox: Vec<VecDeque<CommitWork>>,
+    pub(super) index: PendingIndex,
+    /// When the dispatcher may hand logs out, on the simulated clock.
+    pub(super) pacing: CommitPacing,
+}
+
+impl World {
+    /// Runs the production recovery code and checks what it kept.
+    pub(super) fn recover(&mut self) -> Step<()> {
+        let mode = self.knobs.recovery_mode;
+        let open_mode = OpenMode {
+            partitions: self.knobs.partitions,
+            recovery: mode,
+            writable: true,
+        };
+        let (keys, opened) = match KeyStore::open(&self.fs, open_mode) {
+            Ok(opened) => opened,
+            Err(e) => return Err(self.open_failed(e)),
+        };
+        let watermark = keys.watermark();
+        let opened = format!(
+            "key store opened: {} runs, cut {:?}, removed {:?}, damage {:?}",
+            opened.runs, opened.cut, opened.removed, opened.damage
+        );
+        let recovered = match recovery::recover(&self.fs, Timestamp(self.now), watermark, mode) {
+            Ok(recovered) => recovered,
+            Err(e) => return Err(self.open_failed(e)),
+        };
+        self.note(opened);
+        if self.trace_on {
+            let runs = self.describe_runs();
+            self.trace.push(format!("    runs: {runs:?}"));
+        }
+        // What survived is judged by the records found; new seqs start at `next_after`,
+        // which may leave room for seqs that damage hides.
+        let last_seq = recovered.last_kept_seq;
+        let next_after = recovered.last_seq;
+        self.note(format!(
+            "recovered last_seq {last_seq} watermark {watermark} unapplied {} leftover {:?}",
+            recovered.unapplied.len(),
+            recovered.report.leftover
+        ));
+        // Oracle: nothing that had to survive is lost (seqs never handed out, which
+        // recovery skips to leave room for what damage hides, are not records); no batch
+        // is cut; new seqs never reuse one that may be in the key store.
+        let must_keep = self.written_upto.max(self.durable_upto);
+        let lost = must_keep > last_seq
+            && self
+                .history
+                .range(last_seq + 1..=must_keep)
+                .any(|(first, _)| !self.maybe_lost.contains(first));
+        if lost {
+            return Err(StepError::Oracle(format!(
+                "acknowledged seqs up to {must_keep} had to survive, recovery found only up to {last_seq}",
+            )));
+        }
+        if next_after < self.finished_upto {
+            return Err(StepError::Oracle(format!(
+                "seq {} reached a finished log, yet new seqs start at {}",
+                self.finished_upto,
+                next_after + 1
+            )));
+        }
+        for (first, request) in &self.history {
+            let last = first + request.records.len() as u64 - 1;
+            if *first <= last_seq && last > last_seq && !self.maybe_lost.contains(first) {
+                return Err(StepError::Oracle(format!(
+                    "batch {first}..={last} cut at {last_seq}"
+                )));
+            }
+        }
+        // What survived is exactly the requests at or below last_seq.
+        // (A batch the recovery mode may have dropped stays: it may have been applied.)
+        let maybe_lost = &self.maybe_lost;
+        self.history
+            .retain(|first, _| *first <= last_seq || maybe_lost.contains(first));
+        self.durable_upto = last_seq;
+        self.written_upto = last_seq;
+        self.finished_upto = self.finished_upto.max(last_seq);
+        // The same constructor as `Store`, from options the knobs make.
+        let machines = Machines::build(recovered, &keys, &self.options(), Timestamp(self.now));
+        self.node = Some(Node {
+            queue: SubmitQueue::new(next_after + 1, 1 << 20),
+            writer: machines.writer,
+            rotation: machines.rotation,
+            dispatcher: machines.dispatcher,
+            keys,
+            committers: machines.committers,
+            inbox: vec![VecDeque::new(); self.knobs.committers],
+            index: machines.index,
+            pacing: machines.pacing,
+        });
+        self.check_all_reads()
+    }
+
+    pub(super) fn writer_pass(&mut self) -> Step<()> {
+        let node = self.node()?;
+        let pass: Vec<Request<u64>> = node.queue.take_pass(64 << 10);
+        if pass.is_empty() {
+            return Ok(());
+        }
+        let outcome = match node.writer.write_pass(&pass) {
+            Ok(outcome) => outcome,
+            Err(poisoned) => return Err(self.poisoned_step("a writer pass", &poisoned.0)),
+        };
+        for request in &pass {
+            if let Some(submitted) = self.history.get_mut(&request.token) {
+                submitted.acked = true;
+            }
+            // Oracle input: each request, once its pass is done, is as durable as it
+            // asked (a barrier covers every seq before it), whatever the pass reports.
+            let last = request.first_seq + request.records.len() as u64 - 1;
+            match request.durability {
+                Durability::Sync => self.durable_upto = self.durable_upto.max(last),
+                Durability::Buffered => self.written_upto = self.written_upto.max(last),
+                Durability::None => {}
+            }
+        }
+        self.written_upto = self.written_upto.max(outcome.last_seq);
+        if outcome.synced {
+            self.durable_upto = self.durable_upto.max(outcome.last_seq);
+        }
+        self.note(format!(
+            "pass upto {} synced {}",
+            outcome.last_seq, outcome.synced
+        ));
+        if self.trace_on {
+            let described = self.fs.describe(Path::new(writelog::machine::WRITING_LOG));
+            self.trace.push(format!("    {described}"));
+        }
+        Ok(())
+    }
+
+    pub(super) fn rotate(&mut self, force: bool) -> Step<()> {
+        let now = Timestamp(self.now);
+        let fs = self.fs.clone();
+        let node = self.node()?;
+        if !force && !node.rotation.is_due(now, node.writer.log()) {
+            return Ok(());
+        }
+        let rotated = match node.rotation.rotate(&fs, &mut node.writer, now) {
+            Ok(rotated) => rotated,
+            Err(poisoned) => return Err(self.poisoned_step("a rotation", &poisoned.0)),
+        };
+        let last = node.writer.last_seq();
+        if let Rotated::Finished { log: name, .. } = rotated {
+            node.dispatcher.expect(name, last);
+            self.durable_upto = self.durable_upto.max(last);
+            self.finished_upto = self.finished_upto.max(last);
+            self.note(format!("rotated {name}"));
+        }
+        Ok(())
+    }
+
+    pub(super) fn dispatch(&mut self) -> Step<()> {
+        let names = self.crash_or(self.fs.list(Path::new(READING_DIR)).map_err(io_error))?;
+        let logs = LogId::all_in(&names);
+        let fs = self.fs.clone();
+        let now = Timestamp(self.now);
+        let node = self.node()?;
+        let Some(name) = node.dispatcher.next_log(&logs) else {
+            return Ok(());
+        };
+        // The pacing machine decides, as in the runtime: a hand-out starts only when due
+        // (it covers every log waiting, which the steps that follow dispatch one by one).
+        if node.dispatcher.in_flight() == 0 {
+            let waiting = logs.len() as u64;
+            let backlog = Backlog {
+                watermark: node.dispatcher.watermark(),
+                logs_not_handed_out: waiting,
+                pending_bytes: node.index.bytes() as u64,
+            };
+            if !node.pacing.is_due(now, &backlog) {
+                return Ok(());
+            }
+            node.pacing.handed_out(now);
+        }
+        let bytes = match fs.read(&name.path()) {
+            Ok(bytes) => bytes,
+            Err(_) if self.is_fault() => return Err(StepError::Crash),
+            Err(e) => return Err(StepError::Oracle(format!("reading {name}: {e}"))),
+        };
+        let dispatched = match node.dispatcher.dispatch(name, &bytes) {
+            Ok(dispatched) => dispatched,
+            Err(writelog::Error::Corrupt {
+                path,
+                offset,
+                reason,
+            }) => return Err(self.refused(&path, offset, reason)),
+            Err(e) => return Err(e.into()),
+        };
+        for (committer, work) in dispatched.work {
+            node.inbox[committer].push_back(work);
+        }
+        self.note(format!(
+            "dispatched {name} routed {} dups {}",
+            dispatched.routed, dispatched.duplicates
+        ));
+        Ok(())
+    }
+
+    pub(super) fn commit(&mut self) -> Step<()> {
+        let pick = self.rng.random_range(0..self.knobs.committers);
+        self.commit_one(pick)
+    }
+
+    /// Committer `id` takes everything in its inbox in one pass.
+    pub(super) fn commit_one(&mut self, id: usize) -> Step<()> {
+        let fs = self.fs.clone();
+        let node = self.node()?;
+        if node.inbox[id].is_empty() {
+            return Ok(());
+        }
+        let work: Vec<CommitWork> = node.inbox[id].drain(..).collect();
+        let outcome = match node.committers[id].commit(&fs, &node.keys, &work) {
+            Ok(outcome) => outcome,
+            Err(_) if self.is_fault() => return Err(StepError::Crash),
+            // A lookup or a checkpoint merge that met damage `Strict` must refuse.
+            Err(writelog::Error::Corrupt {
+                path,
+                offset,
+                reason,
+            }) => return Err(self.refused(&path, offset, reason)),
+            Err(e) => return Err(StepError::from(e)),
+        };
+        for &log in &outcome.logs_done {
+            node.dispatcher.handle_committed(id, log);
+        }
+        self.summary.checkpoints += outcome.checkpoints;
+        self.note(format!(
+            "committer {id} applied {} skipped {} checkpoints {}",
+            outcome.applied, outcome.skipped, outcome.checkpoints
+        ));
+        self.compact_if_due(id)
+    }
+
+    /// After a pass, as the runtime does when a committer is idle: compacts the partition
+    /// of committer `id`'s that its policy says is due, if any.
+    pub(super) fn compact_if_due(&mut self, id: usize) -> Step<()> {
+        let fs = self.fs.clone();
+        let policy = self.knobs.compaction;
+        let node = self.node()?;
+        // Busy when the committer's inbox holds more work (as the runtime sees it).
+        let busy = !node.inbox[id].is_empty();
+        let due = node.committers[id].partition_due(&node.keys, &policy, busy);
+        let outcome = match node.committers[id].compact_due(&fs, &node.keys, busy) {
+            Ok(outcome) => outcome,
+            Err(_) if self.is_fault() => return Err(StepError::Crash),
+            Err(e) => return Err(StepError::from(e)),
+        };
+        match (due, outcome) {
+            (Some(partition), Some(done)) => {
+                assert_eq!(partition, done.partition, "the partition due is compacted");
+                self.summary.compactions += 1;
+                self.summary.retained_out += done.retained_out;
+                self.note(format!(
+                    "committer {id} compacted partition {partition}: {} -> {} bytes, {} keys, {} records",
+                    done.bytes_before, done.bytes_after, done.keys, done.records
+                ));
+            }
+            (Some(partition), None) => self.note(format!(
+                "committer {id} left partition {partition} uncompacted: damage"
+            )),
+            (None, outcome) => assert!(outcome.is_none(), "nothing due, nothing compacted"),
+        }
+        Ok(())
+    }
+
+    pub(super) fn retire(&mut self) -> Step<()> {
+        let fs = self.fs.clone();
+        let Some(finished) = self.node()?.dispatcher.take_finished() else {
+            return Ok(());
+        };
+        // Copies for later replays, taken behind the store's back (no fs call counted).
+        let mut copies = Vec::new();
+        for &log in &finished.logs {
+            let path = log.path();
+            let pristine = self.corruptions.iter().find(|c| c.path == path);
+            if let Some(corruption) = pristine {
+                copies.push((log, corruption.pristine.clone()));
+            } else if let Some(bytes) = fs.peek(&path) {
+                copies.push((log, bytes));
+            }
+        }
+        let node = self.node()?;
+        match node.dispatcher.finish(&fs, &node.keys, &finished) {
+            Ok(()) => {}
+            Err(_) if self.is_fault() => return Err(StepError::Crash),
+            Err(e) => return Err(StepError::from(e)),
+        }
+        node.index.trim(finished.watermark);
+        let retired: BTreeSet<PathBuf> = finished.logs.iter().map(|l| l.path()).collect();
+        self.corruptions.retain(|c| !retired.contains(&c.path));
+        self.retired_logs.extend(copies);
+        let names: Vec<String> = finished.logs.iter().map(|l| l.file_name()).collect();
+        self.note(format!(
+            "retired {names:?} watermark {}",
+            finished.watermark
+        ));
+        Ok(())
+    }
+
+    /// Faults off: write everything, rotate, apply and retire every log, then check that
+    /// everything drained and that the key store alone equals the model.
+    pub(super) fn drain(&mut self) -> Step<()> {
+        self.fs.schedule_crash(u64::MAX / 2);
+        // A flush: hand-outs are due until everything is applied.
+        let node = self.node()?;
+        let watermark = node.dispatcher.watermark();
+        node.pacing.hurry(u64::MAX, watermark);
+        self.fs
+            .set_io_faults(IoFaultRates::default(), ChaCha8Rng::seed_from_u64(0));
+        // Under `Strict`, a corruption not yet met would stop the drain: the operator
+        // repairs it first (the refusals met during the run were checked already).
+        if self.knobs.recovery_mode == RecoveryMode::Strict {
+            for corruption in std::mem::take(&mut self.corruptions) {
+                self.fs.replace(&corruption.path, &corruption.pristine);
+            }
+            for damage in std::mem::take(&mut self.key_damage) {
+                damage.repair(&self.fs);
+            }
+        }
+        for _ in 0..10_000 {
+            let node = self.node()?;
+            if node.queue.is_empty() {
+                break;
+            }
+            self.writer_pass()?;
+        }
+        self.rotate(true)?;
+        for _ in 0..10_000 {
+            self.dispatch()?;
+            for committer in 0..self.knobs.committers {
+                self.commit_one(committer)?;
+            }
+            self.retire()?;
+            let names = self.crash_or(self.fs.list(Path::new(READING_DIR)).map_err(io_error))?;
+            let node = self.node()?;
+            if node.dispatcher.in_flight() == 0 && LogId::all_in(&names).is_empty() {
+                break;
+            }
+        }
+        // Liveness: every log drained and removed; one writing/tx.log; nothing pending.
+        let reading = self.crash_or(self.fs.list(Path::new(READING_DIR)).map_err(io_error))?;
+        if !LogId::all_in(&reading).is_empty() {
+            return Err(StepError::Oracle(format!(
+                "logs left in reading/ after the drain: {reading:?}"
+            )));
+        }
+        let writing = self.crash_or(self.fs.list(Path::new(WRITING_DIR)).map_err(io_error))?;
+        if writing != ["tx.log"] {
+            return Err(StepError::Oracle(format!(
+                "writing/ holds {writing:?}, not one tx.log"
+            )));
+        }
+        let node = self.node()?;
+        if !node.index.is_empty() {
+            return Err(StepError::Oracle(format!(
+                "{} records still pending after the drain",
+                node.index.len()
+            )));
+        }
+        self.check_all_reads()?;
+        let model = self.model();
+        let listed = self.crash_or(
+            self.node
+                .as_ref()
+                .ok_or(StepError::Crash)?
+                .keys
+                .keys(&self.fs),
+        )?;
+        let expected: Vec<Vec<u8>> = model
+            .iter()
+            .filter(|(_, r)| !r.is_empty())
+            .map(|(k, _)| k.clone())
+            .collect();
+        self.summary.checks += 1;
+        let possible = |key: &Vec<u8>| self.keys_used.contains(key);
+        let explained = !self.maybe_lost.is_empty() && listed.iter().all(possible);
+        if listed != expected && !explained {
+            return Err(StepError::Oracle(format!(
+                "the key store lists {} keys, the model {}",
+                listed.len(),
+                expected.len()
+            )));
+        }
+        self.note("drained".into());
+        self.close_and_reopen()
+    }
+
+    /// A clean close as the runtime makes it (each committer checkpoints its partitions'
+    /// index, then a MANIFEST names the checkpoints), a reopen, and every read again.
+    pub(super) fn close_and_reopen(&mut self) -> Step<()> {
+        let fs = self.fs.clone();
+        let node = self.node()?;
+        for committer in &mut node.committers {
+            committer.checkpoint_all(&fs, &node.keys)?;
+        }
+        let watermark = node.keys.watermark();
+        node.keys.write_manifest(&fs, watermark)?;
+        self.node = None;
+        self.note("closed".into());
+        self.recover()
+    }
+}
