@@ -26,14 +26,21 @@ fn sim_ops_corpus() {
     }
     files.sort();
     assert!(!files.is_empty(), "no sim_ops corpus");
+    let files_count = files.len();
+    let (mut decoded, mut ops) = (0, 0);
     for file in files {
         let bytes = std::fs::read(&file).unwrap();
         let input = arbitrary::Unstructured::new(&bytes);
         if let Ok(script) = <FuzzScript as arbitrary::Arbitrary>::arbitrary_take_rest(input) {
+            ops += script.ops.len();
             let run = std::panic::catch_unwind(|| sim_ops(script));
             assert!(run.is_ok(), "sim_ops fails on {}", file.display());
+            decoded += 1;
         }
     }
+    // The corpus must still decode into scripts that do something.
+    assert!(decoded * 2 >= files_count, "{decoded} of {files_count} inputs decode");
+    assert!(ops >= files_count, "only {ops} operations in the corpus");
 }
 
 /// Seed inputs: byte strings that `arbitrary` turns into varied scripts.

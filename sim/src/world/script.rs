@@ -3,22 +3,38 @@
 
 use super::*;
 
-/// One operation of a scripted run: what the `sim_ops` fuzz target feeds the simulator.
+/// Keys of a scripted run: `k0` to `k7` (a script's key numbers are taken modulo this).
+pub const SCRIPT_KEYS: u8 = 8;
+/// A scripted append's payload is cut to this many bytes.
+pub const SCRIPT_PAYLOAD_MAX: usize = 256;
+/// A scripted batch takes this many of its keys at most.
+pub const SCRIPT_BATCH_MAX: usize = 5;
+
+/// One operation of a scripted run: what the `sim_ops` fuzz target feeds the simulator
+/// (with the `arbitrary` feature, straight from the fuzzer's bytes). Any value is valid:
+/// [`World::run_script`] brings keys, payloads and batches within the script's bounds.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum ScriptOp {
     /// Append `payload` to key `k{key}`.
     Append {
         key: u8,
         payload: Vec<u8>,
+        #[cfg_attr(feature = "arbitrary", arbitrary(with = arbitrary_durability))]
         durability: Durability,
     },
     /// Append to several keys atomically.
     Batch {
         keys: Vec<u8>,
+        #[cfg_attr(feature = "arbitrary", arbitrary(with = arbitrary_durability))]
         durability: Durability,
     },
     /// Delete key `k{key}`.
-    Delete { key: u8, durability: Durability },
+    Delete {
+        key: u8,
+        #[cfg_attr(feature = "arbitrary", arbitrary(with = arbitrary_durability))]
+        durability: Durability,
+    },
     /// Read key `k{key}` and check it against the model.
     Read { key: u8 },
     /// One writer pass.
@@ -39,6 +55,13 @@ pub enum ScriptOp {
     Replay,
     /// The wall clock moves by this many milliseconds (back when negative).
     Clock { ms: i16 },
+}
+
+/// A durability from one byte: `Sync`, `Buffered`, `None` by the byte modulo 3.
+#[cfg(feature = "arbitrary")]
+fn arbitrary_durability(u: &mut arbitrary::Unstructured<'_>) -> arbitrary::Result<Durability> {
+    let byte: u8 = u.arbitrary()?;
+    Ok([Durability::Sync, Durability::Buffered, Durability::None][usize::from(byte % 3)])
 }
 
 impl World {
@@ -104,12 +127,13 @@ impl World {
                 }
                 ScriptOp::Append {
                     key,
-                    payload,
+                    mut payload,
                     durability,
                 } => {
+                    payload.truncate(SCRIPT_PAYLOAD_MAX);
                     let record = LogRecord {
                         kind: Kind::Append,
-                        key: format!("k{key}").into_bytes(),
+                        key: script_key(key),
                         payload,
                     };
                     self.submit_records(vec![record], durability)
@@ -117,10 +141,11 @@ impl World {
                 ScriptOp::Batch { keys, durability } if !keys.is_empty() => {
                     let records = keys
                         .iter()
+                        .take(SCRIPT_BATCH_MAX)
                         .map(|k| LogRecord {
                             kind: Kind::Append,
-                            key: format!("k{k}").into_bytes(),
-                            payload: vec![*k],
+                            key: script_key(*k),
+                            payload: vec![*k % SCRIPT_KEYS],
                         })
                         .collect();
                     self.submit_records(records, durability)
@@ -129,12 +154,12 @@ impl World {
                 ScriptOp::Delete { key, durability } => {
                     let record = LogRecord {
                         kind: Kind::Delete,
-                        key: format!("k{key}").into_bytes(),
+                        key: script_key(key),
                         payload: Vec::new(),
                     };
                     self.submit_records(vec![record], durability)
                 }
-                ScriptOp::Read { key } => self.check_key(format!("k{key}").into_bytes()),
+                ScriptOp::Read { key } => self.check_key(script_key(key)),
                 ScriptOp::WriterPass => self.writer_pass(),
                 ScriptOp::Rotate => self.rotate(true),
                 ScriptOp::Dispatch => self.dispatch(),
@@ -153,4 +178,9 @@ impl World {
         }
         self.drain_and_summarize()
     }
+}
+
+/// The key a script's key number names: `k{number % SCRIPT_KEYS}`.
+fn script_key(number: u8) -> Vec<u8> {
+    format!("k{}", number % SCRIPT_KEYS).into_bytes()
 }
