@@ -39,7 +39,10 @@ fn sim_ops_corpus() {
         }
     }
     // The corpus must still decode into scripts that do something.
-    assert!(decoded * 2 >= files_count, "{decoded} of {files_count} inputs decode");
+    assert!(
+        decoded * 2 >= files_count,
+        "{decoded} of {files_count} inputs decode"
+    );
     assert!(ops >= files_count, "only {ops} operations in the corpus");
 }
 

@@ -60,6 +60,9 @@ impl<F: Fs> Machines<F> {
         for &(log, last_seq) in &recovered.log_last_seqs {
             dispatcher.expect(log, last_seq);
         }
+        if let Some(&(last, _)) = recovered.log_last_seqs.last() {
+            dispatcher.await_found_at_open(last);
+        }
         let compaction = CompactPolicy {
             min_bytes: options.compaction_min_bytes,
             space_percent: options.compaction_space_percent,

@@ -146,6 +146,9 @@ pub struct Dispatcher {
     /// The last log retired: a late [`Dispatcher::expect`] for it or an earlier one is
     /// dropped.
     retired: Option<LogId>,
+    /// The last log found in `reading/` at open, until every log up to it is retired or
+    /// gone from `reading/`: a `flush` right after open waits for those logs too.
+    found_at_open: Option<LogId>,
 }
 
 impl Dispatcher {
@@ -169,6 +172,29 @@ impl Dispatcher {
             in_flight: VecDeque::new(),
             known_last_seqs: BTreeMap::new(),
             retired: None,
+            found_at_open: None,
+        }
+    }
+
+    /// The logs found in `reading/` at open end with `last` (recovery lists them).
+    pub fn await_found_at_open(&mut self, last: LogId) {
+        self.found_at_open = Some(last);
+    }
+
+    /// Whether every log found at open is retired (or gone): from then on, what a flush
+    /// waits for is the applied watermark alone.
+    pub fn found_at_open_settled(&self) -> bool {
+        self.found_at_open.is_none()
+    }
+
+    /// A listing of `reading/` (its logs, in order): a log found at open that is no longer
+    /// there (removed by hand) is not waited for.
+    pub fn note_listing(&mut self, logs: &[LogId]) {
+        if self
+            .found_at_open
+            .is_some_and(|last| logs.first().is_none_or(|first| *first > last))
+        {
+            self.found_at_open = None;
         }
     }
 
@@ -284,6 +310,9 @@ impl Dispatcher {
         }
         let retired = self.retired;
         self.known_last_seqs.retain(|log, _| Some(*log) > retired);
+        if self.found_at_open.is_some_and(|last| retired >= Some(last)) {
+            self.found_at_open = None;
+        }
         (!logs.is_empty()).then_some(Finished { watermark, logs })
     }
 
@@ -498,5 +527,36 @@ mod tests {
         let seqs: Vec<u64> = dispatched.work[0].1.records.iter().map(|r| r.seq).collect();
         assert_eq!(seqs, vec![1, 3]);
         assert_eq!(dispatched.damage.len(), 1);
+    }
+
+    #[test]
+    fn the_logs_found_at_open_settle_when_retired_or_gone() {
+        let mut dispatcher = Dispatcher::new(1, 4, RecoveryMode::Strict, 0, 4);
+        dispatcher.await_found_at_open(LogId::at(2));
+        dispatcher
+            .dispatch(LogId::at(1), &log(&[(1, "a")]))
+            .unwrap();
+        dispatcher.handle_committed(0, LogId::at(1));
+        dispatcher.take_finished().unwrap();
+        assert!(
+            !dispatcher.found_at_open_settled(),
+            "log 2 is not retired yet"
+        );
+        dispatcher.note_listing(&[LogId::at(2), LogId::at(3)]);
+        assert!(!dispatcher.found_at_open_settled(), "log 2 is still there");
+        dispatcher
+            .dispatch(LogId::at(2), &log(&[(2, "a")]))
+            .unwrap();
+        dispatcher.handle_committed(0, LogId::at(2));
+        dispatcher.take_finished().unwrap();
+        assert!(dispatcher.found_at_open_settled(), "retired");
+
+        let mut gone = Dispatcher::new(1, 4, RecoveryMode::Strict, 0, 4);
+        gone.await_found_at_open(LogId::at(5));
+        gone.note_listing(&[LogId::at(6)]);
+        assert!(
+            gone.found_at_open_settled(),
+            "removed by hand: not waited for"
+        );
     }
 }

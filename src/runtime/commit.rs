@@ -176,8 +176,6 @@ impl CommitRuntime {
                     setup,
                     shared: thread_shared,
                     work_senders,
-                    last_found_at_open: None,
-                    first_listing: true,
                     pacing,
                 };
                 if let Err(e) = driver.run(&inbox) {
@@ -441,9 +439,6 @@ struct DispatchDriver<F: Fs> {
     setup: CommitSetup<F>,
     shared: Arc<CommitShared>,
     work_senders: Vec<Sender<Vec<CommitWork>>>,
-    /// The last log of the first listing, until every log up to it is retired.
-    last_found_at_open: Option<LogId>,
-    first_listing: bool,
     /// When to hand logs out, on the store's clock.
     pacing: CommitPacing,
 }
@@ -452,6 +447,8 @@ impl<F: Fs> DispatchDriver<F> {
     fn run(&mut self, inbox: &Receiver<DispatchEvent>) -> Result<()> {
         let idle_wait = Duration::from_millis(self.setup.rotate_interval_ms.clamp(5, 1000));
         let mut need_listing = true;
+        // A store that found no log at open waits for none.
+        self.publish_found_at_open();
         loop {
             // Hand out now if due; otherwise sleep until the interval ends (or an event
             // comes).
@@ -512,6 +509,19 @@ impl<F: Fs> DispatchDriver<F> {
         }
     }
 
+    /// Tells `flush` once every log found at open is retired (the dispatcher tracks them).
+    fn publish_found_at_open(&self) {
+        if !self.setup.dispatcher.found_at_open_settled() {
+            return;
+        }
+        let mut state = self.shared.lock();
+        if !state.found_at_open_retired {
+            state.found_at_open_retired = true;
+            drop(state);
+            self.shared.applied_changed.notify_all();
+        }
+    }
+
     /// Finished logs waiting that are not in the committers' hands yet. Pacing looks at
     /// these only: counting the logs being committed would hand out small batches exactly
     /// when the committers are behind, when large ones (each key's group written once for
@@ -562,6 +572,7 @@ impl<F: Fs> DispatchDriver<F> {
             .store(applied, Ordering::SeqCst);
         self.shared.lock().applied = applied;
         self.shared.applied_changed.notify_all();
+        self.publish_found_at_open();
         // Fewer logs and less pending memory: callers held by the backlog may go on
         // (async ones have no timeout to look again by).
         (self.setup.on_retired)();
@@ -577,21 +588,8 @@ impl<F: Fs> DispatchDriver<F> {
             .logs_waiting
             .store(logs.len() as u64, Ordering::SeqCst);
         (self.setup.on_retired)();
-        if std::mem::take(&mut self.first_listing) {
-            self.last_found_at_open = logs.last().copied();
-        }
-        let still_there = self
-            .last_found_at_open
-            .is_some_and(|last| logs.first().is_some_and(|first| *first <= last));
-        if !still_there {
-            self.last_found_at_open = None;
-            let mut state = self.shared.lock();
-            if !state.found_at_open_retired {
-                state.found_at_open_retired = true;
-                drop(state);
-                self.shared.applied_changed.notify_all();
-            }
-        }
+        self.setup.dispatcher.note_listing(&logs);
+        self.publish_found_at_open();
         // Route every log of this handout first, then give each committer its share in
         // one message: a committer's pass then covers the whole handout.
         let mut handout: Vec<Vec<CommitWork>> = vec![Vec::new(); self.work_senders.len()];
