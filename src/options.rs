@@ -88,6 +88,12 @@ pub struct Options {
     /// `flush`, or when half of either backlog bound is reached), so that a committer pass
     /// covers several logs and writes each key's file once for many records.
     pub commit_interval_ms: u64,
+    /// Seqs reserved durably ahead of those handed out (1..=2^40), so that a seq once
+    /// returned is never returned again, even for a record a crash then lost: each
+    /// extension costs one small durable write per half this many seqs, and each open
+    /// skips what is left of the last reservation (seqs jump by up to this much across a
+    /// restart).
+    pub seq_lease: u64,
     /// Partitions of the key store (1..=1000). Fixed when the store is created and kept
     /// in `keys/MANIFEST`: opening an existing store uses the partitions it was created
     /// with, whatever this says. Each committer pass appends one run, with one fdatasync,
@@ -138,6 +144,7 @@ impl Default for Options {
             backlog_logs_max: 128,
             backlog_bytes_max: 256 << 20,
             commit_interval_ms: 5000,
+            seq_lease: crate::machine::seq_lease::SEQ_LEASE_DEFAULT,
             partitions: 8,
             segment_bytes_max: 256 << 20,
             index_memory_max: 64 << 20,
@@ -181,6 +188,9 @@ impl Options {
         }
         if self.partitions == 0 || self.partitions > crate::keystore::manifest::PARTITIONS_MAX {
             return bad("partitions must be 1..=1000".into());
+        }
+        if self.seq_lease == 0 || self.seq_lease > 1 << 40 {
+            return bad("seq_lease must be 1..=2^40".into());
         }
         if self.segment_bytes_max < 4096 {
             return bad("segment_bytes_max must be at least 4096".into());

@@ -147,7 +147,13 @@ impl<F: Fs, C: Clock> Store<F, C> {
         )?;
         let keys = Arc::new(keys);
         let watermark = keys.watermark();
-        let recovered = recovery::recover(&fs, now, watermark, options.recovery_mode)?;
+        let recovered = recovery::recover(
+            &fs,
+            now,
+            watermark,
+            options.recovery_mode,
+            options.seq_lease,
+        )?;
         let counters = Arc::new(Counters::default());
         counters
             .logs_waiting
@@ -169,6 +175,7 @@ impl<F: Fs, C: Clock> Store<F, C> {
             Arc::clone(&clock),
             machines.writer,
             machines.rotation,
+            machines.lease,
             &options,
             Arc::clone(&index),
             events.clone(),

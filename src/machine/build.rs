@@ -12,6 +12,7 @@ use crate::machine::dispatch::Dispatcher;
 use crate::machine::pacing::CommitPacing;
 use crate::machine::recovery::Recovered;
 use crate::machine::rotation::Rotation;
+use crate::machine::seq_lease::SeqLease;
 use crate::machine::writer::Writer;
 use crate::options::Options;
 
@@ -29,9 +30,11 @@ pub struct Machines<F: Fs> {
     pub committers: Vec<Committer<F>>,
     /// Every record of the finished logs the key store does not hold yet.
     pub index: PendingIndex,
-    /// Seqs recovery kept room for but no log holds (dropped with damage): nothing
-    /// waits for them.
+    /// Seqs recovery kept room for but no log holds (dropped with damage, or left of the
+    /// last run's seq lease): nothing waits for them.
     pub unused_seqs: std::ops::RangeInclusive<u64>,
+    /// The seq lease the submit queue starts with (durable already).
+    pub lease: SeqLease,
 }
 
 impl<F: Fs> Machines<F> {
@@ -102,6 +105,7 @@ impl<F: Fs> Machines<F> {
             committers,
             index,
             unused_seqs: recovered.last_kept_seq + 1..=recovered.last_seq,
+            lease: recovered.lease,
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod log_id;
 pub mod pacing;
 pub mod recovery;
 pub mod rotation;
+pub mod seq_lease;
 pub mod writer;
 
 pub use log_id::LogId;

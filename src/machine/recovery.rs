@@ -17,10 +17,10 @@ use crate::format::{Damage, DecodeLimits, LogDecoder, BLOCK_HEADER_LEN};
 use crate::fs::{Fs, FsFile};
 use crate::machine::commit::CommitRecord;
 use crate::machine::dispatch::route_log;
+use crate::machine::seq_lease::{self, SeqLease};
 use crate::machine::writer::ActiveLog;
 use crate::machine::{
-    LogId, READING_DIR, SEQ_FLOOR_FILE, SEQ_FLOOR_MAGIC, SEQ_FLOOR_TMP, TXLOGS_DIR, WRITING_DIR,
-    WRITING_LOG,
+    LogId, READING_DIR, SEQ_FLOOR_FILE, SEQ_FLOOR_MAGIC, TXLOGS_DIR, WRITING_DIR, WRITING_LOG,
 };
 use crate::options::RecoveryMode;
 use crate::seq_file;
@@ -70,6 +70,8 @@ pub struct Recovered<F: Fs> {
     /// Each finished log found, with the highest seq of its intact blocks: for
     /// [`crate::machine::dispatch::Dispatcher::expect`], in case damage comes later.
     pub log_last_seqs: Vec<(LogId, u64)>,
+    /// The lease new seqs start under, durable already ([`SeqLease::NONE`] without one).
+    pub lease: SeqLease,
     /// What was found.
     pub report: RecoveryReport,
 }
@@ -79,18 +81,25 @@ pub struct Recovered<F: Fs> {
 /// and records at or below it are not unapplied. Finished logs are checked per `mode`:
 /// under `Strict`, damage in any of them refuses the open with [`crate::Error::Corrupt`].
 ///
-/// Room left for seqs that damage hides is made durable in `txlogs/SEQ_FLOOR` before any
-/// new seq is handed out. Invariant: every seq ever written to a log is at most the
-/// floor or follows, consecutively, a seq at or above it. Without the floor, a later
-/// recovery could find neither the damaged log (applied and removed) nor the first seq
-/// past the room (its own log damaged too), and hand out again a seq the key store may
-/// hold: a new record under it would be skipped as a duplicate. (Found by the simulator,
-/// seed 11504.)
+/// New seqs start above the durable seq floor (`txlogs/SEQ_FLOOR`), which holds the
+/// [`SeqLease`] of the run before: every seq it handed out, whether or not a crash then
+/// lost its record. Recovery makes the next lease, `lease_seqs` past where new seqs start,
+/// durable before any is handed out (with `lease_seqs` 0, no lease: the floor is then
+/// written only to leave room for seqs that damage hides, and seqs of records a crash
+/// lost may be handed out again).
+///
+/// Invariant: every seq ever handed out is at most the floor, or (without a lease)
+/// follows, consecutively, a seq at or above it. Without the floor, a later recovery
+/// could find neither the damaged log (applied and removed) nor the first seq past the
+/// room (its own log damaged too), and hand out again a seq the key store may hold: a
+/// new record under it would be skipped as a duplicate. (Found by the simulator, seed
+/// 11504.)
 pub fn recover<F: Fs>(
     fs: &F,
     now: Timestamp,
     watermark: u64,
     mode: RecoveryMode,
+    lease_seqs: u64,
 ) -> Result<Recovered<F>> {
     let _span = tracing::info_span!("recovery", ?mode, watermark).entered();
     for dir in [WRITING_DIR, READING_DIR] {
@@ -149,19 +158,28 @@ pub fn recover<F: Fs>(
     }
 
     let last_seq = last_kept_seq.max(allowance_upto).max(floor);
-    if last_seq > last_kept_seq && last_seq > floor {
+    if allowance_upto > last_kept_seq.max(floor) {
         tracing::info!(
             last_kept_seq,
             floor = last_seq,
             "new seqs start above the room damage may hide (made durable in the seq floor)"
         );
-        seq_file::write(
-            fs,
-            floor_path,
-            Path::new(SEQ_FLOOR_TMP),
-            SEQ_FLOOR_MAGIC,
-            last_seq,
-        )?;
+    }
+    let lease = if lease_seqs == 0 {
+        SeqLease::NONE
+    } else {
+        SeqLease {
+            upto: last_seq.saturating_add(lease_seqs),
+            seqs: lease_seqs,
+        }
+    };
+    let floor_upto = if lease_seqs == 0 {
+        last_seq
+    } else {
+        lease.upto
+    };
+    if floor_upto > floor && floor_upto > last_kept_seq {
+        seq_lease::reserve(fs, floor_upto)?;
     }
 
     let writing_log = Path::new(WRITING_LOG);
@@ -175,6 +193,7 @@ pub fn recover<F: Fs>(
         last_kept_seq,
         last_log_ts,
         log_last_seqs,
+        lease,
         report: RecoveryReport {
             leftover,
             logs_waiting,
@@ -306,7 +325,7 @@ mod tests {
     #[test]
     fn a_fresh_store_gets_its_directories_and_an_empty_log() {
         let fs = MemFs::new();
-        let recovered = recover(&fs, Timestamp(5), 0, RecoveryMode::Strict).unwrap();
+        let recovered = recover(&fs, Timestamp(5), 0, RecoveryMode::Strict, 0).unwrap();
         assert_eq!(recovered.last_seq, 0);
         assert_eq!(recovered.report.leftover, None);
         assert_eq!(
@@ -318,7 +337,7 @@ mod tests {
     #[test]
     fn a_whole_leftover_moves_to_reading_and_seqs_continue() {
         let fs = store_with_leftover(&log_bytes(&[1, 2, 3]));
-        let recovered = recover(&fs, Timestamp(7), 0, RecoveryMode::Strict).unwrap();
+        let recovered = recover(&fs, Timestamp(7), 0, RecoveryMode::Strict, 0).unwrap();
         assert_eq!(recovered.last_seq, 3);
         let leftover = recovered.report.leftover.unwrap();
         assert_eq!(leftover.records, 3);
@@ -337,7 +356,7 @@ mod tests {
         let whole = log_bytes(&[1, 2, 3]);
         let fs = store_with_leftover(&whole[..whole.len() - 4]);
         let syncs_before = fs.file_syncs();
-        let recovered = recover(&fs, Timestamp(7), 0, RecoveryMode::Strict).unwrap();
+        let recovered = recover(&fs, Timestamp(7), 0, RecoveryMode::Strict, 0).unwrap();
         let leftover = recovered.report.leftover.unwrap();
         assert_eq!(leftover.damage.unwrap().reason, BadReason::Truncated);
         assert_eq!(leftover.records, 2);
@@ -357,7 +376,7 @@ mod tests {
         let blocks_len = bytes.len() as u64;
         bytes.resize(bytes.len() + 4096, 0);
         let fs = store_with_leftover(&bytes);
-        let recovered = recover(&fs, Timestamp(7), 0, RecoveryMode::Strict).unwrap();
+        let recovered = recover(&fs, Timestamp(7), 0, RecoveryMode::Strict, 0).unwrap();
         let leftover = recovered.report.leftover.unwrap();
         assert_eq!(leftover.damage.unwrap().reason, BadReason::ZeroFilled);
         assert_eq!((leftover.records, leftover.kept_len), (2, blocks_len));
@@ -373,7 +392,7 @@ mod tests {
         let second = LOG_HEADER_LEN + crate::format::block_len(3, 7);
         bytes[second..second + 10].fill(0);
         let fs = store_with_leftover(&bytes);
-        let recovered = recover(&fs, Timestamp(7), 0, RecoveryMode::Strict).unwrap();
+        let recovered = recover(&fs, Timestamp(7), 0, RecoveryMode::Strict, 0).unwrap();
         let leftover = recovered.report.leftover.unwrap();
         assert_eq!(leftover.records, 1);
         assert!(!leftover.damage.unwrap().is_tail());
@@ -383,7 +402,7 @@ mod tests {
     #[test]
     fn a_leftover_without_records_is_removed() {
         let fs = store_with_leftover(&log_bytes(&[])[..5]);
-        let recovered = recover(&fs, Timestamp(7), 0, RecoveryMode::Strict).unwrap();
+        let recovered = recover(&fs, Timestamp(7), 0, RecoveryMode::Strict, 0).unwrap();
         assert_eq!(recovered.report.leftover.unwrap().finished_as, None);
         assert!(fs.list(Path::new(READING_DIR)).unwrap().is_empty());
         assert_eq!(recovered.report.logs_waiting, 0);
@@ -394,14 +413,14 @@ mod tests {
         let fs = store_with_leftover(&log_bytes(&[11]));
         fs.put(&LogId::at(900).path(), &log_bytes(&[9, 10]))
             .unwrap();
-        let recovered = recover(&fs, Timestamp(100), 0, RecoveryMode::Strict).unwrap();
+        let recovered = recover(&fs, Timestamp(100), 0, RecoveryMode::Strict, 0).unwrap();
         assert_eq!(
             recovered.last_log_ts, 901,
             "the clock is behind the last name"
         );
         assert_eq!(recovered.last_seq, 11);
         assert_eq!(recovered.report.logs_waiting, 2);
-        let again = recover(&MemFs::new(), Timestamp(0), 500, RecoveryMode::Strict).unwrap();
+        let again = recover(&MemFs::new(), Timestamp(0), 500, RecoveryMode::Strict, 0).unwrap();
         assert_eq!(again.last_seq, 500, "the key store's floor holds");
     }
 
@@ -410,7 +429,7 @@ mod tests {
         let fs = store_with_leftover(&log_bytes(&[7, 8]));
         fs.put(&LogId::at(900).path(), &log_bytes(&[4, 5, 6]))
             .unwrap();
-        let recovered = recover(&fs, Timestamp(100), 5, RecoveryMode::Strict).unwrap();
+        let recovered = recover(&fs, Timestamp(100), 5, RecoveryMode::Strict, 0).unwrap();
         let seqs: Vec<u64> = recovered.unapplied.iter().map(|r| r.seq).collect();
         assert_eq!(seqs, vec![6, 7, 8]);
     }
@@ -423,10 +442,10 @@ mod tests {
         bytes[at] ^= 1;
         fs.put(&LogId::at(900).path(), &bytes).unwrap();
         assert!(matches!(
-            recover(&fs, Timestamp(100), 0, RecoveryMode::Strict),
+            recover(&fs, Timestamp(100), 0, RecoveryMode::Strict, 0),
             Err(crate::Error::Corrupt { .. })
         ));
-        let tolerant = recover(&fs, Timestamp(100), 0, RecoveryMode::PointInTime).unwrap();
+        let tolerant = recover(&fs, Timestamp(100), 0, RecoveryMode::PointInTime, 0).unwrap();
         assert_eq!(tolerant.unapplied.len(), 1);
     }
 
@@ -440,7 +459,7 @@ mod tests {
         bytes[at] ^= 1;
         fs.put(&LogId::at(900).path(), &bytes).unwrap();
         for mode in [RecoveryMode::PointInTime, RecoveryMode::SkipCorrupt] {
-            let recovered = recover(&fs, Timestamp(100), 0, mode).unwrap();
+            let recovered = recover(&fs, Timestamp(100), 0, mode, 0).unwrap();
             assert_eq!(recovered.last_kept_seq, 2, "{mode:?}");
             assert!(recovered.last_seq >= 3, "{mode:?}: {}", recovered.last_seq);
         }
@@ -449,7 +468,7 @@ mod tests {
         clean
             .put(&LogId::at(900).path(), &log_bytes(&[1, 2, 3]))
             .unwrap();
-        let recovered = recover(&clean, Timestamp(100), 0, RecoveryMode::SkipCorrupt).unwrap();
+        let recovered = recover(&clean, Timestamp(100), 0, RecoveryMode::SkipCorrupt, 0).unwrap();
         assert_eq!((recovered.last_seq, recovered.last_kept_seq), (3, 3));
     }
 
@@ -466,7 +485,7 @@ mod tests {
         };
         fs.put(&LogId::at(900).path(), &rotten(&[1, 2, 3, 4]))
             .unwrap();
-        let first = recover(&fs, Timestamp(100), 0, RecoveryMode::SkipCorrupt).unwrap();
+        let first = recover(&fs, Timestamp(100), 0, RecoveryMode::SkipCorrupt, 0).unwrap();
         assert_eq!(first.last_kept_seq, 4, "the later blocks are intact");
         let room = first.last_seq;
         assert!(room > 4, "room for the seqs the damage may hide: {room}");
@@ -477,7 +496,7 @@ mod tests {
         fs.put(&LogId::at(901).path(), &rotten(&[room + 1]))
             .unwrap();
         for mode in [RecoveryMode::PointInTime, RecoveryMode::SkipCorrupt] {
-            let again = recover(&fs, Timestamp(200), 0, mode).unwrap();
+            let again = recover(&fs, Timestamp(200), 0, mode, 0).unwrap();
             assert!(
                 again.last_seq > room,
                 "{mode:?}: seq {} was handed out, new seqs start at {}",
@@ -490,7 +509,7 @@ mod tests {
     #[test]
     fn an_undamaged_store_writes_no_seq_floor() {
         let fs = store_with_leftover(&log_bytes(&[1, 2]));
-        recover(&fs, Timestamp(7), 0, RecoveryMode::SkipCorrupt).unwrap();
+        recover(&fs, Timestamp(7), 0, RecoveryMode::SkipCorrupt, 0).unwrap();
         assert_eq!(fs.len(Path::new(SEQ_FLOOR_FILE)).unwrap(), None);
     }
 
@@ -498,9 +517,9 @@ mod tests {
     fn recovering_twice_is_the_same_as_once() {
         let whole = log_bytes(&[1, 2, 3]);
         let fs = store_with_leftover(&whole[..whole.len() - 1]);
-        let first = recover(&fs, Timestamp(7), 0, RecoveryMode::Strict).unwrap();
+        let first = recover(&fs, Timestamp(7), 0, RecoveryMode::Strict, 0).unwrap();
         let listed = fs.list(Path::new(READING_DIR)).unwrap();
-        let second = recover(&fs, Timestamp(7), 0, RecoveryMode::Strict).unwrap();
+        let second = recover(&fs, Timestamp(7), 0, RecoveryMode::Strict, 0).unwrap();
         assert_eq!(second.last_seq, first.last_seq);
         assert_eq!(
             fs.list(Path::new(READING_DIR)).unwrap(),

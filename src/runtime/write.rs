@@ -29,6 +29,7 @@ use crate::failure::Failure;
 use crate::fs::Fs;
 use crate::index::PendingIndex;
 use crate::machine::rotation::{Rotated, Rotation};
+use crate::machine::seq_lease::{self, SeqLease};
 use crate::machine::writer::{LogRecord, Poisoned, Request, SeqRange, SubmitQueue, Writer};
 use crate::options::Durability;
 
@@ -193,13 +194,14 @@ impl Shared {
         self.room.notify_all();
     }
 
-    /// Whether a request of `encoded_len` bytes may be queued now (`Ok(true)`), must
-    /// wait for room (`Ok(false)`), or fails. Asks for a rotation when the backlog's
-    /// memory is full, since records in the active log cannot be applied before it.
+    /// Whether a request of `records` records and `encoded_len` bytes may be queued now
+    /// (`Ok(true)`), must wait for room (`Ok(false)`), or fails. Asks for a rotation when
+    /// the backlog's memory is full, since records in the active log cannot be applied
+    /// before it, and for a longer seq lease when that is what it waits for.
     fn admit(
         &self,
         state: &mut WriteState,
-        encoded_len: usize,
+        (records, encoded_len): (usize, usize),
         when_full: WhenFull,
     ) -> Result<bool> {
         Self::taking_requests(state)?;
@@ -207,8 +209,11 @@ impl Shared {
         let pending_bytes = self.counters.pending_bytes.load(Ordering::SeqCst);
         let memory_full = pending_bytes >= self.backlog_bytes_max;
         let backlogged = logs_waiting >= self.backlog_logs_max || memory_full;
-        if !backlogged && state.queue.has_room(encoded_len) {
+        if !backlogged && state.queue.has_room(records, encoded_len) {
             return Ok(true);
+        }
+        if state.queue.wants_lease_for(records) {
+            self.wake_writer(state);
         }
         if memory_full {
             let queued_upto = state.queue.next_seq() - 1;
@@ -315,6 +320,7 @@ impl WriteRuntime {
         clock: Arc<C>,
         writer: Writer<F>,
         rotation: Rotation,
+        lease: SeqLease,
         options: &crate::Options,
         index: Arc<Mutex<PendingIndex>>,
         events: std::sync::mpsc::Sender<DispatchEvent>,
@@ -324,7 +330,7 @@ impl WriteRuntime {
         let last_seq = writer.last_seq();
         let shared = Arc::new(Shared {
             state: Mutex::new(WriteState {
-                queue: SubmitQueue::new(last_seq + 1, queue_bytes_max),
+                queue: SubmitQueue::new(last_seq + 1, queue_bytes_max).leased(lease),
                 poisoned: None,
                 closing: false,
                 writer_idle: false,
@@ -387,11 +393,14 @@ impl WriteRuntime {
         when_full: WhenFull,
     ) -> Result<SeqRange> {
         let shared = &*self.shared;
-        let encoded_len = records.iter().map(LogRecord::encoded_len).sum();
+        let size = (
+            records.len(),
+            records.iter().map(LogRecord::encoded_len).sum(),
+        );
         let mut state = shared.lock();
         // The dispatcher signals `room` when it retires logs; the timeout only guards
         // against a signal sent between the check and the wait.
-        while !shared.admit(&mut state, encoded_len, when_full)? {
+        while !shared.admit(&mut state, size, when_full)? {
             state = shared
                 .room
                 .wait_timeout(state, Duration::from_millis(10))
@@ -540,6 +549,26 @@ impl<F: Fs, C: Clock> WriterDriver<F, C> {
             if state.poisoned.is_some() {
                 break;
             }
+            if let Some(upto) = state.queue.lease_wanted() {
+                drop(state);
+                let reserved = seq_lease::reserve(&*self.fs, upto);
+                state = shared.lock();
+                match reserved {
+                    Ok(()) => {
+                        state.queue.grant_lease(upto);
+                        let room = std::mem::take(&mut state.room_wakers);
+                        drop(state);
+                        wake_all(room);
+                        shared.room.notify_all();
+                        state = shared.lock();
+                    }
+                    Err(e) => {
+                        let why = Failure::caused("extending the seq lease", e);
+                        shared.poison(&mut state, Poisoned(why));
+                    }
+                }
+                continue;
+            }
             if !state.queue.is_empty() {
                 self.in_flight = state.queue.take_pass(self.pass_bytes_max);
                 let room = std::mem::take(&mut state.room_wakers);
@@ -574,6 +603,7 @@ impl<F: Fs, C: Clock> WriterDriver<F, C> {
                     }
                 }
             } else if state.closing {
+                let give_back = state.queue.lease_at_close();
                 drop(state);
                 let synced = self.writer.seal();
                 state = shared.lock();
@@ -583,6 +613,10 @@ impl<F: Fs, C: Clock> WriterDriver<F, C> {
                     }
                     Ok(false) => {}
                     Err(poisoned) => shared.poison(&mut state, poisoned),
+                }
+                // Best effort: if it fails, the next open only starts further on.
+                if let (Some(upto), None) = (give_back, &state.poisoned) {
+                    let _ = seq_lease::reserve(&*self.fs, upto);
                 }
                 break;
             } else {
@@ -726,8 +760,11 @@ impl Submission<'_> {
         };
         let queued = match std::mem::replace(&mut self.step, Step::Done) {
             Step::Queue(records, durability) => {
-                let encoded_len = records.iter().map(LogRecord::encoded_len).sum();
-                match shared.admit(&mut state, encoded_len, WhenFull::Wait) {
+                let size = (
+                    records.len(),
+                    records.iter().map(LogRecord::encoded_len).sum(),
+                );
+                match shared.admit(&mut state, size, WhenFull::Wait) {
                     Err(e) => Err(e),
                     Ok(false) => {
                         if !state.room_wakers.iter().any(|w| w.will_wake(waker)) {

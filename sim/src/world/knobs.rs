@@ -42,6 +42,9 @@ pub(super) struct Knobs {
     pub(super) crash_on_io_only: bool,
     pub(super) big_payloads: bool,
     pub(super) steps: u64,
+    /// Seqs the store reserves durably ahead (`Options::seq_lease`): small ones extend
+    /// the lease every few passes, and make requests wait for it.
+    pub(super) seq_lease: u64,
 }
 
 impl Knobs {
@@ -78,6 +81,7 @@ impl Knobs {
             crash_on_io_only: rng.random_bool(0.5),
             big_payloads: rng.random_bool(0.2),
             steps: rng.random_range(200..1200),
+            seq_lease: seq_lease::SEQ_LEASE_DEFAULT,
         };
         // The later fault kinds come from a stream of their own, so that adding them left
         // every earlier seed's draws (and its story, when they are off) as it was.
@@ -129,6 +133,9 @@ impl Knobs {
                 knobs.compaction.retain_bytes,
             ) = retain;
         }
+        // The seq lease, from a stream of its own (as above).
+        let mut lease = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_FA17_0000_0004);
+        knobs.seq_lease = [seq_lease::SEQ_LEASE_DEFAULT, 64, 7][lease.random_range(0..3)];
         (knobs, rng)
     }
 }
@@ -164,6 +171,7 @@ impl World {
             retain_records: (retain != u64::MAX).then_some(retain),
             retain_bytes: (retain_bytes != u64::MAX).then_some(retain_bytes),
             commit_interval_ms: k.commit_interval_ms,
+            seq_lease: k.seq_lease,
             backlog_logs_max: PACING_BACKLOG_LOGS,
             backlog_bytes_max: PACING_BACKLOG_BYTES,
             ..Options::default()

@@ -30,6 +30,7 @@ use writelog::machine::dispatch::Dispatcher;
 use writelog::machine::pacing::{Backlog, CommitPacing};
 use writelog::machine::recovery;
 use writelog::machine::rotation::{Rotated, Rotation};
+use writelog::machine::seq_lease;
 use writelog::machine::writer::{LogRecord, Request, SubmitQueue, Writer};
 use writelog::machine::{LogId, READING_DIR, WRITING_DIR};
 use writelog::Seq;
@@ -145,6 +146,9 @@ pub struct World {
     /// so new seqs must always start above it, or the key store would skip a new record
     /// as a duplicate of the old one.
     finished_upto: u64,
+    /// The highest seq the queue ever handed out, whether its record survived or not:
+    /// new seqs must always start above it (the seq lease), so a seq names one record.
+    handed_upto: u64,
     /// Keys ever used.
     keys_used: BTreeSet<Vec<u8>>,
     /// Bytes of logs retired, kept to be put back (a replay fault).
@@ -183,6 +187,7 @@ impl World {
             durable_upto: 0,
             written_upto: 0,
             finished_upto: 0,
+            handed_upto: 0,
             keys_used: BTreeSet::new(),
             retired_logs: Vec::new(),
             corruptions: Vec::new(),

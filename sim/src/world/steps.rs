@@ -35,7 +35,9 @@ impl World {
             "key store opened: {} runs, cut {:?}, removed {:?}, damage {:?}",
             opened.runs, opened.cut, opened.removed, opened.damage
         );
-        let recovered = match recovery::recover(&self.fs, Timestamp(self.now), watermark, mode) {
+        let lease_seqs = self.knobs.seq_lease;
+        let now = Timestamp(self.now);
+        let recovered = match recovery::recover(&self.fs, now, watermark, mode, lease_seqs) {
             Ok(recovered) => recovered,
             Err(e) => return Err(self.open_failed(e)),
         };
@@ -67,6 +69,13 @@ impl World {
                 "acknowledged seqs up to {must_keep} had to survive, recovery found only up to {last_seq}",
             )));
         }
+        if next_after < self.handed_upto {
+            return Err(StepError::Oracle(format!(
+                "seq {} was handed out before the crash, yet new seqs start at {}",
+                self.handed_upto,
+                next_after + 1
+            )));
+        }
         if next_after < self.finished_upto {
             return Err(StepError::Oracle(format!(
                 "seq {} reached a finished log, yet new seqs start at {}",
@@ -93,7 +102,7 @@ impl World {
         // The same constructor as `Store`, from options the knobs make.
         let machines = Machines::build(recovered, &keys, &self.options(), Timestamp(self.now));
         self.node = Some(Node {
-            queue: SubmitQueue::new(next_after + 1, 1 << 20),
+            queue: SubmitQueue::new(next_after + 1, 1 << 20).leased(machines.lease),
             writer: machines.writer,
             rotation: machines.rotation,
             dispatcher: machines.dispatcher,
@@ -107,6 +116,13 @@ impl World {
     }
 
     pub(super) fn writer_pass(&mut self) -> Step<()> {
+        // As the runtime's writer: a lease running low is extended, durably, first.
+        let fs = self.fs.clone();
+        if let Some(upto) = self.node()?.queue.lease_wanted() {
+            self.crash_or(seq_lease::reserve(&fs, upto))?;
+            self.node()?.queue.grant_lease(upto);
+            self.note(format!("seq lease up to {upto}"));
+        }
         let node = self.node()?;
         let pass: Vec<Request<u64>> = node.queue.take_pass(64 << 10);
         if pass.is_empty() {
@@ -411,6 +427,10 @@ impl World {
         }
         let watermark = node.keys.watermark();
         node.keys.write_manifest(&fs, watermark)?;
+        // As the runtime's close: the rest of the seq lease goes back.
+        if let Some(upto) = node.queue.lease_at_close() {
+            seq_lease::reserve(&fs, upto)?;
+        }
         self.node = None;
         self.note("closed".into());
         self.recover()

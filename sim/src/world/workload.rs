@@ -73,7 +73,10 @@ impl World {
         }
         let node = self.node()?;
         let encoded: usize = records.iter().map(LogRecord::encoded_len).sum();
-        if !node.queue.has_room(encoded) {
+        if !node.queue.has_room(records.len(), encoded) {
+            // Full, or short of lease: the writer's next step extends it (the request
+            // is dropped, as a caller who gave up).
+            node.queue.wants_lease_for(records.len());
             return Ok(());
         }
         let first = node.queue.next_seq();
@@ -82,6 +85,7 @@ impl World {
                 .insert(first + i as u64, record.kind, &record.key, &record.payload);
         }
         let range = node.queue.push(records.clone(), durability, first);
+        self.handed_upto = self.handed_upto.max(range.last);
         self.history.insert(
             range.first,
             Submitted {
