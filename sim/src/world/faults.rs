@@ -253,6 +253,19 @@ impl World {
                 .unwrap_or_default(),
         };
         self.maybe_lost.extend(dropped);
+        // Batches the mode drops whole: none of a log no committer got can be in the key
+        // store in part.
+        let whole: Vec<Vec<u64>> = match (self.knobs.recovery_mode, hit, from) {
+            (RecoveryMode::SkipCorrupt, Some(i), _) => vec![batches[i].2.clone()],
+            (RecoveryMode::PointInTime, _, Some(i)) => {
+                batches[i..].iter().map(|b| b.2.clone()).collect()
+            }
+            _ => Vec::new(),
+        };
+        if !self.dispatched_logs.contains(&path) {
+            self.whole_batches
+                .extend(whole.into_iter().filter(|seqs| seqs.len() > 1));
+        }
         self.corruptions.push(Corruption {
             path,
             pristine: bytes,

@@ -160,6 +160,12 @@ pub struct World {
     /// Seqs the recovery mode may drop because of a planted corruption (`PointInTime`,
     /// `SkipCorrupt`): each may read as present or absent, nothing else may change.
     maybe_lost: BTreeSet<u64>,
+    /// Batches (their seqs) a lenient recovery mode drops for damage in a log no
+    /// committer ever got: each must read absent whole or present whole, never in part.
+    whole_batches: Vec<Vec<u64>>,
+    /// Finished logs ever handed to the committers (a batch of one may be partly applied
+    /// when damage comes: it is exempt from `whole_batches`).
+    dispatched_logs: BTreeSet<PathBuf>,
     summary: Summary,
     trace_on: bool,
     trace: Vec<String>,
@@ -193,6 +199,8 @@ impl World {
             corruptions: Vec::new(),
             key_damage: Vec::new(),
             maybe_lost: BTreeSet::new(),
+            whole_batches: Vec::new(),
+            dispatched_logs: BTreeSet::new(),
             summary: Summary::default(),
             trace_on,
             trace: Vec::new(),

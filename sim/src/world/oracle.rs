@@ -113,13 +113,66 @@ impl World {
         Ok(())
     }
 
-    /// Every key reads exactly as the model says.
+    /// Every key reads exactly as the model says, and every batch a lenient recovery
+    /// mode may drop reads whole or not at all.
     pub(super) fn check_all_reads(&mut self) -> Step<()> {
         let model = self.model();
         for key in self.keys_used.clone() {
             self.check_against(&key, &model)?;
         }
+        for batch in self.whole_batches.clone() {
+            self.check_whole(&batch, &model)?;
+        }
         Ok(())
+    }
+
+    /// A batch the recovery mode may drop (`seqs`) reads absent whole or present whole.
+    /// Only records the model still shows count (a later delete or truncate hides the
+    /// others), and only keys with no other record the mode may drop (whose presence
+    /// would hide or show this batch's records).
+    fn check_whole(&mut self, seqs: &[u64], model: &BTreeMap<Vec<u8>, Vec<Record>>) -> Step<()> {
+        let Some(keys) = self.batch_keys(seqs) else {
+            return Ok(());
+        };
+        let (mut present, mut observable) = (Vec::new(), 0);
+        for key in keys {
+            let shown: BTreeSet<u64> = model
+                .get(&key)
+                .map(|records| records.iter().map(|r| r.seq.0).collect())
+                .unwrap_or_default();
+            let got = match self.read(&key) {
+                Ok(got) => got,
+                Err(StepError::Crash) if !self.fs.crashed() => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            observable += seqs.iter().filter(|s| shown.contains(s)).count();
+            present.extend(got.iter().map(|r| r.seq.0).filter(|s| seqs.contains(s)));
+        }
+        if !present.is_empty() && present.len() < observable {
+            return Err(StepError::Oracle(format!(
+                "batch {}..={} (dropped for damage, or kept whole) reads in part: {present:?}",
+                seqs[0],
+                seqs[seqs.len() - 1]
+            )));
+        }
+        Ok(())
+    }
+
+    /// The keys of the batch `seqs`, if its records are all in the history and no other
+    /// record of those keys is one the recovery mode may drop.
+    fn batch_keys(&self, seqs: &[u64]) -> Option<BTreeSet<Vec<u8>>> {
+        let (first, request) = self.history.range(..=seqs[0]).next_back()?;
+        if *first != seqs[0] || request.records.len() != seqs.len() {
+            return None;
+        }
+        let keys: BTreeSet<Vec<u8>> = request.records.iter().map(|r| r.key.clone()).collect();
+        let others_uncertain = self.history.iter().any(|(first, request)| {
+            request.records.iter().enumerate().any(|(i, r)| {
+                let seq = first + i as u64;
+                keys.contains(&r.key) && !seqs.contains(&seq) && self.maybe_lost.contains(&seq)
+            })
+        });
+        (!others_uncertain).then_some(keys)
     }
 
     /// Reads `key` and compares it with what `model` holds for it.

@@ -221,6 +221,7 @@ impl World {
         for (committer, work) in dispatched.work {
             node.inbox[committer].push_back(work);
         }
+        self.dispatched_logs.insert(name.path());
         self.note(format!(
             "dispatched {name} routed {} dups {}",
             dispatched.routed, dispatched.duplicates
