@@ -331,7 +331,20 @@ pub struct Writer<F: Fs> {
     /// Whether this log writes zeros ahead: the previous log's passes averaged fewer than
     /// [`LARGE_PASS_BYTES`] (true for the first log).
     zeros_pay: bool,
+    /// Invariant: every seq at or below is fdatasync'd; `synced_upto <= last_seq`.
+    synced_upto: u64,
     poisoned: Option<Poisoned>,
+}
+
+/// The seq up to which a caller that asked for `durability` may be released, when every
+/// seq up to `written` is written to the OS and every seq up to `synced` fdatasync'd: the
+/// one rule by which the runtime wakes callers and the simulator counts them answered.
+pub fn release_level(durability: Durability, written: u64, synced: u64) -> u64 {
+    match durability {
+        Durability::Sync => synced,
+        Durability::Buffered => written,
+        Durability::None => u64::MAX,
+    }
 }
 
 /// The mean pass, in bytes, from which zeros ahead cost more than they save. Zeros cost
@@ -353,8 +366,20 @@ impl<F: Fs> Writer<F> {
             prealloc_bytes,
             previous_log_bytes: 0,
             zeros_pay: true,
+            synced_upto: last_seq,
             poisoned: None,
         }
+    }
+
+    /// Every seq at or below is fdatasync'd.
+    pub fn synced_upto(&self) -> u64 {
+        self.synced_upto
+    }
+
+    /// The seq up to which callers asking `durability` may be released now
+    /// ([`release_level`] of what this writer wrote and synced).
+    pub fn released_upto(&self, durability: Durability) -> u64 {
+        release_level(durability, self.last_seq, self.synced_upto)
     }
 
     /// The active log.
@@ -478,10 +503,13 @@ impl<F: Fs> Writer<F> {
         if let Some(poisoned) = &self.poisoned {
             return Err(poisoned.clone());
         }
-        self.log.sync().map_err(|e| {
+        let synced = self.log.sync().map_err(|e| {
             let path = Path::new(crate::machine::WRITING_LOG);
             self.poison(Poisoned::io("the log's fdatasync", "fdatasyncing", path, e))
-        })
+        })?;
+        self.synced_upto = self.last_seq;
+        debug_assert!(!self.log.unsynced, "nothing unsynced after a sync");
+        Ok(synced)
     }
 
     /// Cuts the zeros written ahead off the active log and fdatasyncs it: the file is

@@ -30,7 +30,9 @@ use crate::fs::Fs;
 use crate::index::PendingIndex;
 use crate::machine::rotation::{Rotated, Rotation};
 use crate::machine::seq_lease::{self, SeqLease};
-use crate::machine::writer::{LogRecord, Poisoned, Request, SeqRange, SubmitQueue, Writer};
+use crate::machine::writer::{
+    release_level, LogRecord, Poisoned, Request, SeqRange, SubmitQueue, Writer,
+};
 use crate::options::Durability;
 
 /// Who waits for a request: a parked thread or an async task.
@@ -102,12 +104,11 @@ struct Acks {
 }
 
 impl Acks {
+    /// How far callers asking `durability` may be released (the writer machine's rule).
     fn level(&self, durability: Durability) -> u64 {
-        match durability {
-            Durability::Sync => self.synced.load(Ordering::SeqCst),
-            Durability::Buffered => self.written.load(Ordering::SeqCst),
-            Durability::None => u64::MAX,
-        }
+        let written = self.written.load(Ordering::SeqCst);
+        let synced = self.synced.load(Ordering::SeqCst);
+        release_level(durability, written, synced)
     }
 }
 
@@ -681,15 +682,10 @@ impl<F: Fs, C: Clock> WriterDriver<F, C> {
         shared.room.notify_all();
     }
 
-    /// Publishes the writer's levels: everything written, and everything synced unless
-    /// the active log holds unsynced bytes (then the synced level stays where it was).
+    /// Publishes the writer's levels: what it wrote and what it synced.
     fn publish(&self) {
         let written = self.writer.last_seq();
-        let synced = if self.writer.log().unsynced {
-            self.shared.acks.synced.load(Ordering::SeqCst)
-        } else {
-            written
-        };
+        let synced = self.writer.synced_upto();
         let acks = &self.shared.acks;
         debug_assert!(synced <= written, "nothing is synced before it is written");
         self.shared

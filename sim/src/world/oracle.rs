@@ -113,6 +113,18 @@ impl World {
         Ok(())
     }
 
+    /// Oracle input: a request released at `durability` up to `last` must survive what
+    /// that durability promises (`Sync` a power loss, `Buffered` a process crash), whatever
+    /// the writer reports of its passes; a sync barrier, `Sync` with no records, covers
+    /// every seq before it.
+    pub(super) fn require(&mut self, durability: Durability, last: u64) {
+        match durability {
+            Durability::Sync => self.durable_upto = self.durable_upto.max(last),
+            Durability::Buffered => self.written_upto = self.written_upto.max(last),
+            Durability::None => {}
+        }
+    }
+
     /// Every key reads exactly as the model says, and every batch a lenient recovery
     /// mode may drop reads whole or not at all.
     pub(super) fn check_all_reads(&mut self) -> Step<()> {

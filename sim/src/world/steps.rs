@@ -133,17 +133,20 @@ impl World {
             Err(poisoned) => return Err(self.poisoned_step("a writer pass", &poisoned.0)),
         };
         for request in &pass {
+            // The writer machine decides whom to release, as the runtime asks it; every
+            // caller of a finished pass is released (else it would wait forever).
+            let last = request.first_seq + request.records.len() as u64 - 1;
+            let node = self.node()?;
+            if node.writer.released_upto(request.durability) < last {
+                return Err(StepError::Oracle(format!(
+                    "a {:?} request up to {last} is not released after its pass",
+                    request.durability
+                )));
+            }
             if let Some(submitted) = self.history.get_mut(&request.token) {
                 submitted.acked = true;
             }
-            // Oracle input: each request, once its pass is done, is as durable as it
-            // asked (a barrier covers every seq before it), whatever the pass reports.
-            let last = request.first_seq + request.records.len() as u64 - 1;
-            match request.durability {
-                Durability::Sync => self.durable_upto = self.durable_upto.max(last),
-                Durability::Buffered => self.written_upto = self.written_upto.max(last),
-                Durability::None => {}
-            }
+            self.require(request.durability, last);
         }
         self.written_upto = self.written_upto.max(outcome.last_seq);
         if outcome.synced {

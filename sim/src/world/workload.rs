@@ -85,14 +85,14 @@ impl World {
                 .insert(first + i as u64, record.kind, &record.key, &record.payload);
         }
         let range = node.queue.push(records.clone(), durability, first);
+        // Released at once if the writer machine says so (`None`: when queued).
+        let acked = node.writer.released_upto(durability) >= range.last;
         self.handed_upto = self.handed_upto.max(range.last);
-        self.history.insert(
-            range.first,
-            Submitted {
-                records,
-                acked: durability == Durability::None,
-            },
-        );
+        self.history
+            .insert(range.first, Submitted { records, acked });
+        if acked {
+            self.require(durability, range.last);
+        }
         self.summary.submitted += 1;
         self.note(format!(
             "submit {}..={} {durability:?}",
