@@ -55,3 +55,61 @@ fn every_write_form_does_what_its_name_says() {
     assert_eq!(store.keys().unwrap(), vec![b"k".to_vec()]);
     store.close().unwrap();
 }
+
+/// Each `*_with` call is as durable as it asks, whatever the store's default: `Sync` on a
+/// store whose default is `None` fdatasyncs before it returns, and `None` on a store whose
+/// default is `Sync` costs no fdatasync. (The simulator submits to the writer machine's
+/// queue directly, so this glue is the tests' to check.)
+#[test]
+fn each_call_is_as_durable_as_it_asks_whatever_the_default() {
+    let open = |fs: &MemFs, durability| {
+        let options = Options {
+            durability,
+            ..Options::default()
+        };
+        Store::open_with(fs.clone(), ManualClock::new(Timestamp(1)), options).unwrap()
+    };
+    let fs = MemFs::new();
+    let store = open(&fs, Durability::None);
+    let mut syncs = fs.file_syncs();
+    type Form = dyn Fn(&Store<MemFs, ManualClock>);
+    let forms: [&Form; 4] = [
+        &|s| {
+            s.append_with("k", "v", Durability::Sync).unwrap();
+        },
+        &|s| {
+            s.append_batch_with(&[("k", "v")], Durability::Sync)
+                .unwrap();
+        },
+        &|s| {
+            s.truncate_with("k", Seq(1), Durability::Sync).unwrap();
+        },
+        &|s| {
+            s.delete_with("k", Durability::Sync).unwrap();
+        },
+    ];
+    for (i, form) in forms.iter().enumerate() {
+        form(&store);
+        assert!(fs.file_syncs() > syncs, "form {i}: a Sync call fdatasyncs");
+        syncs = fs.file_syncs();
+    }
+    store.close().unwrap();
+
+    let fs = MemFs::new();
+    let store = open(&fs, Durability::Sync);
+    let syncs = fs.file_syncs();
+    for _ in 0..20 {
+        store.append_with("k", "v", Durability::None).unwrap();
+        store
+            .append_batch_with(&[("k", "v")], Durability::Buffered)
+            .unwrap();
+        store.truncate_with("k", Seq(1), Durability::None).unwrap();
+        store.delete_with("j", Durability::Buffered).unwrap();
+    }
+    assert_eq!(
+        fs.file_syncs(),
+        syncs,
+        "None and Buffered calls cost no fdatasync"
+    );
+    store.close().unwrap();
+}
