@@ -356,6 +356,9 @@ pub struct LogDecoder<'a> {
     started: bool,
     finished: bool,
     last_seq: Option<u64>,
+    /// The highest seq any intact block's batch claims (its seq plus the blocks it says
+    /// follow it in the batch).
+    claimed_upto: u64,
     pending: Vec<Block<'a>>,
     pending_start: usize,
     valid_prefix: usize,
@@ -371,6 +374,7 @@ impl<'a> LogDecoder<'a> {
             started: false,
             finished: false,
             last_seq: None,
+            claimed_upto: 0,
             pending: Vec::new(),
             pending_start: LOG_HEADER_LEN,
             valid_prefix: 0,
@@ -386,6 +390,13 @@ impl<'a> LogDecoder<'a> {
     /// The highest seq of any intact block seen so far, in or out of a whole batch.
     pub fn last_seq(&self) -> Option<u64> {
         self.last_seq
+    }
+
+    /// The highest seq that any intact block seen so far, or the batch it is part of,
+    /// holds: with damage, the seqs of a damaged batch past its last intact block too (a
+    /// block says how many blocks of its batch follow it). At least [`Self::last_seq`].
+    pub fn claimed_upto(&self) -> u64 {
+        self.claimed_upto
     }
 
     fn damage_here(&mut self, reason: BadReason, skip: usize) -> Damage {
@@ -482,6 +493,9 @@ impl<'a> Iterator for LogDecoder<'a> {
                 // An orphan: the tail of a batch whose start was lost to damage. It is
                 // intact, so its seq counts: a seq once written is never handed out again.
                 self.last_seq = Some(block.seq);
+                self.claimed_upto = self
+                    .claimed_upto
+                    .max(block.seq.saturating_add(u64::from(block.batch_left)));
                 return Some(Err(self.damage_here(BadReason::BrokenBatch, len)));
             }
             if let Some(prev) = self.pending.last() {
@@ -505,6 +519,9 @@ impl<'a> Iterator for LogDecoder<'a> {
                 self.pending_start = self.pos;
             }
             self.last_seq = Some(block.seq);
+            self.claimed_upto = self
+                .claimed_upto
+                .max(block.seq.saturating_add(u64::from(block.batch_left)));
             self.pending.push(block);
             self.pos += len;
             if block.batch_left == 0 {

@@ -49,9 +49,10 @@ pub struct Dispatched {
 pub struct RoutedLog {
     /// Records whose seq is above `after_seq`, in seq order.
     pub records: Vec<CommitRecord>,
-    /// The highest seq of any intact block in the log, duplicates, damaged batches and
-    /// blocks past a `PointInTime` stop included (0 when none): where the watermark goes
-    /// once the log is retired, the same measure recovery uses for the store's last seq.
+    /// The highest seq any intact block of the log holds or claims for its batch
+    /// ([`LogDecoder::claimed_upto`]), duplicates, damaged batches and blocks past a
+    /// `PointInTime` stop included (0 when none): where the watermark goes once the log is
+    /// retired, the same measure recovery uses for the store's last seq.
     pub last_seq: u64,
     /// The highest seq of `records` (or `after_seq` when there are none).
     pub last_routed_seq: u64,
@@ -112,7 +113,10 @@ pub fn route_log(
         }
     }
     for _ in decoder.by_ref() {}
-    routed.last_seq = decoder.last_seq().unwrap_or(0);
+    // A damaged batch's seqs past its last intact block count too: dropped whole, so the
+    // watermark never falls inside it, and a later copy of the log (a pristine one put
+    // back) cannot bring back part of it (simulator seed 36027).
+    routed.last_seq = decoder.claimed_upto();
     Ok(routed)
 }
 
@@ -558,5 +562,48 @@ mod tests {
             gone.found_at_open_settled(),
             "removed by hand: not waited for"
         );
+    }
+
+    /// A batch whose last block is damaged is dropped whole, and the watermark goes past
+    /// all of its seqs (the intact blocks say how many follow), so a pristine copy of the
+    /// log put back later brings back none of it (simulator seed 36027: the watermark
+    /// stopped at the last intact block, and the copy brought back the batch's last seq).
+    #[test]
+    fn a_damaged_batch_is_covered_whole_and_a_pristine_copy_brings_back_none_of_it() {
+        let mut bytes = Vec::new();
+        encode_log_header(&mut bytes);
+        let mut block = |seq, first, left| {
+            let block = Block {
+                seq,
+                kind: Kind::Append,
+                batch_first: first,
+                batch_left: left,
+                key: b"k",
+                payload: b"p",
+            };
+            encode_block(&mut bytes, &block);
+        };
+        block(1, true, 0);
+        block(2, true, 2);
+        block(3, false, 1);
+        block(4, false, 0);
+        let pristine = bytes.clone();
+        let last = bytes.len() - 3;
+        bytes[last] ^= 1;
+        for mode in [RecoveryMode::PointInTime, RecoveryMode::SkipCorrupt] {
+            let routed = route_log(Path::new("log"), &bytes, mode, 0).unwrap();
+            assert_eq!(
+                routed.records.len(),
+                1,
+                "{mode:?}: the batch 2..=4 is dropped"
+            );
+            assert_eq!(routed.last_seq, 4, "{mode:?}: its seqs are covered");
+            let mut dispatcher = Dispatcher::new(1, 4, mode, 0, 4);
+            dispatcher.dispatch(LogId::at(1), &bytes).unwrap();
+            dispatcher.handle_committed(0, LogId::at(1));
+            assert_eq!(dispatcher.take_finished().unwrap().watermark, 4);
+            let copy = dispatcher.dispatch(LogId::at(2), &pristine).unwrap();
+            assert_eq!(copy.routed, 0, "{mode:?}: nothing of the batch comes back");
+        }
     }
 }
