@@ -149,6 +149,9 @@ pub struct World {
     /// The highest seq the queue ever handed out, whether its record survived or not:
     /// new seqs must always start above it (the seq lease), so a seq names one record.
     handed_upto: u64,
+    /// The last seq a request turned away for want of lease needs (0: none): the writer's
+    /// next step must lease it.
+    lease_demand: u64,
     /// Keys ever used.
     keys_used: BTreeSet<Vec<u8>>,
     /// Bytes of logs retired, kept to be put back (a replay fault).
@@ -194,6 +197,7 @@ impl World {
             written_upto: 0,
             finished_upto: 0,
             handed_upto: 0,
+            lease_demand: 0,
             keys_used: BTreeSet::new(),
             retired_logs: Vec::new(),
             corruptions: Vec::new(),

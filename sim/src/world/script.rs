@@ -95,7 +95,7 @@ impl World {
             crash_on_io_only: false,
             big_payloads: false,
             steps: 0,
-            seq_lease: 7,
+            seq_lease: 3,
         };
         world
             .fs

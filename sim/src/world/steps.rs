@@ -101,6 +101,7 @@ impl World {
         self.finished_upto = self.finished_upto.max(last_seq);
         // The same constructor as `Store`, from options the knobs make.
         let machines = Machines::build(recovered, &keys, &self.options(), Timestamp(self.now));
+        self.lease_demand = 0;
         self.node = Some(Node {
             queue: SubmitQueue::new(next_after + 1, 1 << 20).leased(machines.lease),
             writer: machines.writer,
@@ -122,6 +123,18 @@ impl World {
             self.crash_or(seq_lease::reserve(&fs, upto))?;
             self.node()?.queue.grant_lease(upto);
             self.note(format!("seq lease up to {upto}"));
+        }
+        // Liveness: a request that waited for the lease fits once the writer has stepped
+        // (in the runtime, its caller would wait for ever otherwise).
+        if self.lease_demand > 0 {
+            let lease = self.node()?.queue.lease();
+            if !lease.covers(self.lease_demand) {
+                return Err(StepError::Oracle(format!(
+                    "a request waits for seqs up to {}, yet the lease ends at {}",
+                    self.lease_demand, lease.upto
+                )));
+            }
+            self.lease_demand = 0;
         }
         let node = self.node()?;
         let pass: Vec<Request<u64>> = node.queue.take_pass(64 << 10);

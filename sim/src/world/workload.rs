@@ -76,7 +76,11 @@ impl World {
         if !node.queue.has_room(records.len(), encoded) {
             // Full, or short of lease: the writer's next step extends it (the request
             // is dropped, as a caller who gave up).
-            node.queue.wants_lease_for(records.len());
+            if node.queue.wants_lease_for(records.len()) {
+                // Oracle input, reckoned here: the seqs this request needs.
+                let needs = node.queue.next_seq() - 1 + records.len() as u64;
+                self.lease_demand = self.lease_demand.max(needs);
+            }
             return Ok(());
         }
         let first = node.queue.next_seq();
