@@ -152,6 +152,8 @@ pub struct World {
     /// The last seq a request turned away for want of lease needs (0: none): the writer's
     /// next step must lease it.
     lease_demand: u64,
+    /// Seqs handed out since the writer's last look at the lease.
+    handed_since_lease_step: u64,
     /// Keys ever used.
     keys_used: BTreeSet<Vec<u8>>,
     /// Bytes of logs retired, kept to be put back (a replay fault).
@@ -198,6 +200,7 @@ impl World {
             finished_upto: 0,
             handed_upto: 0,
             lease_demand: 0,
+            handed_since_lease_step: 0,
             keys_used: BTreeSet::new(),
             retired_logs: Vec::new(),
             corruptions: Vec::new(),

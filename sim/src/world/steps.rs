@@ -102,6 +102,7 @@ impl World {
         // The same constructor as `Store`, from options the knobs make.
         let machines = Machines::build(recovered, &keys, &self.options(), Timestamp(self.now));
         self.lease_demand = 0;
+        self.handed_since_lease_step = 0;
         self.node = Some(Node {
             queue: SubmitQueue::new(next_after + 1, 1 << 20).leased(machines.lease),
             writer: machines.writer,
@@ -124,6 +125,7 @@ impl World {
             self.node()?.queue.grant_lease(upto);
             self.note(format!("seq lease up to {upto}"));
         }
+        self.handed_since_lease_step = 0;
         // Liveness: a request that waited for the lease fits once the writer has stepped
         // (in the runtime, its caller would wait for ever otherwise).
         if self.lease_demand > 0 {

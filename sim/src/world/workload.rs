@@ -79,7 +79,19 @@ impl World {
             if node.queue.wants_lease_for(records.len()) {
                 // Oracle input, reckoned here: the seqs this request needs.
                 let needs = node.queue.next_seq() - 1 + records.len() as u64;
+                let half = node.queue.lease().seqs / 2;
                 self.lease_demand = self.lease_demand.max(needs);
+                // The writer's last step left at least half a lease (and one seq) unspent:
+                // a request waits for it only once those seqs are taken.
+                let asked = self.handed_since_lease_step + records.len() as u64;
+                if asked <= half + 1 {
+                    return Err(StepError::Oracle(format!(
+                        "a request of {} seqs waits for the lease, with {} taken since the \
+                         writer's last step and half a lease ({half}) left then",
+                        records.len(),
+                        self.handed_since_lease_step
+                    )));
+                }
             }
             return Ok(());
         }
@@ -92,6 +104,7 @@ impl World {
         // Released at once if the writer machine says so (`None`: when queued).
         let acked = node.writer.released_upto(durability) >= range.last;
         self.handed_upto = self.handed_upto.max(range.last);
+        self.handed_since_lease_step += range.last - range.first + 1;
         self.history
             .insert(range.first, Submitted { records, acked });
         if acked {
