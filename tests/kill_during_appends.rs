@@ -13,10 +13,34 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Duration;
 
-use writelog::{Options, Store};
+use writelog::{Durability, Options, Store};
 
 const CHILD_DIR_VAR: &str = "WRITELOG_TEST_CHILD_DIR";
 const NONE_CHILD_DIR_VAR: &str = "WRITELOG_TEST_NONE_CHILD_DIR";
+
+/// The child's body: 4 threads append to 13 keys at `durability` until killed, printing
+/// `ACK <seq> <payload>` after each append returns.
+fn append_until_killed(dir: &str, options: Options, durability: Durability) {
+    let store = Store::open(dir, options).unwrap();
+    let out = std::sync::Mutex::new(std::io::stdout());
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let (store, out) = (&store, &out);
+            s.spawn(move || {
+                for i in 0.. {
+                    let payload = format!("p{}-{t}-{i}", std::process::id());
+                    let key = format!("k{}", i % 13);
+                    let seq = store
+                        .append_with(key.as_bytes(), payload.as_bytes(), durability)
+                        .unwrap();
+                    let mut out = out.lock().unwrap();
+                    writeln!(out, "ACK {} {payload}", seq.0).unwrap();
+                    out.flush().unwrap();
+                }
+            });
+        }
+    });
+}
 
 #[test]
 #[ignore = "run only as the child of sync_appends_survive_sigkill"]
@@ -28,24 +52,7 @@ fn child_appender() {
         rotate_interval_ms: 5,
         ..Options::default()
     };
-    let store = Store::open(&dir, options).unwrap();
-    let out = std::sync::Mutex::new(std::io::stdout());
-    std::thread::scope(|s| {
-        for t in 0..4 {
-            let (store, out) = (&store, &out);
-            s.spawn(move || {
-                for i in 0.. {
-                    let payload = format!("p{}-{t}-{i}", std::process::id());
-                    let seq = store
-                        .append(format!("k{}", i % 13).as_bytes(), payload.as_bytes())
-                        .unwrap();
-                    let mut out = out.lock().unwrap();
-                    writeln!(out, "ACK {} {payload}", seq.0).unwrap();
-                    out.flush().unwrap();
-                }
-            });
-        }
-    });
+    append_until_killed(&dir, options, Durability::Sync);
 }
 
 #[test]
@@ -116,29 +123,7 @@ fn child_none_appender() {
         seq_lease: 64,
         ..Options::default()
     };
-    let store = Store::open(&dir, options).unwrap();
-    let out = std::sync::Mutex::new(std::io::stdout());
-    std::thread::scope(|s| {
-        for t in 0..4 {
-            let (store, out) = (&store, &out);
-            s.spawn(move || {
-                for i in 0.. {
-                    let payload = format!("p{}-{t}-{i}", std::process::id());
-                    let key = format!("k{}", i % 13);
-                    let seq = store
-                        .append_with(
-                            key.as_bytes(),
-                            payload.as_bytes(),
-                            writelog::Durability::None,
-                        )
-                        .unwrap();
-                    let mut out = out.lock().unwrap();
-                    writeln!(out, "ACK {} {payload}", seq.0).unwrap();
-                    out.flush().unwrap();
-                }
-            });
-        }
-    });
+    append_until_killed(&dir, options, Durability::None);
 }
 
 /// `None` appends return before their bytes reach the OS, so a kill loses the last of
