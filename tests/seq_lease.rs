@@ -5,7 +5,7 @@
 
 use writelog::fs::MemFs;
 use writelog::machine::{SEQ_FLOOR_FILE, SEQ_FLOOR_MAGIC};
-use writelog::{Durability, Error, Options, Store};
+use writelog::{Durability, Error, Options, Seq, Store};
 
 fn floor(fs: &MemFs) -> Option<u64> {
     writelog::seq_file::read(fs, std::path::Path::new(SEQ_FLOOR_FILE), SEQ_FLOOR_MAGIC).unwrap()
@@ -69,4 +69,33 @@ fn a_lease_of_nothing_is_refused() {
     };
     let opened = Store::open_with(MemFs::new(), writelog::clock::SystemClock, options);
     assert!(matches!(opened, Err(Error::InvalidOptions(_))));
+}
+
+/// A lease that cannot be made durable poisons the writer: no seq goes out past what is
+/// durably reserved.
+#[test]
+fn a_failed_lease_extension_poisons_the_store() {
+    let fs = MemFs::new();
+    let options = Options {
+        seq_lease: 2,
+        // No rotation (it would fdatasync the log) while the test runs.
+        rotate_interval_ms: 3_600_000,
+        ..Options::default()
+    };
+    let store = Store::open_with(fs.clone(), writelog::clock::SystemClock, options).unwrap();
+    // No log fdatasync for `None` appends: the next file sync is the lease's.
+    fs.fail_next_sync();
+    let mut outcome = Ok(Seq(0));
+    for _ in 0..10 {
+        outcome = store.append_with("k", "v", Durability::None);
+        if outcome.is_err() {
+            break;
+        }
+    }
+    let Err(Error::Poisoned(why)) = &outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(why.during(), "extending the seq lease", "{why}");
+    assert!(floor(&fs).unwrap() <= 2, "nothing past the durable lease");
+    drop(store);
 }

@@ -165,18 +165,13 @@ pub fn recover<F: Fs>(
             "new seqs start above the room damage may hide (made durable in the seq floor)"
         );
     }
-    let lease = if lease_seqs == 0 {
-        SeqLease::NONE
-    } else {
-        SeqLease {
-            upto: last_seq.saturating_add(lease_seqs),
-            seqs: lease_seqs,
+    // The floor to make durable: the lease's end, or (without one) the room left alone.
+    let (lease, floor_upto) = match lease_seqs {
+        0 => (SeqLease::NONE, last_seq),
+        seqs => {
+            let upto = last_seq.saturating_add(seqs);
+            (SeqLease { upto, seqs }, upto)
         }
-    };
-    let floor_upto = if lease_seqs == 0 {
-        last_seq
-    } else {
-        lease.upto
     };
     if floor_upto > floor && floor_upto > last_kept_seq {
         seq_lease::reserve(fs, floor_upto)?;

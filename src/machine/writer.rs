@@ -307,6 +307,16 @@ impl Poisoned {
             },
         ))
     }
+
+    /// Poison from an I/O error of the writer's step `during` on the active log.
+    fn active_log(during: &str, action: &'static str, source: std::io::Error) -> Self {
+        Self::io(
+            during,
+            action,
+            Path::new(crate::machine::WRITING_LOG),
+            source,
+        )
+    }
 }
 
 /// The group-commit writer. Owns the active log; one driver calls it.
@@ -476,8 +486,7 @@ impl<F: Fs> Writer<F> {
             self.buf.resize(self.buf.len().saturating_add(zeros), 0);
         }
         if let Err(e) = self.log.file.write_at(self.log.bytes, &self.buf) {
-            let path = Path::new(crate::machine::WRITING_LOG);
-            return Err(self.poison(Poisoned::io("the log's write", "writing", path, e)));
+            return Err(self.poison(Poisoned::active_log("the log's write", "writing", e)));
         }
         self.log.allocated = self
             .log
@@ -504,8 +513,11 @@ impl<F: Fs> Writer<F> {
             return Err(poisoned.clone());
         }
         let synced = self.log.sync().map_err(|e| {
-            let path = Path::new(crate::machine::WRITING_LOG);
-            self.poison(Poisoned::io("the log's fdatasync", "fdatasyncing", path, e))
+            self.poison(Poisoned::active_log(
+                "the log's fdatasync",
+                "fdatasyncing",
+                e,
+            ))
         })?;
         self.synced_upto = self.last_seq;
         debug_assert!(!self.log.unsynced, "nothing unsynced after a sync");
@@ -521,8 +533,7 @@ impl<F: Fs> Writer<F> {
         }
         if self.log.allocated > self.log.bytes {
             if let Err(e) = self.log.file.truncate(self.log.bytes) {
-                let path = Path::new(crate::machine::WRITING_LOG);
-                let why = Poisoned::io("sealing the log", "cutting the zeros ahead of", path, e);
+                let why = Poisoned::active_log("sealing the log", "cutting the zeros ahead of", e);
                 return Err(self.poison(why));
             }
             self.log.allocated = self.log.bytes;

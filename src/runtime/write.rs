@@ -394,10 +394,7 @@ impl WriteRuntime {
         when_full: WhenFull,
     ) -> Result<SeqRange> {
         let shared = &*self.shared;
-        let size = (
-            records.len(),
-            records.iter().map(LogRecord::encoded_len).sum(),
-        );
+        let size = request_size(&records);
         let mut state = shared.lock();
         // The dispatcher signals `room` when it retires logs; the timeout only guards
         // against a signal sent between the check and the wait.
@@ -557,10 +554,8 @@ impl<F: Fs, C: Clock> WriterDriver<F, C> {
                 match reserved {
                     Ok(()) => {
                         state.queue.grant_lease(upto);
-                        let room = std::mem::take(&mut state.room_wakers);
                         drop(state);
-                        wake_all(room);
-                        shared.room.notify_all();
+                        shared.wake_room();
                         state = shared.lock();
                     }
                     Err(e) => {
@@ -697,6 +692,12 @@ impl<F: Fs, C: Clock> WriterDriver<F, C> {
     }
 }
 
+/// A request's size as the queue bounds it: its records and their encoded bytes.
+fn request_size(records: &[LogRecord]) -> (usize, usize) {
+    let encoded_len = records.iter().map(LogRecord::encoded_len).sum();
+    (records.len(), encoded_len)
+}
+
 /// Wakes the callers of `requests`, after their levels (or the poison) are published.
 fn wake(requests: Vec<Request<Option<Waiter>>>) {
     for request in requests {
@@ -756,10 +757,7 @@ impl Submission<'_> {
         };
         let queued = match std::mem::replace(&mut self.step, Step::Done) {
             Step::Queue(records, durability) => {
-                let size = (
-                    records.len(),
-                    records.iter().map(LogRecord::encoded_len).sum(),
-                );
+                let size = request_size(&records);
                 match shared.admit(&mut state, size, WhenFull::Wait) {
                     Err(e) => Err(e),
                     Ok(false) => {

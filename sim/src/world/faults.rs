@@ -64,6 +64,20 @@ pub(super) fn segment_runs(bytes: &[u8]) -> Vec<(usize, usize)> {
 }
 
 impl World {
+    /// When tracing: the active log and the MANIFEST as the file system holds them.
+    fn trace_log_and_manifest(&mut self, when: &str) {
+        if !self.trace_on {
+            return;
+        }
+        for path in [
+            writelog::machine::WRITING_LOG,
+            writelog::keystore::manifest::MANIFEST_FILE,
+        ] {
+            let described = self.fs.describe(Path::new(path));
+            self.trace.push(format!("    {when}: {described}"));
+        }
+    }
+
     /// Applies a crash (if any), recovers (crashing again inside recovery when the seed
     /// says so), and checks the recovered state against the model.
     pub(super) fn restart_after(&mut self, crash: Option<CrashKind>) -> Result<(), Failure> {
@@ -77,23 +91,9 @@ impl World {
                 }
                 self.note(format!("crash {kind:?} after {} fs calls", self.fs.calls()));
                 self.node = None;
-                if self.trace_on {
-                    let described = self.fs.describe(Path::new(writelog::machine::WRITING_LOG));
-                    self.trace.push(format!("    before restart: {described}"));
-                    let manifest = self
-                        .fs
-                        .describe(Path::new(writelog::keystore::manifest::MANIFEST_FILE));
-                    self.trace.push(format!("    before restart: {manifest}"));
-                }
+                self.trace_log_and_manifest("before restart");
                 self.fs.restart(kind, &mut self.rng);
-                if self.trace_on {
-                    let described = self.fs.describe(Path::new(writelog::machine::WRITING_LOG));
-                    self.trace.push(format!("    after restart: {described}"));
-                    let manifest = self
-                        .fs
-                        .describe(Path::new(writelog::keystore::manifest::MANIFEST_FILE));
-                    self.trace.push(format!("    after restart: {manifest}"));
-                }
+                self.trace_log_and_manifest("after restart");
                 // A process crash keeps what was written (it is in the page cache), but only
                 // until a power loss: across a chain of crashes, what must survive is the
                 // written level if no crash in the chain lost power, else the synced level.
