@@ -15,7 +15,7 @@ use crate::index::{self, PendingIndex, Record};
 use crate::keystore::{KeyStore, OpenMode, OpenReport};
 use crate::machine::build::Machines;
 use crate::machine::recovery::{self, RecoveryReport};
-use crate::machine::writer::{LogRecord, SeqRange};
+use crate::machine::submit_queue::{LogRecord, SeqRange};
 use crate::machine::LOCK_FILE;
 use crate::options::{Durability, Options};
 use crate::read_only::ReadOnlyStore;
@@ -93,9 +93,6 @@ pub struct Store<F: Fs = RealFs, C: Clock = SystemClock> {
     index: Arc<Mutex<PendingIndex>>,
     counters: Arc<Counters>,
     recovery: RecoveryReport,
-    /// Seqs recovery left unused because damage may hide them (`last_seq` above
-    /// `last_kept_seq`): no record holds them, so `flush` never waits for them.
-    unused_seqs: std::ops::RangeInclusive<u64>,
     // Dropped last: the lock is held until the threads have stopped.
     _lock: F::Lock,
     _clock: std::marker::PhantomData<C>,
@@ -164,7 +161,6 @@ impl<F: Fs, C: Clock> Store<F, C> {
             .store(recovered.last_kept_seq, Ordering::Relaxed);
         let report = recovered.report.clone();
         let machines = Machines::build(recovered, &keys, &options, now);
-        let unused_seqs = machines.unused_seqs.clone();
         counters.publish_pending_bytes(&machines.index);
         let index = Arc::new(Mutex::new(machines.index));
         let fs = Arc::new(fs);
@@ -173,9 +169,9 @@ impl<F: Fs, C: Clock> Store<F, C> {
         let writes = WriteRuntime::start(
             Arc::clone(&fs),
             Arc::clone(&clock),
+            machines.queue,
             machines.writer,
             machines.rotation,
-            machines.lease,
             &options,
             Arc::clone(&index),
             events.clone(),
@@ -206,7 +202,6 @@ impl<F: Fs, C: Clock> Store<F, C> {
             index,
             counters,
             recovery: report,
-            unused_seqs,
             _lock: lock,
             _clock: std::marker::PhantomData,
         })
@@ -517,10 +512,7 @@ impl<F: Fs, C: Clock> Store<F, C> {
     }
 
     fn flush_inner(&self) -> Result<()> {
-        let mut target = self.writes.last_queued_seq();
-        if self.unused_seqs.contains(&target) {
-            target = self.unused_seqs.start() - 1;
-        }
+        let target = self.writes.flush_upto();
         if self.counters.applied_seq.load(Ordering::SeqCst) < target {
             self.writes.request_rotation(target)?;
         }

@@ -93,6 +93,8 @@ fn main() -> ExitCode {
                         t.checkpoints += summary.checkpoints;
                         t.compactions += summary.compactions;
                         t.retained_out += summary.retained_out;
+                        t.flushes += summary.flushes;
+                        t.backlogged += summary.backlogged;
                         totals.1 += 1;
                     }
                     Err(failure) => {
@@ -143,6 +145,10 @@ fn main() -> ExitCode {
     println!(
         "  key store: index checkpoints {}, compactions {}, records dropped by retention {}",
         t.checkpoints, t.compactions, t.retained_out
+    );
+    println!(
+        "  requests: flushes waiting {}, held by a full pending memory {}",
+        t.flushes, t.backlogged
     );
     println!("simulator: {passed} passed, {} failed", failures.len());
     if failures.is_empty() {

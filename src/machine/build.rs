@@ -1,6 +1,7 @@
 //! One constructor for every machine, from what recovery found and the options: `Store`
-//! and the simulator build the writer, rotation, dispatcher, pacing, committers and the
-//! pending index the same way, so a difference between the two cannot hide a bug.
+//! and the simulator build the submit queue, writer, rotation, dispatcher, pacing,
+//! committers and the pending index the same way, so a difference between the two cannot
+//! hide a bug.
 
 use crate::clock::Timestamp;
 use crate::fs::Fs;
@@ -12,12 +13,15 @@ use crate::machine::dispatch::Dispatcher;
 use crate::machine::pacing::CommitPacing;
 use crate::machine::recovery::Recovered;
 use crate::machine::rotation::Rotation;
-use crate::machine::seq_lease::SeqLease;
+use crate::machine::submit_queue::SubmitQueue;
 use crate::machine::writer::Writer;
 use crate::options::Options;
 
-/// Every machine of a store, built and ready to be driven.
-pub struct Machines<F: Fs> {
+/// Every machine of a store, built and ready to be driven; `T` is the driver's token for
+/// whoever waits on a request.
+pub struct Machines<F: Fs, T> {
+    /// The submit queue: seqs go on after recovery's, within its durable seq lease.
+    pub queue: SubmitQueue<T>,
     /// The group-commit writer, on the fresh active log.
     pub writer: Writer<F>,
     /// When the active log rotates.
@@ -30,14 +34,9 @@ pub struct Machines<F: Fs> {
     pub committers: Vec<Committer<F>>,
     /// Every record of the finished logs the key store does not hold yet.
     pub index: PendingIndex,
-    /// Seqs recovery kept room for but no log holds (dropped with damage, or left of the
-    /// last run's seq lease): nothing waits for them.
-    pub unused_seqs: std::ops::RangeInclusive<u64>,
-    /// The seq lease the submit queue starts with (durable already).
-    pub lease: SeqLease,
 }
 
-impl<F: Fs> Machines<F> {
+impl<F: Fs, T> Machines<F, T> {
     /// Builds them from `recovered` (what recovery found, over the key store `keys`) and
     /// `options` (not validated here: the store validates them before it opens), at `now`.
     pub fn build(
@@ -84,7 +83,13 @@ impl<F: Fs> Machines<F> {
                 .with_compaction(compaction)
             })
             .collect();
+        // Seqs recovery kept room for but no log holds (dropped with damage, or left of
+        // the last run's seq lease) are never handed out, and nothing waits for them.
+        let queue = SubmitQueue::new(recovered.last_seq + 1, options.queue_bytes_max)
+            .leased(recovered.lease)
+            .resumed_after(recovered.last_kept_seq);
         Machines {
+            queue,
             writer: Writer::new(
                 recovered.log,
                 recovered.last_seq,
@@ -95,6 +100,7 @@ impl<F: Fs> Machines<F> {
                 options.rotate_bytes_max,
                 now,
                 recovered.last_log_ts,
+                recovered.last_seq,
             ),
             dispatcher,
             pacing: CommitPacing::new(
@@ -104,8 +110,6 @@ impl<F: Fs> Machines<F> {
             ),
             committers,
             index,
-            unused_seqs: recovered.last_kept_seq + 1..=recovered.last_seq,
-            lease: recovered.lease,
         }
     }
 }

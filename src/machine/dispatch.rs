@@ -14,6 +14,7 @@ use std::path::Path;
 use crate::error::{Error, IoContext, Result};
 use crate::format::{Damage, DecodeLimits, LogDecoder};
 use crate::fs::Fs;
+use crate::index::PendingIndex;
 use crate::keystore::{committer_for_partition, partition_for, KeyStore};
 use crate::machine::commit::{CommitRecord, CommitWork};
 use crate::machine::{LogId, READING_DIR};
@@ -127,6 +128,33 @@ pub struct Finished {
     pub watermark: u64,
     /// The logs, in order.
     pub logs: Vec<LogId>,
+}
+
+/// The pending index's upkeep that a retirement makes due ([`Dispatcher::finish`]):
+/// every record up to the watermark is in the key store, durably recorded, so the index
+/// lets it go. Only a retirement makes one, so the index never lets a record go earlier.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "the pending index must let go of what the key store now holds"]
+pub struct IndexTrim {
+    upto: u64,
+}
+
+impl IndexTrim {
+    /// The applied watermark the index is trimmed to.
+    pub fn upto(&self) -> u64 {
+        self.upto
+    }
+
+    /// Trims at most `max_ops` entries; true while more remain (a driver sharing the
+    /// index with callers lets its lock go between steps).
+    pub fn step(&self, index: &mut PendingIndex, max_ops: usize) -> bool {
+        index.trim_some(self.upto, max_ops)
+    }
+
+    /// Trims all of it at once.
+    pub fn apply(self, index: &mut PendingIndex) {
+        index.trim(self.upto);
+    }
 }
 
 /// Routes logs to committers and retires them in order.
@@ -323,8 +351,14 @@ impl Dispatcher {
     /// Retires finished logs: a MANIFEST recording the segments' durable lengths and the
     /// new watermark is made durable first (when the watermark moved), then the logs are
     /// removed and `reading/` fsync'd. A crash between the two leaves logs the watermark
-    /// already covers: replayed, skipped.
-    pub fn finish<F: Fs>(&mut self, fs: &F, store: &KeyStore, finished: &Finished) -> Result<()> {
+    /// already covers: replayed, skipped. Then the pending index may let go of them: the
+    /// trim returned says how far.
+    pub fn finish<F: Fs>(
+        &mut self,
+        fs: &F,
+        store: &KeyStore,
+        finished: &Finished,
+    ) -> Result<IndexTrim> {
         assert!(
             finished.watermark >= self.watermark,
             "the watermark never goes back"
@@ -342,7 +376,10 @@ impl Dispatcher {
             fs.remove(&path).io("removing", &path)?;
         }
         fs.sync_dir(Path::new(READING_DIR))
-            .io("fsyncing", Path::new(READING_DIR))
+            .io("fsyncing", Path::new(READING_DIR))?;
+        Ok(IndexTrim {
+            upto: self.watermark,
+        })
     }
 }
 
@@ -422,7 +459,12 @@ mod tests {
         let finished = dispatcher.take_finished().unwrap();
         assert_eq!(finished.logs, names.to_vec());
         assert_eq!(finished.watermark, 2);
-        dispatcher.finish(&fs, &store, &finished).unwrap();
+        let trim = dispatcher.finish(&fs, &store, &finished).unwrap();
+        assert_eq!(
+            trim.upto(),
+            2,
+            "the index lets go of what the key store holds"
+        );
         assert_eq!(
             crate::keystore::manifest::read(&fs)
                 .unwrap()
@@ -453,7 +495,8 @@ mod tests {
                 finished.watermark, 2,
                 "{mode:?}: the hidden seq is dropped on purpose, not awaited"
             );
-            dispatcher.finish(&fs, &store, &finished).unwrap();
+            let trim = dispatcher.finish(&fs, &store, &finished).unwrap();
+            assert_eq!(trim.upto(), 2, "{mode:?}");
 
             // Without the rotation's word, the watermark stops at the last intact seq.
             let mut unaware = Dispatcher::new(1, 4, mode, 0, 4);

@@ -4,14 +4,22 @@
 //! the same methods from one thread.
 //!
 //! The order a driver must follow:
-//! 1. [`recovery::recover`] once, before anything else touches the store's files.
-//! 2. Callers push requests into a [`writer::SubmitQueue`]; it assigns seqs in queue order.
+//! 1. [`recovery::recover`] once, before anything else touches the store's files, then
+//!    [`build::Machines::build`] for every machine and the pending index.
+//! 2. Each request goes through [`submit_queue::SubmitQueue::admit`] (the backlog bounds,
+//!    the queue's bytes, the seq lease); once admitted,
+//!    [`submit_queue::SubmitQueue::push_indexed`] assigns its seqs in queue order and enters
+//!    it into the pending index. A held request's `rotate_upto` goes to
+//!    [`rotation::Rotation::request`], as does a flush's
+//!    [`submit_queue::SubmitQueue::flush_upto`] (with [`pacing::CommitPacing::hurry`]).
 //! 3. One driver owns the [`writer::Writer`] and the [`rotation::Rotation`]: it takes a pass
-//!    from the queue, calls [`writer::Writer::write_pass`], acknowledges per the returned
-//!    levels, then asks [`rotation::Rotation::is_due`] and calls
-//!    [`rotation::Rotation::rotate`] when it says so (and at [`rotation::Rotation::deadline`]
-//!    when idle).
+//!    from the queue, calls [`writer::Writer::write_pass`], releases each caller up to
+//!    [`writer::Writer::released_upto`] for its own durability, then asks
+//!    [`rotation::Rotation::is_due`] and calls [`rotation::Rotation::rotate`] when it says
+//!    so (and after [`rotation::Rotation::poll_timeout`] when idle).
 //! 4. After any I/O error the writer is poisoned and acknowledges nothing more.
+//! 5. The dispatcher's [`dispatch::Dispatcher::finish`] retires logs and returns the
+//!    [`dispatch::IndexTrim`] the driver applies to the pending index.
 
 pub mod build;
 pub mod commit;
@@ -22,6 +30,7 @@ pub mod pacing;
 pub mod recovery;
 pub mod rotation;
 pub mod seq_lease;
+pub mod submit_queue;
 pub mod writer;
 
 pub use log_id::LogId;

@@ -32,6 +32,10 @@ pub enum Rotated {
 }
 
 /// Decides when to rotate and names finished logs.
+///
+/// Call order: [`Rotation::request`] whenever a flush (or a full backlog) asks;
+/// [`Rotation::is_due`] after each writer pass and whenever [`Rotation::poll_timeout`]
+/// has passed; [`Rotation::rotate`] when it is due.
 #[derive(Clone, Debug)]
 pub struct Rotation {
     interval_ms: u64,
@@ -39,30 +43,78 @@ pub struct Rotation {
     opened_at: Timestamp,
     /// Invariant: every finished log's name is at most `tx-{last_ts}`; the next is above.
     last_ts: u64,
+    /// Every seq at or below is in a finished log.
+    finished_upto: u64,
+    /// Rotate once every seq up to this one is written. Invariant: 0 (no request) or
+    /// above `finished_upto` (a request already met is dropped).
+    requested_upto: u64,
 }
 
 impl Rotation {
     /// A rotation policy for a log opened at `opened_at`, after finished logs whose
-    /// highest name timestamp is `last_ts`.
-    pub fn new(interval_ms: u64, bytes_max: u64, opened_at: Timestamp, last_ts: u64) -> Self {
+    /// highest name timestamp is `last_ts` and that hold every seq up to `finished_upto`.
+    pub fn new(
+        interval_ms: u64,
+        bytes_max: u64,
+        opened_at: Timestamp,
+        last_ts: u64,
+        finished_upto: u64,
+    ) -> Self {
         Rotation {
             interval_ms,
             bytes_max,
             opened_at,
             last_ts,
+            finished_upto,
+            requested_upto: 0,
         }
     }
 
-    /// When to call back: the interval's end. Calling earlier is harmless.
+    /// Asks for a rotation, without waiting for the interval, as soon as every seq up to
+    /// `upto` is written (a flush waits for them to reach a finished log). A request for
+    /// seqs already in finished logs asks nothing.
+    pub fn request(&mut self, upto: u64) {
+        if upto > self.finished_upto {
+            self.requested_upto = self.requested_upto.max(upto);
+        }
+    }
+
+    /// The seqs a request waits for to reach a finished log (0: none).
+    pub fn requested_upto(&self) -> u64 {
+        self.requested_upto
+    }
+
+    /// When to call back by time: the interval's end. Calling earlier is harmless.
     pub fn deadline(&self) -> Timestamp {
         self.opened_at.plus_ms(self.interval_ms)
     }
 
+    /// How long the driver may wait, from `now`, before calling [`Self::is_due`] again:
+    /// `None` when it is due now; `u64::MAX` microseconds while the log is empty (nothing
+    /// is due until a pass writes a record); otherwise until the interval ends (above 0).
+    pub fn poll_timeout<F: Fs>(&self, now: Timestamp, writer: &Writer<F>) -> Option<u64> {
+        if self.is_due(now, writer) {
+            return None;
+        }
+        if writer.log().records == 0 {
+            return Some(u64::MAX);
+        }
+        let wait = self.deadline().micros_since(now);
+        assert!(wait > 0, "a log past its interval is due");
+        Some(wait)
+    }
+
     /// Whether the active log should rotate now: it holds records and either the
-    /// interval has passed, the clock stepped back past its opening, or it is full.
-    pub fn is_due<F: Fs>(&self, now: Timestamp, log: &ActiveLog<F>) -> bool {
+    /// interval has passed, the clock stepped back past its opening, it is full, or a
+    /// request's seqs are all written.
+    pub fn is_due<F: Fs>(&self, now: Timestamp, writer: &Writer<F>) -> bool {
+        let log = writer.log();
+        let requested = self.requested_upto > 0 && writer.last_seq() >= self.requested_upto;
         log.records > 0
-            && (now >= self.deadline() || now < self.opened_at || log.bytes >= self.bytes_max)
+            && (requested
+                || now >= self.deadline()
+                || now < self.opened_at
+                || log.bytes >= self.bytes_max)
     }
 
     /// The finished log a rotation at `now` makes: named by `now`, unless that is not
@@ -103,8 +155,16 @@ impl Rotation {
             log.ts() > self.last_ts,
             "finished log names strictly increase"
         );
+        assert!(
+            writer.last_seq() > self.finished_upto,
+            "a log that held records"
+        );
         self.last_ts = log.ts();
         self.opened_at = now;
+        self.finished_upto = writer.last_seq();
+        if self.requested_upto <= self.finished_upto {
+            self.requested_upto = 0;
+        }
         Ok(Rotated::Finished { log, synced })
     }
 }
@@ -114,7 +174,7 @@ mod tests {
     use super::*;
     use crate::format::Kind;
     use crate::fs::MemFs;
-    use crate::machine::writer::{LogRecord, SubmitQueue};
+    use crate::machine::submit_queue::{LogRecord, SubmitQueue};
     use crate::options::Durability;
 
     fn setup() -> (MemFs, Writer<MemFs>, SubmitQueue<()>) {
@@ -138,29 +198,57 @@ mod tests {
     #[test]
     fn it_is_due_by_interval_by_size_and_when_the_clock_steps_back() {
         let (_fs, mut writer, mut queue) = setup();
-        let rotation = Rotation::new(100, 1 << 20, Timestamp(1_000_000), 0);
+        let rotation = Rotation::new(100, 1 << 20, Timestamp(1_000_000), 0, 0);
         assert!(
-            !rotation.is_due(Timestamp(2_000_000), writer.log()),
+            !rotation.is_due(Timestamp(2_000_000), &writer),
             "empty log never rotates"
         );
         write_one(&mut writer, &mut queue, Durability::Sync);
-        assert!(!rotation.is_due(Timestamp(1_050_000), writer.log()));
-        assert!(rotation.is_due(Timestamp(1_100_000), writer.log()));
+        assert!(!rotation.is_due(Timestamp(1_050_000), &writer));
+        assert!(rotation.is_due(Timestamp(1_100_000), &writer));
         assert!(
-            rotation.is_due(Timestamp(999_999), writer.log()),
+            rotation.is_due(Timestamp(999_999), &writer),
             "clock stepped back"
         );
-        let small = Rotation::new(100, 10, Timestamp(1_000_000), 0);
-        assert!(
-            small.is_due(Timestamp(1_000_001), writer.log()),
-            "full by size"
+        let small = Rotation::new(100, 10, Timestamp(1_000_000), 0, 0);
+        assert!(small.is_due(Timestamp(1_000_001), &writer), "full by size");
+    }
+
+    #[test]
+    fn a_request_rotates_once_its_seqs_are_written_and_is_dropped_when_met() {
+        let (fs, mut writer, mut queue) = setup();
+        let mut rotation = Rotation::new(100, 1 << 20, Timestamp(0), 0, 0);
+        assert_eq!(
+            rotation.poll_timeout(Timestamp(200_000), &writer),
+            Some(u64::MAX),
+            "an empty log waits for a record, whatever the time"
         );
+        rotation.request(2);
+        write_one(&mut writer, &mut queue, Durability::None);
+        assert!(
+            !rotation.is_due(Timestamp(1), &writer),
+            "seq 2 is not written"
+        );
+        assert_eq!(rotation.poll_timeout(Timestamp(1), &writer), Some(99_999));
+        write_one(&mut writer, &mut queue, Durability::None);
+        assert!(rotation.is_due(Timestamp(1), &writer));
+        assert_eq!(rotation.poll_timeout(Timestamp(1), &writer), None);
+        rotation.rotate(&fs, &mut writer, Timestamp(1)).unwrap();
+        assert_eq!(rotation.requested_upto(), 0, "met");
+        rotation.request(2);
+        assert_eq!(
+            rotation.requested_upto(),
+            0,
+            "seq 2 is in a finished log already"
+        );
+        write_one(&mut writer, &mut queue, Durability::None);
+        assert!(!rotation.is_due(Timestamp(2), &writer));
     }
 
     #[test]
     fn names_strictly_increase_when_the_clock_steps_back_or_stands_still() {
         let (fs, mut writer, mut queue) = setup();
-        let mut rotation = Rotation::new(100, 1 << 20, Timestamp(0), 0);
+        let mut rotation = Rotation::new(100, 1 << 20, Timestamp(0), 0, 0);
         let mut names = Vec::new();
         for now in [500, 500, 400, 10, 900] {
             write_one(&mut writer, &mut queue, Durability::Buffered);
@@ -188,7 +276,7 @@ mod tests {
     #[test]
     fn an_empty_log_is_not_rotated() {
         let (fs, mut writer, _queue) = setup();
-        let mut rotation = Rotation::new(100, 1 << 20, Timestamp(0), 0);
+        let mut rotation = Rotation::new(100, 1 << 20, Timestamp(0), 0, 0);
         assert_eq!(
             rotation
                 .rotate(&fs, &mut writer, Timestamp(1_000_000))
@@ -206,7 +294,7 @@ mod tests {
     #[test]
     fn rotation_makes_the_rename_durable_before_creating_the_new_log() {
         let (fs, mut writer, mut queue) = setup();
-        let mut rotation = Rotation::new(100, 1 << 20, Timestamp(0), 0);
+        let mut rotation = Rotation::new(100, 1 << 20, Timestamp(0), 0, 0);
         write_one(&mut writer, &mut queue, Durability::Sync);
         let before = fs.dir_syncs();
         rotation.rotate(&fs, &mut writer, Timestamp(1)).unwrap();

@@ -5,9 +5,9 @@
 //!
 //! Call order: [`recover`](crate::machine::recovery::recover) makes the first lease
 //! durable and the queue starts with it; before each pass the writer's driver asks
-//! [`SubmitQueue::lease_wanted`](crate::machine::writer::SubmitQueue::lease_wanted),
+//! [`SubmitQueue::lease_wanted`](crate::machine::submit_queue::SubmitQueue::lease_wanted),
 //! makes that bound durable with [`reserve`], then grants it with
-//! [`SubmitQueue::grant_lease`](crate::machine::writer::SubmitQueue::grant_lease). A
+//! [`SubmitQueue::grant_lease`](crate::machine::submit_queue::SubmitQueue::grant_lease). A
 //! request that would run past the lease waits for room, as for a full queue.
 
 use std::path::Path;

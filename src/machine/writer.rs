@@ -1,227 +1,14 @@
-//! The writer: a submit queue that assigns seqs, and the group-commit pass that writes a
-//! batch of requests to the active log with one write and at most one fdatasync.
+//! The writer: the group-commit pass that writes a batch of requests (taken from the
+//! [`SubmitQueue`]) to the active log with one write and at most one fdatasync.
 
-use std::collections::VecDeque;
 use std::path::Path;
 
 use crate::error::Error;
 use crate::failure::Failure;
-use crate::format::{self, Block, Kind};
+use crate::format::{self, Block};
 use crate::fs::{Fs, FsFile};
-use crate::machine::seq_lease::SeqLease;
+use crate::machine::submit_queue::Request;
 use crate::options::Durability;
-
-/// One record of a request, owned.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LogRecord {
-    /// Append, delete or truncate.
-    pub kind: Kind,
-    /// The key, never empty (checked by the caller before it is queued).
-    pub key: Vec<u8>,
-    /// The payload; empty for a delete.
-    pub payload: Vec<u8>,
-}
-
-impl LogRecord {
-    /// The record's encoded length in the log.
-    pub fn encoded_len(&self) -> usize {
-        format::block_len(self.key.len(), self.payload.len())
-    }
-}
-
-/// The seqs a request was given: `first..=last`, consecutive.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SeqRange {
-    /// The first record's seq.
-    pub first: u64,
-    /// The last record's seq.
-    pub last: u64,
-}
-
-/// One caller's request: a batch that is written whole or not at all. `T` is the
-/// driver's token for the caller (a thread to wake, a simulated client's id); the
-/// machine only carries it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Request<T> {
-    /// Seq of `records[0]`; the others follow consecutively.
-    pub first_seq: u64,
-    /// The batch. Empty only for a sync barrier ([`SubmitQueue::push_sync_barrier`]).
-    pub records: Vec<LogRecord>,
-    /// How durable the batch must be before it is acknowledged.
-    pub durability: Durability,
-    /// Sum of the records' encoded lengths.
-    pub encoded_len: usize,
-    /// The driver's token for whoever waits on this request.
-    pub token: T,
-}
-
-/// The bounded queue between callers and the writer. Seqs are assigned here, in queue
-/// order, so queue order is log order, and only within the [`SeqLease`].
-#[derive(Debug)]
-pub struct SubmitQueue<T> {
-    requests: VecDeque<Request<T>>,
-    bytes: usize,
-    bytes_max: usize,
-    next_seq: u64,
-    /// Invariant: `next_seq - 1 <= lease.upto` (every seq handed out is leased).
-    lease: SeqLease,
-    /// The last seq the largest request refused for want of lease needs (0: none).
-    lease_demand: u64,
-}
-
-impl<T> SubmitQueue<T> {
-    /// An empty queue holding at most `bytes_max` encoded bytes, whose first request gets
-    /// seq `next_seq`, with no lease ([`SeqLease::NONE`]; see [`Self::leased`]).
-    pub fn new(next_seq: u64, bytes_max: usize) -> Self {
-        assert!(next_seq >= 1, "seq 0 is never given out");
-        SubmitQueue {
-            requests: VecDeque::new(),
-            bytes: 0,
-            bytes_max,
-            next_seq,
-            lease: SeqLease::NONE,
-            lease_demand: 0,
-        }
-    }
-
-    /// The queue handing out seqs only within `lease` (durable: recovery made it so).
-    pub fn leased(mut self, lease: SeqLease) -> Self {
-        assert!(
-            lease.covers(self.next_seq - 1),
-            "the seqs handed out are leased"
-        );
-        self.lease = lease;
-        self
-    }
-
-    /// Whether a request of `records` records and `encoded_len` bytes fits now: within the
-    /// byte bound (an empty queue takes any request, so a request larger than the bound is
-    /// taken alone rather than never) and within the lease.
-    pub fn has_room(&self, records: usize, encoded_len: usize) -> bool {
-        let bytes_fit =
-            self.requests.is_empty() || self.bytes.saturating_add(encoded_len) <= self.bytes_max;
-        bytes_fit && self.lease.covers(self.last_seq_of(records))
-    }
-
-    /// Whether a request of `records` records waits for the lease alone (then the driver
-    /// must extend it: see [`Self::lease_wanted`]); notes what it needs.
-    pub fn wants_lease_for(&mut self, records: usize) -> bool {
-        let last = self.last_seq_of(records);
-        let short = !self.lease.covers(last);
-        if short {
-            self.lease_demand = self.lease_demand.max(last);
-        }
-        short
-    }
-
-    /// The lease bound to make durable before more seqs go out, if the lease runs low or
-    /// a waiting request needs more ([`SeqLease::wanted`]).
-    pub fn lease_wanted(&self) -> Option<u64> {
-        self.lease.wanted(self.next_seq, self.lease_demand)
-    }
-
-    /// The bound `upto` is durable: seqs up to it may be handed out.
-    pub fn grant_lease(&mut self, upto: u64) {
-        assert!(upto >= self.lease.upto, "a lease never shrinks");
-        self.lease.upto = upto;
-        if self.lease.covers(self.lease_demand) {
-            self.lease_demand = 0;
-        }
-    }
-
-    /// The lease.
-    pub fn lease(&self) -> SeqLease {
-        self.lease
-    }
-
-    /// At a clean close (nothing more is queued): the floor that still covers every seq
-    /// handed out, so that the rest of the lease goes back and the next open continues
-    /// right after the last seq; `None` without a lease. After a crash, the next open
-    /// starts above the whole lease instead.
-    pub fn lease_at_close(&self) -> Option<u64> {
-        (self.lease != SeqLease::NONE).then(|| self.next_seq - 1)
-    }
-
-    /// The last seq a request of `records` records queued now would take.
-    fn last_seq_of(&self, records: usize) -> u64 {
-        (self.next_seq - 1).saturating_add(records as u64)
-    }
-
-    /// Queues a batch and gives it its seqs. The caller checked [`Self::has_room`].
-    pub fn push(&mut self, records: Vec<LogRecord>, durability: Durability, token: T) -> SeqRange {
-        assert!(!records.is_empty(), "a request holds at least one record");
-        let encoded_len: usize = records.iter().map(LogRecord::encoded_len).sum();
-        assert!(
-            self.has_room(records.len(), encoded_len),
-            "push without room"
-        );
-        let first = self.next_seq;
-        let last = first + records.len() as u64 - 1;
-        assert!(self.lease.covers(last), "seqs go out only within the lease");
-        self.next_seq = last + 1;
-        self.bytes += encoded_len;
-        self.requests.push_back(Request {
-            first_seq: first,
-            records,
-            durability,
-            encoded_len,
-            token,
-        });
-        SeqRange { first, last }
-    }
-
-    /// Queues a sync barrier: a request of no records, `Sync`, that takes no seq. Its pass
-    /// fdatasyncs the log if it holds unsynced bytes, so once it is acknowledged every
-    /// request queued before it is `Sync`-durable whatever it asked for. Returns the last
-    /// seq it covers (the one given out before it).
-    pub fn push_sync_barrier(&mut self, token: T) -> u64 {
-        self.requests.push_back(Request {
-            first_seq: self.next_seq,
-            records: Vec::new(),
-            durability: Durability::Sync,
-            encoded_len: 0,
-            token,
-        });
-        self.next_seq - 1
-    }
-
-    /// Takes requests from the front, at least one (when any) and no more than
-    /// `pass_bytes_max` encoded bytes beyond the first.
-    pub fn take_pass(&mut self, pass_bytes_max: usize) -> Vec<Request<T>> {
-        let mut taken = Vec::new();
-        let mut bytes = 0usize;
-        while let Some(next) = self.requests.front() {
-            if !taken.is_empty() && bytes + next.encoded_len > pass_bytes_max {
-                break;
-            }
-            bytes += next.encoded_len;
-            taken.extend(self.requests.pop_front());
-        }
-        self.bytes -= bytes;
-        taken
-    }
-
-    /// Takes every request left (a poisoned or closing driver releases their callers).
-    pub fn drain(&mut self) -> Vec<Request<T>> {
-        self.bytes = 0;
-        self.requests.drain(..).collect()
-    }
-
-    /// True when no request waits.
-    pub fn is_empty(&self) -> bool {
-        self.requests.is_empty()
-    }
-
-    /// Encoded bytes waiting.
-    pub fn bytes(&self) -> usize {
-        self.bytes
-    }
-
-    /// The seq the next request will get.
-    pub fn next_seq(&self) -> u64 {
-        self.next_seq
-    }
-}
 
 /// The log file being written, with what the writer knows of it.
 ///
@@ -566,8 +353,9 @@ impl<F: Fs> Writer<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::{DecodeLimits, LogDecoder};
+    use crate::format::{DecodeLimits, Kind, LogDecoder};
     use crate::fs::MemFs;
+    use crate::machine::submit_queue::{LogRecord, SubmitQueue};
 
     fn record(key: &str, payload: &str) -> LogRecord {
         LogRecord {
@@ -586,51 +374,6 @@ mod tests {
         fs.create_dir_all(Path::new("d")).unwrap();
         let log = ActiveLog::create(fs, Path::new("d/tx.log")).unwrap();
         Writer::new(log, 0, prealloc_bytes)
-    }
-
-    #[test]
-    fn the_queue_assigns_consecutive_seqs_and_bounds_its_bytes() {
-        let mut queue = SubmitQueue::<()>::new(1, 100);
-        let a = queue.push(vec![record("k", "v"); 2], Durability::Sync, ());
-        assert_eq!(a, SeqRange { first: 1, last: 2 });
-        assert!(
-            !queue.has_room(1, record("k", "v").encoded_len()),
-            "the bound counts encoded bytes"
-        );
-        assert_eq!(
-            queue.take_pass(1).len(),
-            1,
-            "a pass takes at least one request"
-        );
-        let b = queue.push(vec![record("k", "v")], Durability::None, ());
-        assert_eq!(b.first, 3);
-        let c = queue.push(vec![record("k", "v")], Durability::None, ());
-        assert_eq!(c.first, 4);
-        assert_eq!(queue.take_pass(1 << 20).len(), 2);
-        assert!(queue.is_empty());
-        assert_eq!(queue.bytes(), 0);
-        assert!(queue.has_room(1, 1 << 30), "an empty queue takes anything");
-    }
-
-    #[test]
-    fn the_queue_hands_out_seqs_only_within_its_lease() {
-        let lease = SeqLease { upto: 4, seqs: 4 };
-        let mut queue = SubmitQueue::<()>::new(1, 1 << 20).leased(lease);
-        assert_eq!(queue.lease_wanted(), None, "4 seqs leased, none out");
-        queue.push(vec![record("k", "v"); 3], Durability::None, ());
-        assert_eq!(queue.lease_wanted(), Some(7), "half spent: 4 past seq 3");
-        assert!(!queue.has_room(2, 10), "seqs 4 and 5: past the lease");
-        assert!(queue.wants_lease_for(2));
-        assert!(queue.has_room(1, 10), "seq 4 is leased");
-        // A batch longer than an extension: the lease grows to cover it.
-        assert!(queue.wants_lease_for(9));
-        assert_eq!(queue.lease_wanted(), Some(12));
-        queue.grant_lease(12);
-        assert!(queue.has_room(9, 10));
-        assert_eq!(queue.lease_wanted(), None, "the demand is met");
-        let range = queue.push(vec![record("k", "v"); 9], Durability::None, ());
-        assert_eq!((range.first, range.last), (4, 12));
-        assert!(!queue.has_room(1, 10), "seq 13 is not leased");
     }
 
     #[test]

@@ -546,7 +546,8 @@ impl<F: Fs> DispatchDriver<F> {
         let Some(finished) = self.setup.dispatcher.take_finished() else {
             return Ok(false);
         };
-        self.setup
+        let trim = self
+            .setup
             .dispatcher
             .finish(&*self.setup.fs, &self.setup.store, &finished)?;
         let retired = finished.logs.len() as u64;
@@ -555,12 +556,12 @@ impl<F: Fs> DispatchDriver<F> {
             Ordering::SeqCst,
             |n| Some(n.saturating_sub(retired)),
         );
-        let applied = finished.watermark;
+        let applied = trim.upto();
         // In steps, the lock released between them: an append waits for one step at
         // most, not for the trim of a whole handout (tens of milliseconds at a time).
         loop {
             let mut index = self.setup.index.lock().unwrap_or_else(|e| e.into_inner());
-            let more = index.trim_some(applied, TRIM_STEP_OPS);
+            let more = trim.step(&mut index, TRIM_STEP_OPS);
             self.setup.counters.publish_pending_bytes(&index);
             if !more {
                 break;

@@ -29,14 +29,15 @@ use crate::failure::Failure;
 use crate::fs::Fs;
 use crate::index::PendingIndex;
 use crate::machine::rotation::{Rotated, Rotation};
-use crate::machine::seq_lease::{self, SeqLease};
-use crate::machine::writer::{
-    release_level, LogRecord, Poisoned, Request, SeqRange, SubmitQueue, Writer,
+use crate::machine::seq_lease;
+use crate::machine::submit_queue::{
+    Admission, BacklogBounds, BacklogLoad, LogRecord, Request, SeqRange, SubmitQueue,
 };
+use crate::machine::writer::{release_level, Poisoned, Writer};
 use crate::options::Durability;
 
 /// Who waits for a request: a parked thread or an async task.
-enum Waiter {
+pub(crate) enum Waiter {
     /// A blocking caller, parked in [`WriteRuntime::submit`].
     Thread(Thread),
     /// An async caller: its [`Submission`] polls again when woken.
@@ -54,7 +55,7 @@ impl Waiter {
 
 /// The waker of an async caller's request, replaced at each poll (a task may move
 /// between executor threads, and its waker with it).
-struct TaskWake(Mutex<Option<Waker>>);
+pub(crate) struct TaskWake(Mutex<Option<Waker>>);
 
 impl TaskWake {
     fn new(waker: &Waker) -> Arc<Self> {
@@ -88,9 +89,9 @@ struct WriteState {
     closing: bool,
     /// The writer is waiting on `work` (so a submit must wake it).
     writer_idle: bool,
-    /// Rotate as soon as every seq up to this one is written (0: no request). `flush`
-    /// asks for it so that it need not wait for the rotation interval.
-    rotate_upto: u64,
+    /// A rotation request on its way to the writer's [`Rotation`] machine (0: none):
+    /// from `flush`, or from admission when the pending memory is full.
+    rotation_asked: u64,
 }
 
 /// The acknowledgement levels. Only the writer thread stores them; they only grow.
@@ -119,8 +120,7 @@ struct Shared {
     state: Mutex<WriteState>,
     /// Filled under `state`'s lock, in seq order.
     index: Arc<Mutex<PendingIndex>>,
-    backlog_logs_max: u64,
-    backlog_bytes_max: u64,
+    backlog: BacklogBounds,
     /// The writer waits here for work.
     work: Condvar,
     /// Callers wait here for room in the queue.
@@ -196,31 +196,31 @@ impl Shared {
     }
 
     /// Whether a request of `records` records and `encoded_len` bytes may be queued now
-    /// (`Ok(true)`), must wait for room (`Ok(false)`), or fails. Asks for a rotation when
-    /// the backlog's memory is full, since records in the active log cannot be applied
-    /// before it, and for a longer seq lease when that is what it waits for.
+    /// (`Ok(true)`), must wait for room (`Ok(false)`), or fails. The queue's admission
+    /// rule decides; this passes on what it asks (a rotation, a writer woken for the
+    /// lease) and turns a refusal into the caller's error.
     fn admit(
         &self,
         state: &mut WriteState,
-        (records, encoded_len): (usize, usize),
+        size: (usize, usize),
         when_full: WhenFull,
     ) -> Result<bool> {
         Self::taking_requests(state)?;
-        let logs_waiting = self.counters.logs_waiting.load(Ordering::SeqCst);
-        let pending_bytes = self.counters.pending_bytes.load(Ordering::SeqCst);
-        let memory_full = pending_bytes >= self.backlog_bytes_max;
-        let backlogged = logs_waiting >= self.backlog_logs_max || memory_full;
-        if !backlogged && state.queue.has_room(records, encoded_len) {
-            return Ok(true);
+        let load = BacklogLoad {
+            logs_waiting: self.counters.logs_waiting.load(Ordering::SeqCst),
+            pending_bytes: self.counters.pending_bytes.load(Ordering::SeqCst),
+        };
+        let held = match state.queue.admit(size, load, self.backlog) {
+            Admission::Admit => return Ok(true),
+            Admission::Held(held) => held,
+        };
+        if let Some(upto) = held.rotate_upto {
+            state.rotation_asked = state.rotation_asked.max(upto);
         }
-        if state.queue.wants_lease_for(records) {
+        if held.wake_writer() {
             self.wake_writer(state);
         }
-        if memory_full {
-            let queued_upto = state.queue.next_seq() - 1;
-            state.rotate_upto = state.rotate_upto.max(queued_upto);
-            self.wake_writer(state);
-        }
+        let backlogged = held.backlogged;
         if backlogged && self.counters.commit_stopped.load(Ordering::SeqCst) {
             return Err(Error::CommitFailed(Failure::without_cause(
                 "the commit side stopped, so the backlog cannot drain (flush() gives the reason)",
@@ -228,8 +228,8 @@ impl Shared {
         }
         match (when_full, backlogged) {
             (WhenFull::Fail, true) => Err(Error::Backlogged {
-                logs_waiting,
-                pending_bytes,
+                logs_waiting: load.logs_waiting,
+                pending_bytes: load.pending_bytes,
             }),
             (WhenFull::Fail, false) => Err(Error::QueueFull),
             (WhenFull::Wait, _) => Ok(false),
@@ -246,19 +246,8 @@ impl Shared {
         durability: Durability,
         waiter: Option<Waiter>,
     ) -> SeqRange {
-        let first_seq = state.queue.next_seq();
-        {
-            for (i, record) in records.iter().enumerate() {
-                index.insert(
-                    first_seq + i as u64,
-                    record.kind,
-                    &record.key,
-                    &record.payload,
-                );
-            }
-            self.counters.publish_pending_bytes(index);
-        }
-        let range = state.queue.push(records, durability, waiter);
+        let range = state.queue.push_indexed(index, records, durability, waiter);
+        self.counters.publish_pending_bytes(index);
         self.wake_writer(state);
         range
     }
@@ -319,28 +308,35 @@ impl WriteRuntime {
     pub(crate) fn start<F: Fs, C: Clock>(
         fs: Arc<F>,
         clock: Arc<C>,
+        queue: SubmitQueue<Option<Waiter>>,
         writer: Writer<F>,
         rotation: Rotation,
-        lease: SeqLease,
         options: &crate::Options,
         index: Arc<Mutex<PendingIndex>>,
         events: std::sync::mpsc::Sender<DispatchEvent>,
         counters: Arc<Counters>,
     ) -> Result<Self> {
-        let (queue_bytes_max, pass_bytes_max) = (options.queue_bytes_max, options.pass_bytes_max);
+        let pass_bytes_max = options.pass_bytes_max;
         let last_seq = writer.last_seq();
+        assert_eq!(
+            queue.next_seq(),
+            last_seq + 1,
+            "the queue goes on after the log"
+        );
         let shared = Arc::new(Shared {
             state: Mutex::new(WriteState {
-                queue: SubmitQueue::new(last_seq + 1, queue_bytes_max).leased(lease),
+                queue,
                 poisoned: None,
                 closing: false,
                 writer_idle: false,
-                rotate_upto: 0,
+                rotation_asked: 0,
                 room_wakers: Vec::new(),
             }),
             index,
-            backlog_logs_max: options.backlog_logs_max as u64,
-            backlog_bytes_max: options.backlog_bytes_max as u64,
+            backlog: BacklogBounds {
+                logs_max: options.backlog_logs_max as u64,
+                bytes_max: options.backlog_bytes_max as u64,
+            },
             work: Condvar::new(),
             room: Condvar::new(),
             acks: Acks {
@@ -466,9 +462,10 @@ impl WriteRuntime {
         }
     }
 
-    /// The seq of the last request queued so far.
-    pub(crate) fn last_queued_seq(&self) -> u64 {
-        self.shared.lock().queue.next_seq() - 1
+    /// What a flush queued now waits for (the queue decides: see
+    /// [`SubmitQueue::flush_upto`]).
+    pub(crate) fn flush_upto(&self) -> u64 {
+        self.shared.lock().queue.flush_upto()
     }
 
     /// Asks the writer to rotate once every seq up to `upto` is written, without waiting
@@ -478,7 +475,7 @@ impl WriteRuntime {
         if let Some(poisoned) = &state.poisoned {
             return Err(Error::Poisoned(poisoned.0.clone()));
         }
-        state.rotate_upto = state.rotate_upto.max(upto);
+        state.rotation_asked = state.rotation_asked.max(upto);
         if state.writer_idle {
             state.writer_idle = false;
             self.shared.work.notify_one();
@@ -547,6 +544,9 @@ impl<F: Fs, C: Clock> WriterDriver<F, C> {
             if state.poisoned.is_some() {
                 break;
             }
+            // The request goes to the machine that decides when to rotate.
+            self.rotation
+                .request(std::mem::take(&mut state.rotation_asked));
             if let Some(upto) = state.queue.lease_wanted() {
                 drop(state);
                 let reserved = seq_lease::reserve(&*self.fs, upto);
@@ -617,13 +617,9 @@ impl<F: Fs, C: Clock> WriterDriver<F, C> {
                 break;
             } else {
                 let now = self.clock.now();
-                let asked = state.rotate_upto > 0;
-                if !asked && !self.rotation.is_due(now, self.writer.log()) {
-                    let wait_us = self
-                        .rotation
-                        .deadline()
-                        .micros_since(now)
-                        .clamp(1_000, 1_000_000);
+                if let Some(wait_us) = self.rotation.poll_timeout(now, &self.writer) {
+                    // Woken early by a submit, a request or the close.
+                    let wait_us = wait_us.clamp(1_000, 1_000_000);
                     state.writer_idle = true;
                     state = shared
                         .work
@@ -635,11 +631,8 @@ impl<F: Fs, C: Clock> WriterDriver<F, C> {
                 }
             }
             let now = self.clock.now();
-            let asked = state.rotate_upto > 0 && self.writer.last_seq() >= state.rotate_upto;
-            if asked || self.rotation.is_due(now, self.writer.log()) {
-                if asked {
-                    state.rotate_upto = 0;
-                }
+            if self.rotation.is_due(now, &self.writer) {
+                let asked = self.rotation.requested_upto();
                 drop(state);
                 let rotated = {
                     let _rotation = tracing::debug_span!("rotation", asked).entered();

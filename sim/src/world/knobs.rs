@@ -46,6 +46,9 @@ pub(super) struct Knobs {
     /// the lease every few passes, and 3 (below the workload's batches of up to 4) makes
     /// requests wait for it before half of it is spent.
     pub(super) seq_lease: u64,
+    /// The backlog bounds (`Options::backlog_logs_max`, `backlog_bytes_max`): admission
+    /// holds requests past them, pacing hurries past half of either.
+    pub(super) backlog: BacklogBounds,
 }
 
 impl Knobs {
@@ -83,6 +86,7 @@ impl Knobs {
             big_payloads: rng.random_bool(0.2),
             steps: rng.random_range(200..1200),
             seq_lease: seq_lease::SEQ_LEASE_DEFAULT,
+            backlog: BACKLOG,
         };
         // The later fault kinds come from a stream of their own, so that adding them left
         // every earlier seed's draws (and its story, when they are off) as it was.
@@ -137,15 +141,28 @@ impl Knobs {
         // The seq lease, from a stream of its own (as above).
         let mut lease = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_FA17_0000_0004);
         knobs.seq_lease = [seq_lease::SEQ_LEASE_DEFAULT, 64, 3][lease.random_range(0..3)];
+        // Tight backlogs in one seed in four, from a stream of their own (as above): a
+        // full pending memory holds requests and asks for a rotation.
+        let mut backlog = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_FA17_0000_0005);
+        knobs.backlog = [
+            BACKLOG,
+            BACKLOG,
+            BACKLOG,
+            BacklogBounds {
+                logs_max: [2, 4][backlog.random_range(0..2)],
+                bytes_max: [1024, 8192][backlog.random_range(0..2)],
+            },
+        ][backlog.random_range(0..4)];
         (knobs, rng)
     }
 }
 
-/// The backlog bounds of the simulated store: the dispatcher hands out at most this many
-/// logs at once, and its pacing hurries past half of either.
-pub(super) const PACING_BACKLOG_LOGS: usize = 16;
-
-pub(super) const PACING_BACKLOG_BYTES: usize = 1 << 20;
+/// The backlog bounds of most simulated stores: the dispatcher hands out at most this
+/// many logs at once, and its pacing hurries past half of either.
+pub(super) const BACKLOG: BacklogBounds = BacklogBounds {
+    logs_max: 16,
+    bytes_max: 1 << 20,
+};
 
 /// A policy under which nothing is ever compacted.
 pub(super) const NO_COMPACTION: CompactPolicy = CompactPolicy::NEVER;
@@ -173,8 +190,8 @@ impl World {
             retain_bytes: (retain_bytes != u64::MAX).then_some(retain_bytes),
             commit_interval_ms: k.commit_interval_ms,
             seq_lease: k.seq_lease,
-            backlog_logs_max: PACING_BACKLOG_LOGS,
-            backlog_bytes_max: PACING_BACKLOG_BYTES,
+            backlog_logs_max: k.backlog.logs_max as usize,
+            backlog_bytes_max: k.backlog.bytes_max as usize,
             ..Options::default()
         }
     }

@@ -31,7 +31,10 @@ use writelog::machine::pacing::{Backlog, CommitPacing};
 use writelog::machine::recovery;
 use writelog::machine::rotation::{Rotated, Rotation};
 use writelog::machine::seq_lease;
-use writelog::machine::writer::{LogRecord, Request, SubmitQueue, Writer};
+use writelog::machine::submit_queue::{
+    Admission, BacklogBounds, BacklogLoad, LogRecord, Request, SubmitQueue,
+};
+use writelog::machine::writer::Writer;
 use writelog::machine::{LogId, READING_DIR, WRITING_DIR};
 use writelog::Seq;
 use writelog::{Durability, Options, RecoveryMode};
@@ -96,6 +99,10 @@ pub struct Summary {
     pub compactions: u64,
     /// Records compactions dropped by retention.
     pub retained_out: u64,
+    /// Flushes that had something to wait for.
+    pub flushes: u64,
+    /// Requests held because the pending memory was full (each asks for a rotation).
+    pub backlogged: u64,
     /// The trace digest: the same for the same seed on every run.
     pub digest: u64,
 }
@@ -154,6 +161,14 @@ pub struct World {
     lease_demand: u64,
     /// Seqs handed out since the writer's last look at the lease.
     handed_since_lease_step: u64,
+    /// The model's last seq holding a record (of a request queued, or kept by recovery):
+    /// what a flush waits for.
+    last_record_seq: u64,
+    /// The seq a flush in progress waits for to be applied (0: none).
+    flush_waits: u64,
+    /// The highest seq a rotation was asked for since the restart (by a flush, or by a
+    /// full pending memory): the log must rotate once every seq up to it is written.
+    rotation_asked: u64,
     /// Keys ever used.
     keys_used: BTreeSet<Vec<u8>>,
     /// Bytes of logs retired, kept to be put back (a replay fault).
@@ -200,6 +215,9 @@ impl World {
             finished_upto: 0,
             handed_upto: 0,
             lease_demand: 0,
+            last_record_seq: 0,
+            flush_waits: 0,
+            rotation_asked: 0,
             handed_since_lease_step: 0,
             keys_used: BTreeSet::new(),
             retired_logs: Vec::new(),
@@ -309,7 +327,8 @@ impl World {
         }
         match self.rng.random_range(0..100u32) {
             0..2 => self.submit_sync_barrier(),
-            2..40 => self.submit(),
+            2..4 => self.flush(),
+            4..40 => self.submit(),
             40..60 => self.writer_pass(),
             60..68 => self.rotate(false),
             68..78 => self.dispatch(),

@@ -55,6 +55,10 @@ pub enum ScriptOp {
     Replay,
     /// The wall clock moves by this many milliseconds (back when negative).
     Clock { ms: i16 },
+    /// A flush asks the machines to hurry (`Store::flush`, without the wait).
+    Flush,
+    /// Rotate the active log if its rotation machine says it is due.
+    RotateIfDue,
 }
 
 /// A durability from one byte: `Sync`, `Buffered`, `None` by the byte modulo 3.
@@ -96,6 +100,11 @@ impl World {
             big_payloads: false,
             steps: 0,
             seq_lease: 3,
+            // Tight, so that a script can fill the backlog.
+            backlog: BacklogBounds {
+                logs_max: 4,
+                bytes_max: 4096,
+            },
         };
         world
             .fs
@@ -168,6 +177,8 @@ impl World {
                     self.commit_one(usize::from(committer) % self.knobs.committers)
                 }
                 ScriptOp::Retire => self.retire(),
+                ScriptOp::Flush => self.flush(),
+                ScriptOp::RotateIfDue => self.rotate(false),
             };
             match done {
                 Ok(()) => {}

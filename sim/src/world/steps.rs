@@ -15,6 +15,8 @@ pub(super) struct Node {
     pub(super) index: PendingIndex,
     /// When the dispatcher may hand logs out, on the simulated clock.
     pub(super) pacing: CommitPacing,
+    /// Finished logs not yet retired, as the runtime counts them for admission.
+    pub(super) logs_waiting: u64,
 }
 
 impl World {
@@ -99,12 +101,21 @@ impl World {
         self.durable_upto = last_seq;
         self.written_upto = last_seq;
         self.finished_upto = self.finished_upto.max(last_seq);
+        self.last_record_seq = last_seq;
+        self.flush_waits = 0;
+        self.rotation_asked = 0;
         // The same constructor as `Store`, from options the knobs make.
+        let logs_waiting = recovered.report.logs_waiting as u64;
         let machines = Machines::build(recovered, &keys, &self.options(), Timestamp(self.now));
+        assert_eq!(
+            machines.queue.next_seq(),
+            next_after + 1,
+            "seqs go on after recovery's"
+        );
         self.lease_demand = 0;
         self.handed_since_lease_step = 0;
         self.node = Some(Node {
-            queue: SubmitQueue::new(next_after + 1, 1 << 20).leased(machines.lease),
+            queue: machines.queue,
             writer: machines.writer,
             rotation: machines.rotation,
             dispatcher: machines.dispatcher,
@@ -113,6 +124,7 @@ impl World {
             inbox: vec![VecDeque::new(); self.knobs.committers],
             index: machines.index,
             pacing: machines.pacing,
+            logs_waiting,
         });
         self.check_all_reads()
     }
@@ -181,8 +193,19 @@ impl World {
     pub(super) fn rotate(&mut self, force: bool) -> Step<()> {
         let now = Timestamp(self.now);
         let fs = self.fs.clone();
+        let (asked, finished_upto, written_upto) =
+            (self.rotation_asked, self.finished_upto, self.written_upto);
         let node = self.node()?;
-        if !force && !node.rotation.is_due(now, node.writer.log()) {
+        if !force && !node.rotation.is_due(now, &node.writer) {
+            // Liveness: every seq the rotation was asked for (by a flush, or by a full
+            // pending memory) is written, so the log holding them must rotate now,
+            // whatever the interval (else the flush waits for it).
+            if asked > finished_upto && written_upto >= asked {
+                return Err(StepError::Oracle(format!(
+                    "a rotation was asked for seqs up to {asked}, written but in no \
+                     finished log, yet the log is not due to rotate"
+                )));
+            }
             return Ok(());
         }
         let rotated = match node.rotation.rotate(&fs, &mut node.writer, now) {
@@ -192,6 +215,7 @@ impl World {
         let last = node.writer.last_seq();
         if let Rotated::Finished { log: name, .. } = rotated {
             node.dispatcher.expect(name, last);
+            node.logs_waiting += 1;
             self.durable_upto = self.durable_upto.max(last);
             self.finished_upto = self.finished_upto.max(last);
             self.note(format!("rotated {name}"));
@@ -204,7 +228,9 @@ impl World {
         let logs = LogId::all_in(&names);
         let fs = self.fs.clone();
         let now = Timestamp(self.now);
+        let waits = self.flush_waits;
         let node = self.node()?;
+        node.logs_waiting = logs.len() as u64;
         let Some(name) = node.dispatcher.next_log(&logs) else {
             return Ok(());
         };
@@ -218,6 +244,14 @@ impl World {
                 pending_bytes: node.index.bytes() as u64,
             };
             if !node.pacing.is_due(now, &backlog) {
+                // Liveness: a flush waiting for seqs above the watermark is not paced.
+                if waits > backlog.watermark {
+                    return Err(StepError::Oracle(format!(
+                        "a flush waits for seq {waits} above the watermark {}, yet the \
+                         hand-out of {waiting} logs is paced",
+                        backlog.watermark
+                    )));
+                }
                 return Ok(());
             }
             node.pacing.handed_out(now);
@@ -331,12 +365,16 @@ impl World {
             }
         }
         let node = self.node()?;
-        match node.dispatcher.finish(&fs, &node.keys, &finished) {
-            Ok(()) => {}
+        let trim = match node.dispatcher.finish(&fs, &node.keys, &finished) {
+            Ok(trim) => trim,
             Err(_) if self.is_fault() => return Err(StepError::Crash),
             Err(e) => return Err(StepError::from(e)),
+        };
+        trim.apply(&mut node.index);
+        node.logs_waiting = node.logs_waiting.saturating_sub(finished.logs.len() as u64);
+        if self.flush_waits <= finished.watermark {
+            self.flush_waits = 0;
         }
-        node.index.trim(finished.watermark);
         let retired: BTreeSet<PathBuf> = finished.logs.iter().map(|l| l.path()).collect();
         self.corruptions.retain(|c| !retired.contains(&c.path));
         self.retired_logs.extend(copies);

@@ -71,15 +71,31 @@ impl World {
         for record in &records {
             self.keys_used.insert(record.key.clone());
         }
+        let bounds = self.knobs.backlog;
         let node = self.node()?;
         let encoded: usize = records.iter().map(LogRecord::encoded_len).sum();
-        if !node.queue.has_room(records.len(), encoded) {
-            // Full, or short of lease: the writer's next step extends it (the request
-            // is dropped, as a caller who gave up).
-            if node.queue.wants_lease_for(records.len()) {
+        let load = BacklogLoad {
+            logs_waiting: node.logs_waiting,
+            pending_bytes: node.index.bytes() as u64,
+        };
+        // The store's admission rule, as `Store` runs it.
+        if let Admission::Held(held) = node.queue.admit((records.len(), encoded), load, bounds) {
+            // Held: the request is dropped, as a caller who gave up. The writer's next
+            // step extends a lease that ran short; a full pending memory rotates the log.
+            if let Some(upto) = held.rotate_upto {
+                node.rotation.request(upto);
+            }
+            let (next_seq, half) = (node.queue.next_seq(), node.queue.lease().seqs / 2);
+            // Oracle input, from the model: with the pending memory full, the log must
+            // rotate once every record queued is written (its records cannot be applied,
+            // and their memory freed, before), whatever the interval.
+            if load.pending_bytes >= bounds.bytes_max {
+                self.rotation_asked = self.rotation_asked.max(self.last_record_seq);
+            }
+            self.summary.backlogged += u64::from(held.rotate_upto.is_some());
+            if held.lease_short {
                 // Oracle input, reckoned here: the seqs this request needs.
-                let needs = node.queue.next_seq() - 1 + records.len() as u64;
-                let half = node.queue.lease().seqs / 2;
+                let needs = next_seq - 1 + records.len() as u64;
                 self.lease_demand = self.lease_demand.max(needs);
                 // The writer's last step left at least half a lease (and one seq) unspent:
                 // a request waits for it only once those seqs are taken.
@@ -95,15 +111,20 @@ impl World {
             }
             return Ok(());
         }
-        let first = node.queue.next_seq();
-        for (i, record) in records.iter().enumerate() {
-            node.index
-                .insert(first + i as u64, record.kind, &record.key, &record.payload);
+        // The backlog bounds hold: nothing is admitted past either.
+        if load.logs_waiting >= bounds.logs_max || load.pending_bytes >= bounds.bytes_max {
+            return Err(StepError::Oracle(format!(
+                "a request admitted with {load:?} waiting, past the bounds {bounds:?}"
+            )));
         }
-        let range = node.queue.push(records.clone(), durability, first);
+        let first = node.queue.next_seq();
+        let range = node
+            .queue
+            .push_indexed(&mut node.index, records.clone(), durability, first);
         // Released at once if the writer machine says so (`None`: when queued).
         let acked = node.writer.released_upto(durability) >= range.last;
         self.handed_upto = self.handed_upto.max(range.last);
+        self.last_record_seq = range.last;
         self.handed_since_lease_step += range.last - range.first + 1;
         self.history
             .insert(range.first, Submitted { records, acked });
@@ -115,6 +136,32 @@ impl World {
             "submit {}..={} {durability:?}",
             range.first, range.last
         ));
+        Ok(())
+    }
+
+    /// A flush (`Store::flush`), as `Store` asks it of the machines: the queue says what
+    /// it waits for (checked against the model), the rotation and pacing machines are
+    /// asked to hurry, and the steps that follow must not keep it waiting (liveness
+    /// clauses in `rotate` and `dispatch`) until the watermark reaches it.
+    pub(super) fn flush(&mut self) -> Step<()> {
+        let model = self.last_record_seq;
+        let node = self.node()?;
+        let upto = node.queue.flush_upto();
+        if upto != model {
+            return Err(StepError::Oracle(format!(
+                "a flush would wait for seq {upto}; the last record queued or kept is {model}"
+            )));
+        }
+        let watermark = node.dispatcher.watermark();
+        if watermark >= upto {
+            return Ok(());
+        }
+        node.rotation.request(upto);
+        node.pacing.hurry(upto, watermark);
+        self.flush_waits = self.flush_waits.max(upto);
+        self.rotation_asked = self.rotation_asked.max(upto);
+        self.summary.flushes += 1;
+        self.note(format!("flush waits for {upto}"));
         Ok(())
     }
 
