@@ -18,9 +18,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
+use writelog::fs::tree::{not_found, FileTree, Inode};
 use writelog::fs::{Fs, FsFile};
-
-type Inode = u64;
 
 /// One file's bytes: what a reader sees now, and what survives a power loss for sure.
 #[derive(Clone, Debug, Default)]
@@ -88,13 +87,12 @@ pub enum CrashKind {
 
 #[derive(Debug, Default)]
 struct State {
-    names: BTreeMap<PathBuf, Inode>,
+    /// The names, directories and files as a reader sees them now (the model `MemFs`
+    /// shares).
+    tree: FileTree<FileData>,
+    /// The names a power loss keeps for sure.
     durable_names: BTreeMap<PathBuf, Inode>,
     pending: Vec<PendingDirOp>,
-    files: BTreeMap<Inode, FileData>,
-    dirs: BTreeSet<PathBuf>,
-    next_inode: Inode,
-    locks: BTreeSet<PathBuf>,
     /// File-system calls made so far.
     calls: u64,
     /// The call at which to crash (`None`: no crash scheduled).
@@ -165,10 +163,6 @@ fn crashed_error() -> io::Error {
     io::Error::other("simulated crash")
 }
 
-fn not_found() -> io::Error {
-    io::Error::new(io::ErrorKind::NotFound, "no such file")
-}
-
 impl SimFs {
     /// An empty file system.
     pub fn new() -> Self {
@@ -222,7 +216,7 @@ impl SimFs {
         let mut state = self.state();
         state.crashed = false;
         state.crash_at = None;
-        state.locks.clear();
+        state.tree.unlock_all();
         if kind == CrashKind::Process {
             return;
         }
@@ -233,10 +227,9 @@ impl SimFs {
                 apply_dir_op(&mut names, &pending.op);
             }
         }
-        state.names = names.clone();
-        state.durable_names = names;
-        // File data: durable bytes, then each unsynced write kept, lost, torn or filled.
-        for file in state.files.values_mut() {
+        // File data: durable bytes, then each unsynced write kept, lost, torn or filled
+        // (in every file, named or not: the draws stay as they were).
+        for file in state.tree.files_mut() {
             let mut bytes = file.durable.clone();
             for (offset, data) in std::mem::take(&mut file.unsynced) {
                 let fate = rng.random_range(0..5u32);
@@ -257,18 +250,18 @@ impl SimFs {
             file.current = bytes.clone();
             file.durable = bytes;
         }
-        let live: BTreeSet<Inode> = state.names.values().copied().collect();
-        state.files.retain(|inode, _| live.contains(inode));
+        state.tree.relink(names.clone());
+        state.durable_names = names;
     }
 
     /// Every file path with its current bytes (for the oracle and for replays).
     pub fn files(&self) -> BTreeMap<PathBuf, Vec<u8>> {
         let state = self.state();
-        state
-            .names
+        let tree = &state.tree;
+        tree.names()
             .iter()
-            .filter_map(|(path, inode)| {
-                Some((path.clone(), state.files.get(inode)?.current.clone()))
+            .filter_map(|(path, &inode)| {
+                Some((path.clone(), tree.file(inode).ok()?.current.clone()))
             })
             .collect()
     }
@@ -276,9 +269,7 @@ impl SimFs {
     /// The current bytes of `path`, bypassing the call counter and the faults (the
     /// simulator looking, not the store).
     pub fn peek(&self, path: &Path) -> Option<Vec<u8>> {
-        let state = self.state();
-        let inode = state.names.get(path)?;
-        state.files.get(inode).map(|f| f.current.clone())
+        self.state().tree.at(path).map(|f| f.current.clone())
     }
 
     /// Puts a file in place durably, bypassing the call counter (a fault: a replayed log).
@@ -286,20 +277,15 @@ impl SimFs {
     /// destruction, not a fault the store can be asked to survive.
     pub fn plant(&self, path: &Path, bytes: &[u8]) -> bool {
         let mut state = self.state();
-        if state.names.contains_key(path) || state.durable_names.contains_key(path) {
+        if state.tree.at(path).is_some() || state.durable_names.contains_key(path) {
             return false;
         }
-        state.next_inode += 1;
-        let inode = state.next_inode;
-        state.files.insert(
-            inode,
-            FileData {
-                current: bytes.to_vec(),
-                durable: bytes.to_vec(),
-                unsynced: Vec::new(),
-            },
-        );
-        state.names.insert(path.to_path_buf(), inode);
+        let data = FileData {
+            current: bytes.to_vec(),
+            durable: bytes.to_vec(),
+            unsynced: Vec::new(),
+        };
+        let inode = state.tree.link_new(path, data);
         state.durable_names.insert(path.to_path_buf(), inode);
         true
     }
@@ -307,11 +293,11 @@ impl SimFs {
     /// For traces: `path`'s inode now and after a power loss for sure, and its lengths.
     pub fn describe(&self, path: &Path) -> String {
         let state = self.state();
-        let now = state.names.get(path).copied();
+        let now = state.tree.inode(path).ok();
         let durable = state.durable_names.get(path).copied();
         let lens = |inode: Option<Inode>| {
             inode
-                .and_then(|i| state.files.get(&i))
+                .and_then(|i| state.tree.file(i).ok())
                 .map(|f| (f.current.len(), f.durable.len()))
         };
         format!(
@@ -345,8 +331,7 @@ impl SimFs {
     /// bytes it replaced, or `None` when there is no such file or range.
     pub fn rot(&self, path: &Path, offset: usize, bytes: &[u8]) -> Option<Vec<u8>> {
         let mut state = self.state();
-        let inode = *state.names.get(path)?;
-        let file = state.files.get_mut(&inode)?;
+        let file = state.tree.at_mut(path)?;
         let end = offset.checked_add(bytes.len())?;
         if !file.unsynced.is_empty() || end > file.durable.len() {
             return None;
@@ -360,7 +345,7 @@ impl SimFs {
     /// The bytes of `path` at `offset`, now, or `None` past its end.
     pub fn peek_at(&self, path: &Path, offset: usize, len: usize) -> Option<Vec<u8>> {
         let state = self.state();
-        let file = state.files.get(state.names.get(path)?)?;
+        let file = state.tree.at(path)?;
         file.current
             .get(offset..offset.checked_add(len)?)
             .map(<[u8]>::to_vec)
@@ -370,10 +355,7 @@ impl SimFs {
     /// (an operator's repair of a region). Returns false when there is no such region.
     pub fn patch(&self, path: &Path, offset: usize, bytes: &[u8]) -> bool {
         let mut state = self.state();
-        let Some(&inode) = state.names.get(path) else {
-            return false;
-        };
-        let Some(file) = state.files.get_mut(&inode) else {
+        let Some(file) = state.tree.at_mut(path) else {
             return false;
         };
         let end = offset + bytes.len();
@@ -391,10 +373,7 @@ impl SimFs {
     /// in, or an operator's repair). Returns false when there is no such file.
     pub fn replace(&self, path: &Path, bytes: &[u8]) -> bool {
         let mut state = self.state();
-        let Some(&inode) = state.names.get(path) else {
-            return false;
-        };
-        let Some(file) = state.files.get_mut(&inode) else {
+        let Some(file) = state.tree.at_mut(path) else {
             return false;
         };
         file.current = bytes.to_vec();
@@ -517,17 +496,6 @@ impl State {
         Some((written, error))
     }
 
-    fn is_dir(&self, path: &Path) -> bool {
-        path.as_os_str().is_empty() || self.dirs.contains(path)
-    }
-
-    fn check_parent(&self, path: &Path) -> io::Result<()> {
-        match path.parent() {
-            Some(parent) if !self.is_dir(parent) => Err(not_found()),
-            _ => Ok(()),
-        }
-    }
-
     fn record(&mut self, op: DirOp) {
         let waiting_for = op.dirs().into_iter().collect();
         self.pending.push(PendingDirOp { op, waiting_for });
@@ -555,7 +523,7 @@ impl SimFile {
             return Err(e);
         }
         let fault = state.write_fault(data.len());
-        let file = state.files.get_mut(&self.inode).ok_or_else(not_found)?;
+        let file = state.tree.file_mut(self.inode)?;
         let (data, result) = match fault {
             Some((written, error)) => (&data[..written], Err(error)),
             None => (data, Ok(())),
@@ -592,7 +560,7 @@ impl FsFile for SimFile {
     fn truncate(&mut self, len: u64) -> io::Result<()> {
         let mut state = self.fs.state();
         self.fs.enter(&mut state, true)?;
-        let file = state.files.get_mut(&self.inode).ok_or_else(not_found)?;
+        let file = state.tree.file_mut(self.inode)?;
         file.truncate(usize::try_from(len).map_err(|_| io::ErrorKind::InvalidInput)?);
         Ok(())
     }
@@ -604,7 +572,7 @@ impl FsFile for SimFile {
             return Err(e);
         }
         state.sync_fault()?;
-        let file = state.files.get_mut(&self.inode).ok_or_else(not_found)?;
+        let file = state.tree.file_mut(self.inode)?;
         file.durable = file.current.clone();
         file.unsynced.clear();
         Ok(())
@@ -619,18 +587,14 @@ impl Fs for SimFs {
         let mut state = self.state();
         self.enter(&mut state, true)?;
         // Directories are durable at once (the store creates them once, then fsyncs).
-        for ancestor in dir.ancestors() {
-            if !ancestor.as_os_str().is_empty() {
-                state.dirs.insert(ancestor.to_path_buf());
-            }
-        }
+        state.tree.create_dir_all(dir);
         Ok(())
     }
 
     fn create(&self, path: &Path) -> io::Result<SimFile> {
         let mut state = self.state();
         self.enter(&mut state, true)?;
-        state.check_parent(path)?;
+        state.tree.check_parent(path)?;
         if state.disk_full() {
             return Err(state.inject(
                 |c| c.enospc += 1,
@@ -639,24 +603,13 @@ impl Fs for SimFs {
         }
         // An existing file is truncated in place, as `open(O_CREAT | O_TRUNC)` does: same
         // inode, no directory operation (the truncate is durable at once, as above).
-        if let Some(&inode) = state.names.get(path) {
-            if let Some(file) = state.files.get_mut(&inode) {
-                *file = FileData::default();
-                return Ok(SimFile {
-                    fs: self.clone(),
-                    inode,
-                    appending: false,
-                });
-            }
+        let (inode, linked) = state.tree.create(path, FileData::default)?;
+        if linked {
+            state.record(DirOp::Link {
+                path: path.to_path_buf(),
+                inode,
+            });
         }
-        state.next_inode += 1;
-        let inode = state.next_inode;
-        state.files.insert(inode, FileData::default());
-        state.names.insert(path.to_path_buf(), inode);
-        state.record(DirOp::Link {
-            path: path.to_path_buf(),
-            inode,
-        });
         Ok(SimFile {
             fs: self.clone(),
             inode,
@@ -667,7 +620,7 @@ impl Fs for SimFs {
     fn open_append(&self, path: &Path) -> io::Result<SimFile> {
         let mut state = self.state();
         self.enter(&mut state, false)?;
-        let inode = *state.names.get(path).ok_or_else(not_found)?;
+        let inode = state.tree.inode(path)?;
         Ok(SimFile {
             fs: self.clone(),
             inode,
@@ -679,39 +632,28 @@ impl Fs for SimFs {
         let mut state = self.state();
         self.enter(&mut state, false)?;
         state.read_fault()?;
-        let inode = state.names.get(path).ok_or_else(not_found)?;
-        Ok(state
-            .files
-            .get(inode)
-            .map(|f| f.current.clone())
-            .unwrap_or_default())
+        Ok(state.tree.file(state.tree.inode(path)?)?.current.clone())
     }
 
     fn read_at(&self, path: &Path, offset: u64, len: usize) -> io::Result<Vec<u8>> {
         let mut state = self.state();
         self.enter(&mut state, false)?;
         state.read_fault()?;
-        let inode = state.names.get(path).ok_or_else(not_found)?;
-        let data = state.files.get(inode).map(|f| f.current.as_slice());
-        writelog::fs::slice_at(data.unwrap_or_default(), offset, len)
+        let file = state.tree.file(state.tree.inode(path)?)?;
+        writelog::fs::slice_at(&file.current, offset, len)
     }
 
     fn len(&self, path: &Path) -> io::Result<Option<u64>> {
         let mut state = self.state();
         self.enter(&mut state, false)?;
         state.read_fault()?;
-        Ok(state
-            .names
-            .get(path)
-            .and_then(|inode| state.files.get(inode))
-            .map(|f| f.current.len() as u64))
+        Ok(state.tree.at(path).map(|f| f.current.len() as u64))
     }
 
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
         let mut state = self.state();
         self.enter(&mut state, true)?;
-        let inode = *state.names.get(path).ok_or_else(not_found)?;
-        let file = state.files.get_mut(&inode).ok_or_else(not_found)?;
+        let file = state.tree.at_mut(path).ok_or_else(not_found)?;
         file.truncate(usize::try_from(len).map_err(|_| io::ErrorKind::InvalidInput)?);
         Ok(())
     }
@@ -722,9 +664,7 @@ impl Fs for SimFs {
             state.crashes_mid_io += 1;
             return Err(e);
         }
-        state.check_parent(to)?;
-        let inode = state.names.remove(from).ok_or_else(not_found)?;
-        state.names.insert(to.to_path_buf(), inode);
+        let inode = state.tree.rename(from, to)?;
         state.record(DirOp::Rename {
             from: from.to_path_buf(),
             to: to.to_path_buf(),
@@ -736,7 +676,7 @@ impl Fs for SimFs {
     fn remove(&self, path: &Path) -> io::Result<()> {
         let mut state = self.state();
         self.enter(&mut state, true)?;
-        let inode = state.names.remove(path).ok_or_else(not_found)?;
+        let inode = state.tree.unlink(path)?;
         state.record(DirOp::Unlink {
             path: path.to_path_buf(),
             inode,
@@ -748,19 +688,7 @@ impl Fs for SimFs {
         let mut state = self.state();
         self.enter(&mut state, false)?;
         state.read_fault()?;
-        if !state.is_dir(dir) {
-            return Err(not_found());
-        }
-        let mut names: Vec<String> = state
-            .names
-            .keys()
-            .chain(state.dirs.iter())
-            .filter(|p| p.parent() == Some(dir))
-            .filter_map(|p| p.file_name()?.to_str().map(str::to_owned))
-            .collect();
-        names.sort();
-        names.dedup();
-        Ok(names)
+        state.tree.list(dir)
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
@@ -769,7 +697,7 @@ impl Fs for SimFs {
             state.crashes_mid_io += 1;
             return Err(e);
         }
-        if !state.is_dir(dir) {
+        if !state.tree.is_dir(dir) {
             return Err(not_found());
         }
         state.sync_fault()?;
@@ -794,9 +722,6 @@ impl Fs for SimFs {
     fn lock(&self, path: &Path) -> io::Result<()> {
         let mut state = self.state();
         self.enter(&mut state, false)?;
-        if !state.locks.insert(path.to_path_buf()) {
-            return Err(io::Error::new(io::ErrorKind::WouldBlock, "lock held"));
-        }
-        Ok(())
+        state.tree.lock(path)
     }
 }
