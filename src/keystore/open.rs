@@ -172,6 +172,83 @@ fn create<F: Fs>(fs: &F, manifest: &Manifest) -> Result<()> {
     manifest::write(fs, manifest)
 }
 
+/// Removes the files of the partition's directory `dir` (listed as `names`) that the
+/// MANIFEST does not name: segments not in `listed`, checkpoints other than `named` (a
+/// crash left them).
+fn remove_unlisted<F: Fs>(
+    fs: &F,
+    dir: &Path,
+    names: &[String],
+    listed: &[(u32, u64)],
+    named: Option<CheckpointEntry>,
+    report: &mut OpenReport,
+) -> Result<()> {
+    let mut removed_any = false;
+    for name in names {
+        let unlisted = match (
+            parse_segment_file_name(name),
+            checkpoint::parse_checkpoint_file_name(name),
+        ) {
+            (Some(number), _) => !listed.iter().any(|(n, _)| *n == number),
+            (_, Some(number)) => named.is_none_or(|c| c.number != number),
+            _ => false,
+        };
+        if unlisted {
+            let path = dir.join(name);
+            fs.remove(&path).io("removing", &path)?;
+            tracing::info!(path = %path.display(), "removed a key-store file no MANIFEST names (a crash left it)");
+            report.removed.push(path);
+            removed_any = true;
+        }
+    }
+    if removed_any {
+        fs.sync_dir(dir).io("fsyncing", dir)?;
+    }
+    Ok(())
+}
+
+/// Checks segment `number`'s length at `path` against its durable length: shorter is
+/// damage (the segment is sealed at what is there); longer is a crash tail, cut back
+/// (when writable).
+fn check_segment_len<F: Fs>(
+    fs: &F,
+    path: &Path,
+    number: u32,
+    durable_len: u64,
+    mode: OpenMode,
+    report: &mut OpenReport,
+) -> Result<SegmentState> {
+    let found = fs.len(path).io("inspecting", path)?.unwrap_or(0);
+    if found < durable_len || durable_len < SEGMENT_HEADER_LEN as u64 {
+        let len = found.min(durable_len);
+        damaged(mode, report, path, len, BadReason::Missing)?;
+        return Ok(SegmentState {
+            number,
+            len,
+            sealed: true,
+        });
+    }
+    if found > durable_len && mode.writable {
+        fs.truncate(path, durable_len).io("cutting", path)?;
+        fs.open_append(path)
+            .io("opening", path)?
+            .sync_data()
+            .io("syncing", path)?;
+        tracing::info!(
+            path = %path.display(),
+            found,
+            durable_len,
+            "cut a segment back to its durable length (a crash tail)"
+        );
+        report.cut.push((path.to_path_buf(), found, durable_len));
+    }
+    Ok(SegmentState {
+        number,
+        len: durable_len,
+        sealed: false,
+    })
+}
+
 /// Opens one partition: its listed segments checked, cut and indexed, unlisted ones removed.
 fn open_partition<F: Fs>(
     fs: &F,
@@ -186,65 +263,15 @@ fn open_partition<F: Fs>(
     if names.is_empty() && mode.writable {
         fs.create_dir_all(&dir).io("creating", &dir)?;
     }
-    let mut removed_any = false;
-    for name in &names {
-        let unlisted = match (
-            parse_segment_file_name(name),
-            checkpoint::parse_checkpoint_file_name(name),
-        ) {
-            (Some(number), _) => !listed.iter().any(|(n, _)| *n == number),
-            (_, Some(number)) => named.is_none_or(|c| c.number != number),
-            _ => false,
-        };
-        if mode.writable && unlisted {
-            let path = dir.join(name);
-            fs.remove(&path).io("removing", &path)?;
-            tracing::info!(path = %path.display(), "removed a key-store file no MANIFEST names (a crash left it)");
-            report.removed.push(path);
-            removed_any = true;
-        }
-    }
-    if removed_any {
-        fs.sync_dir(&dir).io("fsyncing", &dir)?;
+    if mode.writable {
+        remove_unlisted(fs, &dir, &names, listed, named, report)?;
     }
     let mut part = Partition::new(partition, mode.recovery);
     let covers = load_checkpoint(fs, &mut part, listed, named, mode, report)?;
     let mut order = RunOrder::default();
     for &(number, durable_len) in listed {
         let path = segment_path(partition, number);
-        let found = fs.len(&path).io("inspecting", &path)?.unwrap_or(0);
-        let mut state = SegmentState {
-            number,
-            len: durable_len,
-            sealed: false,
-        };
-        if found < durable_len || durable_len < SEGMENT_HEADER_LEN as u64 {
-            damaged(
-                mode,
-                report,
-                &path,
-                found.min(durable_len),
-                BadReason::Missing,
-            )?;
-            state = SegmentState {
-                number,
-                len: found.min(durable_len),
-                sealed: true,
-            };
-        } else if found > durable_len && mode.writable {
-            fs.truncate(&path, durable_len).io("cutting", &path)?;
-            fs.open_append(&path)
-                .io("opening", &path)?
-                .sync_data()
-                .io("syncing", &path)?;
-            tracing::info!(
-                path = %path.display(),
-                found,
-                durable_len,
-                "cut a segment back to its durable length (a crash tail)"
-            );
-            report.cut.push((path.clone(), found, durable_len));
-        }
+        let mut state = check_segment_len(fs, &path, number, durable_len, mode, report)?;
         let strict = mode.recovery == RecoveryMode::Strict;
         let runs_before = part.runs;
         // Runs before the checkpoint's position are in it already.

@@ -65,24 +65,7 @@ impl<F: Fs, T> Machines<F, T> {
         if let Some(&(last, _)) = recovered.log_last_seqs.last() {
             dispatcher.await_found_at_open(last);
         }
-        let compaction = CompactPolicy {
-            min_bytes: options.compaction_min_bytes,
-            space_percent: options.compaction_space_percent,
-            retain_records: options.retain_records.unwrap_or(u64::MAX),
-            retain_bytes: options.retain_bytes.unwrap_or(u64::MAX),
-        };
-        let index_delta_bytes_max = options.index_memory_max / u64::from(keys.partitions());
-        let committers = (0..options.committers)
-            .map(|id| {
-                Committer::new(
-                    id,
-                    options.committers,
-                    options.segment_bytes_max,
-                    index_delta_bytes_max,
-                )
-                .with_compaction(compaction)
-            })
-            .collect();
+        let committers = committers(options, keys.partitions());
         // Seqs recovery kept room for but no log holds (dropped with damage, or left of
         // the last run's seq lease) are never handed out, and nothing waits for them.
         let queue = SubmitQueue::new(recovered.last_seq + 1, options.queue_bytes_max)
@@ -112,4 +95,27 @@ impl<F: Fs, T> Machines<F, T> {
             index,
         }
     }
+}
+
+/// One committer per `options.committers`, each with the compaction policy and its share
+/// of the index memory bound over `partitions`.
+fn committers<F: Fs>(options: &Options, partitions: u32) -> Vec<Committer<F>> {
+    let compaction = CompactPolicy {
+        min_bytes: options.compaction_min_bytes,
+        space_percent: options.compaction_space_percent,
+        retain_records: options.retain_records.unwrap_or(u64::MAX),
+        retain_bytes: options.retain_bytes.unwrap_or(u64::MAX),
+    };
+    let index_delta_bytes_max = options.index_memory_max / u64::from(partitions);
+    (0..options.committers)
+        .map(|id| {
+            Committer::new(
+                id,
+                options.committers,
+                options.segment_bytes_max,
+                index_delta_bytes_max,
+            )
+            .with_compaction(compaction)
+        })
+        .collect()
 }

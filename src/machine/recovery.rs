@@ -102,17 +102,7 @@ pub fn recover<F: Fs>(
     lease_seqs: u64,
 ) -> Result<Recovered<F>> {
     let _span = tracing::info_span!("recovery", ?mode, watermark).entered();
-    for dir in [WRITING_DIR, READING_DIR] {
-        fs.create_dir_all(Path::new(dir))
-            .io("creating", Path::new(dir))?;
-    }
-    // Make what a crashed process left visible durable before building on it: a rename
-    // into reading/ that a process crash interrupted before its fsync is listed below and
-    // counted, so it must not be undone by a later power loss. (Found by the simulator.)
-    for dir in [WRITING_DIR, READING_DIR, TXLOGS_DIR, ""] {
-        fs.sync_dir(Path::new(dir)).io("fsyncing", Path::new(dir))?;
-    }
-
+    make_dirs_durable(fs)?;
     let floor_path = Path::new(SEQ_FLOOR_FILE);
     let floor = seq_file::read(fs, floor_path, SEQ_FLOOR_MAGIC)?.unwrap_or(0);
 
@@ -122,8 +112,86 @@ pub fn recover<F: Fs>(
         .map_or(0, |log| log.ts());
     let mut last_kept_seq = watermark;
     let leftover = recover_leftover(fs, now, &mut last_log_ts, &mut last_kept_seq)?;
-    let mut allowance_upto = 0;
+    let found = read_finished_logs(fs, mode, watermark, floor, last_kept_seq)?;
+    let last_kept_seq = found.last_kept_seq;
+    let allowance_upto = found.allowance_upto;
 
+    let last_seq = last_kept_seq.max(allowance_upto).max(floor);
+    if allowance_upto > last_kept_seq.max(floor) {
+        tracing::info!(
+            last_kept_seq,
+            floor = last_seq,
+            "new seqs start above the room damage may hide (made durable in the seq floor)"
+        );
+    }
+    // The floor to make durable: the lease's end, or (without one) the room left alone.
+    let (lease, floor_upto) = match lease_seqs {
+        0 => (SeqLease::NONE, last_seq),
+        seqs => {
+            let upto = last_seq.saturating_add(seqs);
+            (SeqLease { upto, seqs }, upto)
+        }
+    };
+    if floor_upto > floor && floor_upto > last_kept_seq {
+        seq_lease::reserve(fs, floor_upto)?;
+    }
+
+    let writing_log = Path::new(WRITING_LOG);
+    let log = ActiveLog::create(fs, writing_log).io("creating", writing_log)?;
+    fs.sync_dir(Path::new(WRITING_DIR))
+        .io("fsyncing", Path::new(WRITING_DIR))?;
+    Ok(Recovered {
+        unapplied: found.unapplied,
+        log,
+        last_seq,
+        last_kept_seq,
+        last_log_ts,
+        log_last_seqs: found.log_last_seqs,
+        lease,
+        report: RecoveryReport {
+            leftover,
+            logs_waiting: found.logs_waiting,
+        },
+    })
+}
+
+/// Creates the log directories, then makes what a crashed process left visible durable
+/// before building on it: a rename into `reading/` that a process crash interrupted before
+/// its fsync is listed and counted, so it must not be undone by a later power loss.
+/// (Found by the simulator.)
+fn make_dirs_durable<F: Fs>(fs: &F) -> Result<()> {
+    for dir in [WRITING_DIR, READING_DIR] {
+        fs.create_dir_all(Path::new(dir))
+            .io("creating", Path::new(dir))?;
+    }
+    for dir in [WRITING_DIR, READING_DIR, TXLOGS_DIR, ""] {
+        fs.sync_dir(Path::new(dir)).io("fsyncing", Path::new(dir))?;
+    }
+    Ok(())
+}
+
+/// What the finished logs in `reading/` hold, as recovery reads them.
+struct FinishedLogs {
+    logs_waiting: usize,
+    unapplied: Vec<CommitRecord>,
+    log_last_seqs: Vec<(LogId, u64)>,
+    /// The last seq kept: of the logs, the leftover log or the watermark.
+    last_kept_seq: u64,
+    /// The highest seq damage may hide (0: no damage).
+    allowance_upto: u64,
+}
+
+/// Reads and checks every finished log per `mode`, after the leftover log left the last
+/// seq kept at `last_kept_seq`, with the durable seq floor at `floor`.
+fn read_finished_logs<F: Fs>(
+    fs: &F,
+    mode: RecoveryMode,
+    watermark: u64,
+    floor: u64,
+    mut last_kept_seq: u64,
+) -> Result<FinishedLogs> {
+    let reading = Path::new(READING_DIR);
+    let mut allowance_upto = 0;
     let mut logs_waiting = 0;
     let mut unapplied = Vec::new();
     let mut log_last_seqs = Vec::new();
@@ -156,46 +224,53 @@ pub fn recover<F: Fs>(
         unapplied.extend(routed.records);
         log_last_seqs.push((log, routed.last_seq));
     }
-
-    let last_seq = last_kept_seq.max(allowance_upto).max(floor);
-    if allowance_upto > last_kept_seq.max(floor) {
-        tracing::info!(
-            last_kept_seq,
-            floor = last_seq,
-            "new seqs start above the room damage may hide (made durable in the seq floor)"
-        );
-    }
-    // The floor to make durable: the lease's end, or (without one) the room left alone.
-    let (lease, floor_upto) = match lease_seqs {
-        0 => (SeqLease::NONE, last_seq),
-        seqs => {
-            let upto = last_seq.saturating_add(seqs);
-            (SeqLease { upto, seqs }, upto)
-        }
-    };
-    if floor_upto > floor && floor_upto > last_kept_seq {
-        seq_lease::reserve(fs, floor_upto)?;
-    }
-
-    let writing_log = Path::new(WRITING_LOG);
-    let log = ActiveLog::create(fs, writing_log).io("creating", writing_log)?;
-    fs.sync_dir(Path::new(WRITING_DIR))
-        .io("fsyncing", Path::new(WRITING_DIR))?;
-    Ok(Recovered {
+    Ok(FinishedLogs {
+        logs_waiting,
         unapplied,
-        log,
-        last_seq,
-        last_kept_seq,
-        last_log_ts,
         log_last_seqs,
-        lease,
-        report: RecoveryReport {
-            leftover,
-            logs_waiting,
-        },
+        last_kept_seq,
+        allowance_upto,
     })
 }
 
+/// What the leftover `writing/tx.log` holds up to its first bad block.
+struct LeftoverScan {
+    records: u64,
+    kept_last_seq: Option<u64>,
+    /// The first bad block (a crash tail: never acknowledged), if any.
+    damage: Option<Damage>,
+    /// Bytes up to it.
+    kept_len: u64,
+}
+
+impl LeftoverScan {
+    fn of(bytes: &[u8]) -> Self {
+        let mut decoder = LogDecoder::new(bytes, DecodeLimits::default());
+        let mut scan = LeftoverScan {
+            records: 0,
+            kept_last_seq: None,
+            damage: None,
+            kept_len: 0,
+        };
+        for item in decoder.by_ref() {
+            match item {
+                Ok(batch) => {
+                    scan.records += batch.blocks.len() as u64;
+                    scan.kept_last_seq = batch.blocks.last().map(|b| b.seq);
+                }
+                Err(first) => {
+                    scan.damage = Some(first);
+                    break;
+                }
+            }
+        }
+        scan.kept_len = decoder.valid_prefix_len();
+        scan
+    }
+}
+
+/// Finishes the leftover log of a crashed run into `reading/` (cut at its first bad
+/// block, synced), or removes it when it holds no record.
 fn recover_leftover<F: Fs>(
     fs: &F,
     now: Timestamp,
@@ -207,23 +282,12 @@ fn recover_leftover<F: Fs>(
         return Ok(None);
     };
     let bytes = fs.read(path).io("reading", path)?;
-    let mut decoder = LogDecoder::new(&bytes, DecodeLimits::default());
-    let mut records = 0u64;
-    let mut kept_last_seq = None;
-    let mut damage = None;
-    for item in decoder.by_ref() {
-        match item {
-            Ok(batch) => {
-                records += batch.blocks.len() as u64;
-                kept_last_seq = batch.blocks.last().map(|b| b.seq);
-            }
-            Err(first) => {
-                damage = Some(first);
-                break;
-            }
-        }
-    }
-    let kept_len = decoder.valid_prefix_len();
+    let LeftoverScan {
+        records,
+        kept_last_seq,
+        damage,
+        kept_len,
+    } = LeftoverScan::of(&bytes);
     let writing_dir = Path::new(WRITING_DIR);
     if let Some(first) = &damage {
         tracing::info!(

@@ -203,6 +203,45 @@ impl<F: Fs> Writer<F> {
         if let Some(poisoned) = &self.poisoned {
             return Err(poisoned.clone());
         }
+        let (mut outcome, wants_sync) = self.encode_pass(requests);
+        if self.buf.is_empty() {
+            // Only barriers (or nothing): sync what earlier passes left unsynced.
+            if wants_sync {
+                outcome.synced = self.sync()?;
+            }
+            return Ok(outcome);
+        }
+        let blocks_len = self.buf.len() as u64;
+        let end = self.log.bytes + blocks_len;
+        if end > self.log.allocated && wants_sync && self.zeros_pay {
+            let zeros = self.zeros_ahead(end);
+            self.buf.resize(self.buf.len().saturating_add(zeros), 0);
+        }
+        if let Err(e) = self.log.file.write_at(self.log.bytes, &self.buf) {
+            return Err(self.poison(Poisoned::active_log("the log's write", "writing", e)));
+        }
+        self.log.allocated = self
+            .log
+            .allocated
+            .max(self.log.bytes + self.buf.len() as u64);
+        self.log.bytes = end;
+        assert!(
+            self.log.bytes <= self.log.allocated,
+            "the blocks never run past the file's allocated end"
+        );
+        self.log.records += outcome.records;
+        self.log.passes += 1;
+        self.log.unsynced = true;
+        self.last_seq = outcome.last_seq;
+        if wants_sync {
+            outcome.synced = self.sync()?;
+        }
+        Ok(outcome)
+    }
+
+    /// Encodes the pass's blocks into the buffer; its outcome so far (nothing synced) and
+    /// whether any request asked for `Sync`.
+    fn encode_pass<T>(&mut self, requests: &[Request<T>]) -> (PassOutcome, bool) {
         self.buf.clear();
         let mut outcome = PassOutcome {
             last_seq: self.last_seq,
@@ -246,52 +285,23 @@ impl<F: Fs> Writer<F> {
             outcome.last_seq = request.first_seq + request.records.len() as u64 - 1;
             wants_sync |= request.durability == Durability::Sync;
         }
-        if self.buf.is_empty() {
-            // Only barriers (or nothing): sync what earlier passes left unsynced.
-            if wants_sync {
-                outcome.synced = self.sync()?;
-            }
-            return Ok(outcome);
+        (outcome, wants_sync)
+    }
+
+    /// The zeros to write ahead of a pass whose blocks end at `end`, outgrowing the file.
+    /// Only a pass that will fdatasync, under a load of small passes (`zeros_pay`), writes
+    /// them: the next passes then overwrite allocated bytes and their fdatasyncs commit no
+    /// size change. A pass that does not sync has no size change to commit, so it writes
+    /// no zeros: with `Durability::None` they would only double the bytes the writer
+    /// copies into the page cache.
+    fn zeros_ahead(&self, end: u64) -> usize {
+        if self.prealloc_bytes == 0 {
+            return 0;
         }
-        let blocks_len = self.buf.len() as u64;
-        let end = self.log.bytes + blocks_len;
-        if end > self.log.allocated && wants_sync && self.zeros_pay {
-            // Outgrown by a pass that will fdatasync, under a load of small passes
-            // (`zeros_pay`): the same write puts zeros ahead, so
-            // the next passes overwrite allocated bytes and their fdatasyncs commit no
-            // size change. A pass that does not sync has no size change to commit, so it
-            // writes no zeros: with `Durability::None` they would only double the bytes the
-            // writer copies into the page cache.
-            let zeros = if self.prealloc_bytes == 0 {
-                0
-            } else {
-                let target = end
-                    .saturating_add(self.prealloc_bytes)
-                    .max(self.previous_log_bytes);
-                usize::try_from(target - end).unwrap_or(usize::MAX)
-            };
-            self.buf.resize(self.buf.len().saturating_add(zeros), 0);
-        }
-        if let Err(e) = self.log.file.write_at(self.log.bytes, &self.buf) {
-            return Err(self.poison(Poisoned::active_log("the log's write", "writing", e)));
-        }
-        self.log.allocated = self
-            .log
-            .allocated
-            .max(self.log.bytes + self.buf.len() as u64);
-        self.log.bytes = end;
-        assert!(
-            self.log.bytes <= self.log.allocated,
-            "the blocks never run past the file's allocated end"
-        );
-        self.log.records += outcome.records;
-        self.log.passes += 1;
-        self.log.unsynced = true;
-        self.last_seq = outcome.last_seq;
-        if wants_sync {
-            outcome.synced = self.sync()?;
-        }
-        Ok(outcome)
+        let target = end
+            .saturating_add(self.prealloc_bytes)
+            .max(self.previous_log_bytes);
+        usize::try_from(target - end).unwrap_or(usize::MAX)
     }
 
     /// fdatasyncs the active log if it holds unsynced bytes; returns whether it synced.

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use super::commit::DispatchEvent;
 use super::Counters;
-use crate::clock::Clock;
+use crate::clock::{Clock, Timestamp};
 use crate::error::{Error, Result};
 use crate::failure::Failure;
 use crate::fs::Fs;
@@ -548,72 +548,13 @@ impl<F: Fs, C: Clock> WriterDriver<F, C> {
             self.rotation
                 .request(std::mem::take(&mut state.rotation_asked));
             if let Some(upto) = state.queue.lease_wanted() {
-                drop(state);
-                let reserved = seq_lease::reserve(&*self.fs, upto);
-                state = shared.lock();
-                match reserved {
-                    Ok(()) => {
-                        state.queue.grant_lease(upto);
-                        drop(state);
-                        shared.wake_room();
-                        state = shared.lock();
-                    }
-                    Err(e) => {
-                        let why = Failure::caused("extending the seq lease", e);
-                        shared.poison(&mut state, Poisoned(why));
-                    }
-                }
+                state = self.extend_lease(&shared, state, upto);
                 continue;
             }
             if !state.queue.is_empty() {
-                self.in_flight = state.queue.take_pass(self.pass_bytes_max);
-                let room = std::mem::take(&mut state.room_wakers);
-                drop(state);
-                wake_all(room);
-                shared.room.notify_all();
-                let outcome = {
-                    let _pass =
-                        tracing::debug_span!("writer_pass", requests = self.in_flight.len())
-                            .entered();
-                    self.writer.write_pass(&self.in_flight)
-                };
-                let pass = std::mem::take(&mut self.in_flight);
-                match outcome {
-                    Ok(outcome) => {
-                        let c = &shared.counters;
-                        c.appends.fetch_add(outcome.records, Ordering::Relaxed);
-                        c.payload_bytes
-                            .fetch_add(outcome.payload_bytes, Ordering::Relaxed);
-                        c.passes.fetch_add(1, Ordering::Relaxed);
-                        if outcome.synced {
-                            c.fsyncs.fetch_add(1, Ordering::Relaxed);
-                        }
-                        self.publish();
-                        wake(pass);
-                        state = shared.lock();
-                    }
-                    Err(poisoned) => {
-                        state = shared.lock();
-                        shared.poison(&mut state, poisoned);
-                        wake(pass);
-                    }
-                }
+                state = self.write_pass(&shared, state);
             } else if state.closing {
-                let give_back = state.queue.lease_at_close();
-                drop(state);
-                let synced = self.writer.seal();
-                state = shared.lock();
-                match synced {
-                    Ok(true) => {
-                        shared.counters.fsyncs.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Ok(false) => {}
-                    Err(poisoned) => shared.poison(&mut state, poisoned),
-                }
-                // Best effort: if it fails, the next open only starts further on.
-                if let (Some(upto), None) = (give_back, &state.poisoned) {
-                    let _ = seq_lease::reserve(&*self.fs, upto);
-                }
+                state = self.seal_at_close(&shared, state);
                 break;
             } else {
                 let now = self.clock.now();
@@ -632,31 +573,7 @@ impl<F: Fs, C: Clock> WriterDriver<F, C> {
             }
             let now = self.clock.now();
             if self.rotation.is_due(now, &self.writer) {
-                let asked = self.rotation.requested_upto();
-                drop(state);
-                let rotated = {
-                    let _rotation = tracing::debug_span!("rotation", asked).entered();
-                    self.rotation.rotate(&*self.fs, &mut self.writer, now)
-                };
-                state = shared.lock();
-                match rotated {
-                    Ok(Rotated::Finished { log, synced }) => {
-                        let c = &shared.counters;
-                        c.rotations.fetch_add(1, Ordering::Relaxed);
-                        c.logs_waiting.fetch_add(1, Ordering::SeqCst);
-                        // The dispatcher may have stopped (closing); nothing to tell then.
-                        let last_seq = self.writer.last_seq();
-                        let _ = self
-                            .events
-                            .send(DispatchEvent::LogFinished { log, last_seq });
-                        if synced {
-                            c.fsyncs.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                    Ok(Rotated::Empty) => {}
-                    Err(poisoned) => shared.poison(&mut state, poisoned),
-                }
-                self.publish();
+                state = self.rotate(&shared, state, now);
             }
         }
         // Wake everyone still queued (poisoned: they get the poison) and every caller
@@ -668,6 +585,134 @@ impl<F: Fs, C: Clock> WriterDriver<F, C> {
         wake(left);
         wake_all(room);
         shared.room.notify_all();
+    }
+
+    /// Makes the seq lease up to `upto` durable, with the lock released, then grants it
+    /// (or poisons the store: no seq goes out past a durable reservation).
+    fn extend_lease<'a>(
+        &mut self,
+        shared: &'a Shared,
+        state: MutexGuard<'a, WriteState>,
+        upto: u64,
+    ) -> MutexGuard<'a, WriteState> {
+        drop(state);
+        let reserved = seq_lease::reserve(&*self.fs, upto);
+        let mut state = shared.lock();
+        match reserved {
+            Ok(()) => {
+                state.queue.grant_lease(upto);
+                drop(state);
+                shared.wake_room();
+                shared.lock()
+            }
+            Err(e) => {
+                let why = Failure::caused("extending the seq lease", e);
+                shared.poison(&mut state, Poisoned(why));
+                state
+            }
+        }
+    }
+
+    /// Takes a pass from the queue and writes it with the lock released; wakes its
+    /// callers (and those waiting for the room it made).
+    fn write_pass<'a>(
+        &mut self,
+        shared: &'a Shared,
+        mut state: MutexGuard<'a, WriteState>,
+    ) -> MutexGuard<'a, WriteState> {
+        self.in_flight = state.queue.take_pass(self.pass_bytes_max);
+        let room = std::mem::take(&mut state.room_wakers);
+        drop(state);
+        wake_all(room);
+        shared.room.notify_all();
+        let outcome = {
+            let _pass =
+                tracing::debug_span!("writer_pass", requests = self.in_flight.len()).entered();
+            self.writer.write_pass(&self.in_flight)
+        };
+        let pass = std::mem::take(&mut self.in_flight);
+        match outcome {
+            Ok(outcome) => {
+                let c = &shared.counters;
+                c.appends.fetch_add(outcome.records, Ordering::Relaxed);
+                c.payload_bytes
+                    .fetch_add(outcome.payload_bytes, Ordering::Relaxed);
+                c.passes.fetch_add(1, Ordering::Relaxed);
+                if outcome.synced {
+                    c.fsyncs.fetch_add(1, Ordering::Relaxed);
+                }
+                self.publish();
+                wake(pass);
+                shared.lock()
+            }
+            Err(poisoned) => {
+                let mut state = shared.lock();
+                shared.poison(&mut state, poisoned);
+                wake(pass);
+                state
+            }
+        }
+    }
+
+    /// At a clean close, nothing left queued: seals the log (its last fdatasync) and gives
+    /// the rest of the seq lease back.
+    fn seal_at_close<'a>(
+        &mut self,
+        shared: &'a Shared,
+        state: MutexGuard<'a, WriteState>,
+    ) -> MutexGuard<'a, WriteState> {
+        let give_back = state.queue.lease_at_close();
+        drop(state);
+        let synced = self.writer.seal();
+        let mut state = shared.lock();
+        match synced {
+            Ok(true) => {
+                shared.counters.fsyncs.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(false) => {}
+            Err(poisoned) => shared.poison(&mut state, poisoned),
+        }
+        // Best effort: if it fails, the next open only starts further on.
+        if let (Some(upto), None) = (give_back, &state.poisoned) {
+            let _ = seq_lease::reserve(&*self.fs, upto);
+        }
+        state
+    }
+
+    /// Rotates the active log at `now`, with the lock released, and tells the dispatcher
+    /// of the finished log.
+    fn rotate<'a>(
+        &mut self,
+        shared: &'a Shared,
+        state: MutexGuard<'a, WriteState>,
+        now: Timestamp,
+    ) -> MutexGuard<'a, WriteState> {
+        let asked = self.rotation.requested_upto();
+        drop(state);
+        let rotated = {
+            let _rotation = tracing::debug_span!("rotation", asked).entered();
+            self.rotation.rotate(&*self.fs, &mut self.writer, now)
+        };
+        let mut state = shared.lock();
+        match rotated {
+            Ok(Rotated::Finished { log, synced }) => {
+                let c = &shared.counters;
+                c.rotations.fetch_add(1, Ordering::Relaxed);
+                c.logs_waiting.fetch_add(1, Ordering::SeqCst);
+                // The dispatcher may have stopped (closing); nothing to tell then.
+                let last_seq = self.writer.last_seq();
+                let _ = self
+                    .events
+                    .send(DispatchEvent::LogFinished { log, last_seq });
+                if synced {
+                    c.fsyncs.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Ok(Rotated::Empty) => {}
+            Err(poisoned) => shared.poison(&mut state, poisoned),
+        }
+        self.publish();
+        state
     }
 
     /// Publishes the writer's levels: what it wrote and what it synced.
