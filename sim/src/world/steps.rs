@@ -230,6 +230,7 @@ impl World {
         let now = Timestamp(self.now);
         let waits = self.flush_waits;
         let node = self.node()?;
+        check_pacing_timeout(&node.pacing, now)?;
         node.logs_waiting = logs.len() as u64;
         let Some(name) = node.dispatcher.next_log(&logs) else {
             return Ok(());
@@ -492,4 +493,26 @@ impl World {
         self.note("closed".into());
         self.recover()
     }
+}
+
+/// The pacing's timeout agrees with its decision by time alone, as a driver that sleeps
+/// on it relies: it is 0 exactly when a hand-out is due now, and a hand-out is due once
+/// it has passed (a driver never sleeps through a due hand-out, nor spins before one).
+fn check_pacing_timeout(pacing: &CommitPacing, now: Timestamp) -> Step<()> {
+    let idle = Backlog {
+        watermark: u64::MAX,
+        logs_not_handed_out: 0,
+        pending_bytes: 0,
+    };
+    let wait = pacing.poll_timeout(now);
+    let due_now = pacing.is_due(now, &idle);
+    let due_then = pacing.is_due(Timestamp(now.0.saturating_add(wait)), &idle);
+    if (wait == 0) != due_now || !due_then {
+        return Err(StepError::Oracle(format!(
+            "pacing's timeout at {} is {wait} µs, yet a hand-out is due now: {due_now}, \
+             once it has passed: {due_then}",
+            now.0
+        )));
+    }
+    Ok(())
 }
