@@ -196,6 +196,7 @@ impl World {
         let (asked, finished_upto, written_upto) =
             (self.rotation_asked, self.finished_upto, self.written_upto);
         let node = self.node()?;
+        check_rotation_timeout(&node.rotation, &node.writer, now)?;
         if !force && !node.rotation.is_due(now, &node.writer) {
             // Liveness: every seq the rotation was asked for (by a flush, or by a full
             // pending memory) is written, so the log holding them must rotate now,
@@ -512,6 +513,27 @@ fn check_pacing_timeout(pacing: &CommitPacing, now: Timestamp) -> Step<()> {
             "pacing's timeout at {} is {wait} µs, yet a hand-out is due now: {due_now}, \
              once it has passed: {due_then}",
             now.0
+        )));
+    }
+    Ok(())
+}
+
+/// The rotation's timeout agrees with its decision, as the writer thread's sleep relies:
+/// none exactly when it is due now; without end only while the log is empty; otherwise
+/// due once it has passed.
+fn check_rotation_timeout(rotation: &Rotation, writer: &Writer<SimFs>, now: Timestamp) -> Step<()> {
+    let due_now = rotation.is_due(now, writer);
+    let agrees = match rotation.poll_timeout(now, writer) {
+        None => due_now,
+        Some(u64::MAX) => !due_now && writer.log().records == 0,
+        Some(wait) => !due_now && rotation.is_due(Timestamp(now.0.saturating_add(wait)), writer),
+    };
+    if !agrees {
+        return Err(StepError::Oracle(format!(
+            "rotation's timeout at {} is {:?} with {} records in the log, yet due now: {due_now}",
+            now.0,
+            rotation.poll_timeout(now, writer),
+            writer.log().records
         )));
     }
     Ok(())
