@@ -212,6 +212,16 @@ mod tests {
         );
         let small = Rotation::new(100, 10, Timestamp(1_000_000), 0, 0);
         assert!(small.is_due(Timestamp(1_000_001), &writer), "full by size");
+        let exact = Rotation::new(100, writer.log().bytes, Timestamp(1_000_000), 0, 0);
+        assert!(
+            exact.is_due(Timestamp(1_000_001), &writer),
+            "full at exactly the bound"
+        );
+        let roomy = Rotation::new(100, writer.log().bytes + 1, Timestamp(1_000_000), 0, 0);
+        assert!(
+            !roomy.is_due(Timestamp(1_000_001), &writer),
+            "a byte below it"
+        );
     }
 
     #[test]

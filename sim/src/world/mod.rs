@@ -169,6 +169,12 @@ pub struct World {
     /// The highest seq a rotation was asked for since the restart (by a flush, or by a
     /// full pending memory): the log must rotate once every seq up to it is written.
     rotation_asked: u64,
+    /// The model of the active log, for the rotation policy: when it was opened (the
+    /// simulated clock), its records and its bytes (header and blocks).
+    log_model: (u64, u64, u64),
+    /// When the dispatcher last handed logs out (the simulated clock), for the pacing
+    /// policy.
+    last_handout: Option<u64>,
     /// Keys ever used.
     keys_used: BTreeSet<Vec<u8>>,
     /// Bytes of logs retired, kept to be put back (a replay fault).
@@ -218,6 +224,8 @@ impl World {
             last_record_seq: 0,
             flush_waits: 0,
             rotation_asked: 0,
+            log_model: (0, 0, LOG_HEADER_LEN as u64),
+            last_handout: None,
             handed_since_lease_step: 0,
             keys_used: BTreeSet::new(),
             retired_logs: Vec::new(),

@@ -104,6 +104,8 @@ impl World {
         self.last_record_seq = last_seq;
         self.flush_waits = 0;
         self.rotation_asked = 0;
+        self.log_model = (self.now, 0, LOG_HEADER_LEN as u64);
+        self.last_handout = None;
         // The same constructor as `Store`, from options the knobs make.
         let logs_waiting = recovered.report.logs_waiting as u64;
         let machines = Machines::build(recovered, &keys, &self.options(), Timestamp(self.now));
@@ -176,6 +178,8 @@ impl World {
             self.require(request.durability, last);
         }
         self.written_upto = self.written_upto.max(outcome.last_seq);
+        self.log_model.1 += outcome.records;
+        self.log_model.2 += pass.iter().map(|r| r.encoded_len as u64).sum::<u64>();
         if outcome.synced {
             self.durable_upto = self.durable_upto.max(outcome.last_seq);
         }
@@ -193,22 +197,22 @@ impl World {
     pub(super) fn rotate(&mut self, force: bool) -> Step<()> {
         let now = Timestamp(self.now);
         let fs = self.fs.clone();
-        let (asked, finished_upto, written_upto) =
-            (self.rotation_asked, self.finished_upto, self.written_upto);
+        let expected = self.rotation_policy();
         let node = self.node()?;
         check_rotation_timeout(&node.rotation, &node.writer, now)?;
-        if !force && !node.rotation.is_due(now, &node.writer) {
-            // Liveness: every seq the rotation was asked for (by a flush, or by a full
-            // pending memory) is written, so the log holding them must rotate now,
-            // whatever the interval (else the flush waits for it).
-            if asked > finished_upto && written_upto >= asked {
-                return Err(StepError::Oracle(format!(
-                    "a rotation was asked for seqs up to {asked}, written but in no \
-                     finished log, yet the log is not due to rotate"
-                )));
-            }
+        let due = node.rotation.is_due(now, &node.writer);
+        if due != expected {
+            return Err(StepError::Oracle(format!(
+                "the rotation is due: {due}, yet the policy says {expected} (log {:?}, a \
+                 rotation asked up to {}, written up to {})",
+                self.log_model, self.rotation_asked, self.written_upto
+            )));
+        }
+        if !force && !due {
             return Ok(());
         }
+        self.log_model = (self.now, 0, LOG_HEADER_LEN as u64);
+        let node = self.node()?;
         let rotated = match node.rotation.rotate(&fs, &mut node.writer, now) {
             Ok(rotated) => rotated,
             Err(poisoned) => return Err(self.poisoned_step("a rotation", &poisoned.0)),
@@ -222,6 +226,38 @@ impl World {
             self.note(format!("rotated {name}"));
         }
         Ok(())
+    }
+
+    /// The rotation policy, from the model alone: the log rotates when it holds records
+    /// and every seq a rotation was asked for (by a flush, or by a full pending memory) is
+    /// written, or its interval passed, or the clock stepped back behind its opening, or it
+    /// is full.
+    fn rotation_policy(&self) -> bool {
+        let (opened_at, records, bytes) = self.log_model;
+        let asked = self.rotation_asked;
+        let asked_and_written = asked > self.finished_upto && self.written_upto >= asked;
+        let interval_us = self.knobs.rotate_interval_ms * 1000;
+        records > 0
+            && (asked_and_written
+                || self.now >= opened_at + interval_us
+                || self.now < opened_at
+                || bytes >= self.knobs.rotate_bytes_max)
+    }
+
+    /// The pacing policy, from the model alone: a hand-out is due while a flush waits for
+    /// seqs above the watermark, or the interval passed since the last (or the clock
+    /// stepped back behind it, or there was none), or half of either backlog bound is
+    /// reached.
+    fn pacing_policy(&self, watermark: u64, logs_not_handed_out: u64, pending_bytes: u64) -> bool {
+        let interval_us = self.knobs.commit_interval_ms * 1000;
+        let interval_passed = self
+            .last_handout
+            .is_none_or(|last| self.now < last || self.now - last >= interval_us);
+        let bounds = self.knobs.backlog;
+        self.flush_waits > watermark
+            || interval_passed
+            || logs_not_handed_out * 2 >= bounds.logs_max
+            || pending_bytes * 2 >= bounds.bytes_max
     }
 
     pub(super) fn dispatch(&mut self) -> Step<()> {
@@ -239,25 +275,31 @@ impl World {
         // The pacing machine decides, as in the runtime: a hand-out starts only when due
         // (it covers every log waiting, which the steps that follow dispatch one by one).
         if node.dispatcher.in_flight() == 0 {
-            let waiting = logs.len() as u64;
             let backlog = Backlog {
                 watermark: node.dispatcher.watermark(),
-                logs_not_handed_out: waiting,
+                logs_not_handed_out: logs.len() as u64,
                 pending_bytes: node.index.bytes() as u64,
             };
-            if !node.pacing.is_due(now, &backlog) {
-                // Liveness: a flush waiting for seqs above the watermark is not paced.
-                if waits > backlog.watermark {
-                    return Err(StepError::Oracle(format!(
-                        "a flush waits for seq {waits} above the watermark {}, yet the \
-                         hand-out of {waiting} logs is paced",
-                        backlog.watermark
-                    )));
-                }
+            let due = node.pacing.is_due(now, &backlog);
+            let expected = self.pacing_policy(
+                backlog.watermark,
+                backlog.logs_not_handed_out,
+                backlog.pending_bytes,
+            );
+            if due != expected {
+                return Err(StepError::Oracle(format!(
+                    "a hand-out is due: {due}, yet the policy says {expected} ({backlog:?}, a \
+                     flush waiting for {waits}, the last hand-out at {:?})",
+                    self.last_handout
+                )));
+            }
+            if !due {
                 return Ok(());
             }
-            node.pacing.handed_out(now);
+            self.last_handout = Some(self.now);
+            self.node()?.pacing.handed_out(now);
         }
+        let node = self.node()?;
         let bytes = match fs.read(&name.path()) {
             Ok(bytes) => bytes,
             Err(_) if self.is_fault() => return Err(StepError::Crash),
@@ -396,6 +438,7 @@ impl World {
         let node = self.node()?;
         let watermark = node.dispatcher.watermark();
         node.pacing.hurry(u64::MAX, watermark);
+        self.flush_waits = u64::MAX;
         self.fs
             .set_io_faults(IoFaultRates::default(), ChaCha8Rng::seed_from_u64(0));
         // Under `Strict`, a corruption not yet met would stop the drain: the operator
