@@ -44,13 +44,11 @@ impl CommitPacing {
         }
     }
 
-    /// A flush waits for every seq up to `upto`; `watermark` is the applied one now.
-    pub fn hurry(&mut self, upto: u64, watermark: u64) {
-        self.urgent_upto = if watermark < self.urgent_upto {
-            self.urgent_upto.max(upto)
-        } else {
-            upto
-        };
+    /// A flush waits for every seq up to `upto`. Hand-outs stay urgent until the
+    /// watermark reaches the highest such seq (the watermark only grows, so a lower or a
+    /// met request changes nothing).
+    pub fn hurry(&mut self, upto: u64) {
+        self.urgent_upto = self.urgent_upto.max(upto);
     }
 
     /// Whether a flush still waits.
@@ -112,7 +110,7 @@ mod tests {
             ..idle
         };
         assert!(pacing.is_due(Timestamp(2_000), &half_bytes));
-        pacing.hurry(40, 10);
+        pacing.hurry(40);
         assert!(pacing.is_due(
             Timestamp(2_000),
             &Backlog {

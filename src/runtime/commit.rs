@@ -481,7 +481,7 @@ impl<F: Fs> DispatchDriver<F> {
                 }
                 Some(DispatchEvent::Urgent(upto)) => {
                     need_listing = true;
-                    self.pacing.hurry(upto, self.setup.dispatcher.watermark());
+                    self.pacing.hurry(upto);
                 }
                 Some(DispatchEvent::Committed { committer, outcome }) => {
                     for log in outcome.map_err(Error::CommitFailed)? {

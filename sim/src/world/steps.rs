@@ -435,9 +435,7 @@ impl World {
     pub(super) fn drain(&mut self) -> Step<()> {
         self.fs.schedule_crash(u64::MAX / 2);
         // A flush: hand-outs are due until everything is applied.
-        let node = self.node()?;
-        let watermark = node.dispatcher.watermark();
-        node.pacing.hurry(u64::MAX, watermark);
+        self.node()?.pacing.hurry(u64::MAX);
         self.flush_waits = u64::MAX;
         self.fs
             .set_io_faults(IoFaultRates::default(), ChaCha8Rng::seed_from_u64(0));

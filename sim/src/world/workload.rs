@@ -157,7 +157,7 @@ impl World {
             return Ok(());
         }
         node.rotation.request(upto);
-        node.pacing.hurry(upto, watermark);
+        node.pacing.hurry(upto);
         self.flush_waits = self.flush_waits.max(upto);
         self.rotation_asked = self.rotation_asked.max(upto);
         self.summary.flushes += 1;
