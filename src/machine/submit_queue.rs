@@ -412,6 +412,10 @@ mod tests {
             queue.admit((1, 10), logs_full, BOUNDS),
             Admission::Held(held)
         );
+        assert!(
+            !held.wake_writer(),
+            "only the committers make room for logs"
+        );
         queue.push(vec![record("k", "v"); 2], Durability::None, ());
         let memory_full = BacklogLoad {
             pending_bytes: 1000,
@@ -438,6 +442,7 @@ mod tests {
             Admission::Held(held),
             "seqs 3..=9 pass the lease: the writer extends it"
         );
+        assert!(held.wake_writer(), "the writer extends the lease");
         assert_eq!(
             queue.lease_wanted(),
             Some(10),

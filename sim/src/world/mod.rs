@@ -175,6 +175,8 @@ pub struct World {
     /// When the dispatcher last handed logs out (the simulated clock), for the pacing
     /// policy.
     last_handout: Option<u64>,
+    /// Encoded bytes of the requests queued and not yet taken by a writer pass.
+    queued_bytes: u64,
     /// Keys ever used.
     keys_used: BTreeSet<Vec<u8>>,
     /// Bytes of logs retired, kept to be put back (a replay fault).
@@ -226,6 +228,7 @@ impl World {
             rotation_asked: 0,
             log_model: (0, 0, LOG_HEADER_LEN as u64),
             last_handout: None,
+            queued_bytes: 0,
             handed_since_lease_step: 0,
             keys_used: BTreeSet::new(),
             retired_logs: Vec::new(),

@@ -106,6 +106,7 @@ impl World {
         self.rotation_asked = 0;
         self.log_model = (self.now, 0, LOG_HEADER_LEN as u64);
         self.last_handout = None;
+        self.queued_bytes = 0;
         // The same constructor as `Store`, from options the knobs make.
         let logs_waiting = recovered.report.logs_waiting as u64;
         let machines = Machines::build(recovered, &keys, &self.options(), Timestamp(self.now));
@@ -178,8 +179,10 @@ impl World {
             self.require(request.durability, last);
         }
         self.written_upto = self.written_upto.max(outcome.last_seq);
+        let taken: u64 = pass.iter().map(|r| r.encoded_len as u64).sum();
+        self.queued_bytes -= taken;
         self.log_model.1 += outcome.records;
-        self.log_model.2 += pass.iter().map(|r| r.encoded_len as u64).sum::<u64>();
+        self.log_model.2 += taken;
         if outcome.synced {
             self.durable_upto = self.durable_upto.max(outcome.last_seq);
         }

@@ -72,6 +72,8 @@ impl World {
             self.keys_used.insert(record.key.clone());
         }
         let bounds = self.knobs.backlog;
+        let queue_bytes_max = self.options().queue_bytes_max as u64;
+        let queued_bytes = self.queued_bytes;
         let node = self.node()?;
         let encoded: usize = records.iter().map(LogRecord::encoded_len).sum();
         let load = BacklogLoad {
@@ -86,6 +88,23 @@ impl World {
                 node.rotation.request(upto);
             }
             let (next_seq, half) = (node.queue.next_seq(), node.queue.lease().seqs / 2);
+            // Liveness, from the model: a request is held only for a reason (else the
+            // caller would wait for nothing): the backlog is full, the queue's bytes are,
+            // or its seqs pass the lease.
+            let backlogged =
+                load.logs_waiting >= bounds.logs_max || load.pending_bytes >= bounds.bytes_max;
+            let bytes_fit = queued_bytes == 0 || queued_bytes + encoded as u64 <= queue_bytes_max;
+            let leased = node
+                .queue
+                .lease()
+                .covers(next_seq - 1 + records.len() as u64);
+            if !backlogged && bytes_fit && leased {
+                return Err(StepError::Oracle(format!(
+                    "a request of {} records ({encoded} bytes) was held with room: {load:?} \
+                     within {bounds:?}, {queued_bytes} bytes queued, its seqs leased",
+                    records.len()
+                )));
+            }
             // Oracle input, from the model: with the pending memory full, the log must
             // rotate once every record queued is written (its records cannot be applied,
             // and their memory freed, before), whatever the interval.
@@ -125,6 +144,7 @@ impl World {
         let acked = node.writer.released_upto(durability) >= range.last;
         self.handed_upto = self.handed_upto.max(range.last);
         self.last_record_seq = range.last;
+        self.queued_bytes += encoded as u64;
         self.handed_since_lease_step += range.last - range.first + 1;
         self.history
             .insert(range.first, Submitted { records, acked });
