@@ -177,6 +177,11 @@ pub struct World {
     last_handout: Option<u64>,
     /// Encoded bytes of the requests queued and not yet taken by a writer pass.
     queued_bytes: u64,
+    /// The seq after which the current run's seqs started (recovery's).
+    run_started_after: u64,
+    /// Set by a clean close: the last seq handed out (or the run's start), which the next
+    /// run's seqs must follow at once.
+    closed_after: Option<u64>,
     /// Keys ever used.
     keys_used: BTreeSet<Vec<u8>>,
     /// Bytes of logs retired, kept to be put back (a replay fault).
@@ -229,6 +234,8 @@ impl World {
             log_model: (0, 0, LOG_HEADER_LEN as u64),
             last_handout: None,
             queued_bytes: 0,
+            run_started_after: 0,
+            closed_after: None,
             handed_since_lease_step: 0,
             keys_used: BTreeSet::new(),
             retired_logs: Vec::new(),

@@ -71,6 +71,18 @@ impl World {
                 "acknowledged seqs up to {must_keep} had to survive, recovery found only up to {last_seq}",
             )));
         }
+        // After a clean close the rest of the seq lease went back: under `Strict` (no room
+        // left for damage) new seqs continue right after the last one handed out.
+        if let Some(last_out) = self.closed_after.take() {
+            if mode == RecoveryMode::Strict && next_after != last_out {
+                return Err(StepError::Oracle(format!(
+                    "after a clean close with seq {last_out} the last handed out, new seqs \
+                     start at {}",
+                    next_after + 1
+                )));
+            }
+        }
+        self.run_started_after = next_after;
         if next_after < self.handed_upto {
             return Err(StepError::Oracle(format!(
                 "seq {} was handed out before the crash, yet new seqs start at {}",
@@ -535,6 +547,7 @@ impl World {
             seq_lease::reserve(&fs, upto)?;
         }
         self.node = None;
+        self.closed_after = Some(self.run_started_after.max(self.handed_upto));
         self.note("closed".into());
         self.recover()
     }

@@ -112,7 +112,13 @@ impl World {
                 self.rotation_asked = self.rotation_asked.max(self.last_record_seq);
             }
             self.summary.backlogged += u64::from(held.rotate_upto.is_some());
-            if held.lease_short {
+            if held.lease_short == leased {
+                return Err(StepError::Oracle(format!(
+                    "a request held short of lease: {}, yet its seqs are leased: {leased}",
+                    held.lease_short
+                )));
+            }
+            if !leased {
                 // Oracle input, reckoned here: the seqs this request needs.
                 let needs = next_seq - 1 + records.len() as u64;
                 self.lease_demand = self.lease_demand.max(needs);
