@@ -451,6 +451,23 @@ mod tests {
     }
 
     #[test]
+    fn a_pass_takes_requests_up_to_exactly_its_bound() {
+        let mut queue = SubmitQueue::<()>::new(1, 1 << 20);
+        let size = record("k", "v").encoded_len();
+        for _ in 0..3 {
+            queue.push(vec![record("k", "v")], Durability::None, ());
+        }
+        assert_eq!(
+            queue.take_pass(2 * size).len(),
+            2,
+            "two fill the bound exactly"
+        );
+        assert_eq!(queue.bytes(), size, "the bytes taken leave the queue");
+        assert_eq!(queue.take_pass(0).len(), 1, "a pass takes at least one");
+        assert_eq!(queue.bytes(), 0);
+    }
+
+    #[test]
     fn push_indexed_fills_the_pending_index_in_seq_order() {
         let mut queue = SubmitQueue::<()>::new(5, 1 << 20);
         let mut index = PendingIndex::new();

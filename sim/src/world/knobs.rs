@@ -49,6 +49,9 @@ pub(super) struct Knobs {
     /// The backlog bounds (`Options::backlog_logs_max`, `backlog_bytes_max`): admission
     /// holds requests past them, pacing hurries past half of either.
     pub(super) backlog: BacklogBounds,
+    /// The submit queue's byte bound (`Options::queue_bytes_max`): small in some seeds,
+    /// so that requests wait for the writer.
+    pub(super) queue_bytes_max: usize,
 }
 
 impl Knobs {
@@ -87,6 +90,7 @@ impl Knobs {
             steps: rng.random_range(200..1200),
             seq_lease: seq_lease::SEQ_LEASE_DEFAULT,
             backlog: BACKLOG,
+            queue_bytes_max: Options::default().queue_bytes_max,
         };
         // The later fault kinds come from a stream of their own, so that adding them left
         // every earlier seed's draws (and its story, when they are off) as it was.
@@ -153,6 +157,11 @@ impl Knobs {
                 bytes_max: [1024, 8192][backlog.random_range(0..2)],
             },
         ][backlog.random_range(0..4)];
+        // A small submit queue in one seed in four, from a stream of its own (as above).
+        let mut queue = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_FA17_0000_0006);
+        if queue.random_range(0..4u32) == 0 {
+            knobs.queue_bytes_max = [256, 4096][queue.random_range(0..2)];
+        }
         (knobs, rng)
     }
 }
@@ -192,6 +201,7 @@ impl World {
             seq_lease: k.seq_lease,
             backlog_logs_max: k.backlog.logs_max as usize,
             backlog_bytes_max: k.backlog.bytes_max as usize,
+            queue_bytes_max: k.queue_bytes_max,
             ..Options::default()
         }
     }

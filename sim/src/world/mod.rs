@@ -175,8 +175,9 @@ pub struct World {
     /// When the dispatcher last handed logs out (the simulated clock), for the pacing
     /// policy.
     last_handout: Option<u64>,
-    /// Encoded bytes of the requests queued and not yet taken by a writer pass.
-    queued_bytes: u64,
+    /// The encoded bytes of each request queued and not yet taken by a writer pass, in
+    /// queue order (a sync barrier's are 0).
+    queued: VecDeque<u64>,
     /// The seq after which the current run's seqs started (recovery's).
     run_started_after: u64,
     /// Set by a clean close: the last seq handed out (or the run's start), which the next
@@ -233,7 +234,7 @@ impl World {
             rotation_asked: 0,
             log_model: (0, 0, LOG_HEADER_LEN as u64),
             last_handout: None,
-            queued_bytes: 0,
+            queued: VecDeque::new(),
             run_started_after: 0,
             closed_after: None,
             handed_since_lease_step: 0,

@@ -100,6 +100,7 @@ impl World {
             big_payloads: false,
             steps: 0,
             seq_lease: 3,
+            queue_bytes_max: 4096,
             // Tight, so that a script can fill the backlog.
             backlog: BacklogBounds {
                 logs_max: 4,

@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// The bytes of a writer pass beyond its first request (the runtime's `pass_bytes_max`).
+const PASS_BYTES_MAX: usize = 64 << 10;
+
 /// The store under simulation: the machines and what the runtime would hold.
 pub(super) struct Node {
     pub(super) queue: SubmitQueue<u64>,
@@ -118,7 +121,7 @@ impl World {
         self.rotation_asked = 0;
         self.log_model = (self.now, 0, LOG_HEADER_LEN as u64);
         self.last_handout = None;
-        self.queued_bytes = 0;
+        self.queued.clear();
         // The same constructor as `Store`, from options the knobs make.
         let logs_waiting = recovered.report.logs_waiting as u64;
         let machines = Machines::build(recovered, &keys, &self.options(), Timestamp(self.now));
@@ -166,7 +169,7 @@ impl World {
             self.lease_demand = 0;
         }
         let node = self.node()?;
-        let pass: Vec<Request<u64>> = node.queue.take_pass(64 << 10);
+        let pass: Vec<Request<u64>> = node.queue.take_pass(PASS_BYTES_MAX);
         if pass.is_empty() {
             return Ok(());
         }
@@ -192,7 +195,7 @@ impl World {
         }
         self.written_upto = self.written_upto.max(outcome.last_seq);
         let taken: u64 = pass.iter().map(|r| r.encoded_len as u64).sum();
-        self.queued_bytes -= taken;
+        self.check_pass_size(pass.len())?;
         self.log_model.1 += outcome.records;
         self.log_model.2 += taken;
         if outcome.synced {
@@ -240,6 +243,30 @@ impl World {
             self.finished_upto = self.finished_upto.max(last);
             self.note(format!("rotated {name}"));
         }
+        Ok(())
+    }
+
+    /// The pass the writer took is the one its bound makes, from the model's queue: the
+    /// first request, then each next one while the pass's bytes stay within
+    /// `PASS_BYTES_MAX` (so a pass is as large as the bound lets it be, and never larger).
+    fn check_pass_size(&mut self, taken: usize) -> Step<()> {
+        let mut expected = 0;
+        let mut bytes = 0;
+        for &size in &self.queued {
+            if expected > 0 && bytes + size > PASS_BYTES_MAX as u64 {
+                break;
+            }
+            bytes += size;
+            expected += 1;
+        }
+        if taken != expected {
+            return Err(StepError::Oracle(format!(
+                "the writer took {taken} requests, yet the pass bound makes it {expected} of \
+                 {:?}",
+                self.queued
+            )));
+        }
+        self.queued.drain(..taken);
         Ok(())
     }
 

@@ -73,7 +73,8 @@ impl World {
         }
         let bounds = self.knobs.backlog;
         let queue_bytes_max = self.options().queue_bytes_max as u64;
-        let queued_bytes = self.queued_bytes;
+        let queued_bytes: u64 = self.queued.iter().sum();
+        let queue_empty = self.queued.is_empty();
         let node = self.node()?;
         let encoded: usize = records.iter().map(LogRecord::encoded_len).sum();
         let load = BacklogLoad {
@@ -93,7 +94,7 @@ impl World {
             // or its seqs pass the lease.
             let backlogged =
                 load.logs_waiting >= bounds.logs_max || load.pending_bytes >= bounds.bytes_max;
-            let bytes_fit = queued_bytes == 0 || queued_bytes + encoded as u64 <= queue_bytes_max;
+            let bytes_fit = queue_empty || queued_bytes + encoded as u64 <= queue_bytes_max;
             let leased = node
                 .queue
                 .lease()
@@ -150,7 +151,7 @@ impl World {
         let acked = node.writer.released_upto(durability) >= range.last;
         self.handed_upto = self.handed_upto.max(range.last);
         self.last_record_seq = range.last;
-        self.queued_bytes += encoded as u64;
+        self.queued.push_back(encoded as u64);
         self.handed_since_lease_step += range.last - range.first + 1;
         self.history
             .insert(range.first, Submitted { records, acked });
@@ -194,8 +195,17 @@ impl World {
     /// Queues a sync barrier (`Store::sync`): once its pass is done, every seq queued
     /// before it must survive a power loss, whatever durability it asked for.
     pub(super) fn submit_sync_barrier(&mut self) -> Step<()> {
+        let last_out = self.run_started_after.max(self.handed_upto);
         let node = self.node()?;
         let covers = node.queue.push_sync_barrier(BARRIER_TOKEN);
+        self.queued.push_back(0);
+        // A barrier covers every seq handed out before it (`Store::sync` waits for them).
+        if covers != last_out {
+            return Err(StepError::Oracle(format!(
+                "a sync barrier covers seqs up to {covers}, yet seq {last_out} was the last \
+                 handed out"
+            )));
+        }
         self.note(format!("sync barrier covering up to {covers}"));
         Ok(())
     }
