@@ -465,6 +465,15 @@ mod tests {
         assert_eq!(queue.bytes(), size, "the bytes taken leave the queue");
         assert_eq!(queue.take_pass(0).len(), 1, "a pass takes at least one");
         assert_eq!(queue.bytes(), 0);
+        queue.push(vec![record("k", "v")], Durability::None, ());
+        queue.push_sync_barrier(());
+        assert_eq!(
+            queue.drain().len(),
+            2,
+            "a poisoned writer releases every caller"
+        );
+        assert!(queue.is_empty());
+        assert_eq!(queue.bytes(), 0);
     }
 
     #[test]
