@@ -330,10 +330,11 @@ impl<T> SubmitQueue<T> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn record(key: &str, payload: &str) -> LogRecord {
+    /// An append of `payload` to `key` (the writer's tests use it too).
+    pub(crate) fn record(key: &str, payload: &str) -> LogRecord {
         LogRecord {
             kind: Kind::Append,
             key: key.as_bytes().to_vec(),

@@ -363,17 +363,10 @@ impl<F: Fs> Writer<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::{DecodeLimits, Kind, LogDecoder};
+    use crate::format::{DecodeLimits, LogDecoder};
     use crate::fs::MemFs;
-    use crate::machine::submit_queue::{LogRecord, SubmitQueue};
-
-    fn record(key: &str, payload: &str) -> LogRecord {
-        LogRecord {
-            kind: Kind::Append,
-            key: key.as_bytes().to_vec(),
-            payload: payload.as_bytes().to_vec(),
-        }
-    }
+    use crate::machine::submit_queue::tests::record;
+    use crate::machine::submit_queue::SubmitQueue;
 
     fn writer(fs: &MemFs) -> Writer<MemFs> {
         preallocating_writer(fs, 0)
