@@ -109,6 +109,11 @@ impl Rotation {
     /// request's seqs are all written.
     pub fn is_due<F: Fs>(&self, now: Timestamp, writer: &Writer<F>) -> bool {
         let log = writer.log();
+        assert_eq!(
+            writer.last_seq() - log.records,
+            self.finished_upto,
+            "seqs are consecutive: the active log holds those after the finished logs"
+        );
         let requested = self.requested_upto > 0 && writer.last_seq() >= self.requested_upto;
         log.records > 0
             && (requested

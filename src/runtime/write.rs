@@ -476,10 +476,7 @@ impl WriteRuntime {
             return Err(Error::Poisoned(poisoned.0.clone()));
         }
         state.rotation_asked = state.rotation_asked.max(upto);
-        if state.writer_idle {
-            state.writer_idle = false;
-            self.shared.work.notify_one();
-        }
+        self.shared.wake_writer(&mut state);
         Ok(())
     }
 

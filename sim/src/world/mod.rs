@@ -32,7 +32,7 @@ use writelog::machine::recovery;
 use writelog::machine::rotation::{Rotated, Rotation};
 use writelog::machine::seq_lease;
 use writelog::machine::submit_queue::{
-    Admission, BacklogBounds, BacklogLoad, LogRecord, Request, SubmitQueue,
+    Admission, BacklogBounds, BacklogLoad, Held, LogRecord, Request, SubmitQueue,
 };
 use writelog::machine::writer::Writer;
 use writelog::machine::{LogId, READING_DIR, WRITING_DIR};
@@ -107,6 +107,28 @@ pub struct Summary {
     pub digest: u64,
 }
 
+/// The model of the active log, for the rotation policy.
+#[derive(Clone, Copy, Debug)]
+struct LogModel {
+    /// When it was opened, on the simulated clock.
+    opened_at: u64,
+    /// Records written to it.
+    records: u64,
+    /// Its bytes: the header and the blocks (not the zeros written ahead).
+    bytes: u64,
+}
+
+impl LogModel {
+    /// A fresh log, opened at `now`.
+    fn opened_at(now: u64) -> Self {
+        LogModel {
+            opened_at: now,
+            records: 0,
+            bytes: LOG_HEADER_LEN as u64,
+        }
+    }
+}
+
 /// A failed oracle check.
 #[derive(Clone, Debug)]
 pub struct Failure {
@@ -169,9 +191,8 @@ pub struct World {
     /// The highest seq a rotation was asked for since the restart (by a flush, or by a
     /// full pending memory): the log must rotate once every seq up to it is written.
     rotation_asked: u64,
-    /// The model of the active log, for the rotation policy: when it was opened (the
-    /// simulated clock), its records and its bytes (header and blocks).
-    log_model: (u64, u64, u64),
+    /// The model of the active log, for the rotation policy.
+    log_model: LogModel,
     /// When the dispatcher last handed logs out (the simulated clock), for the pacing
     /// policy.
     last_handout: Option<u64>,
@@ -232,7 +253,7 @@ impl World {
             last_record_seq: 0,
             flush_waits: 0,
             rotation_asked: 0,
-            log_model: (0, 0, LOG_HEADER_LEN as u64),
+            log_model: LogModel::opened_at(0),
             last_handout: None,
             queued: VecDeque::new(),
             run_started_after: 0,
@@ -361,6 +382,11 @@ impl World {
     /// the store: the user closes and reopens it, a restart without power loss).
     fn is_fault(&self) -> bool {
         self.fs.crashed() || self.fs.take_injected_error()
+    }
+
+    /// The last seq handed out in this run, or, before any, the seq the run started after.
+    fn last_handed_out(&self) -> u64 {
+        self.run_started_after.max(self.handed_upto)
     }
 
     fn node(&mut self) -> Step<&mut Node> {

@@ -119,7 +119,7 @@ impl World {
         self.last_record_seq = last_seq;
         self.flush_waits = 0;
         self.rotation_asked = 0;
-        self.log_model = (self.now, 0, LOG_HEADER_LEN as u64);
+        self.log_model = LogModel::opened_at(self.now);
         self.last_handout = None;
         self.queued.clear();
         // The same constructor as `Store`, from options the knobs make.
@@ -196,8 +196,8 @@ impl World {
         self.written_upto = self.written_upto.max(outcome.last_seq);
         let taken: u64 = pass.iter().map(|r| r.encoded_len as u64).sum();
         self.check_pass_size(pass.len())?;
-        self.log_model.1 += outcome.records;
-        self.log_model.2 += taken;
+        self.log_model.records += outcome.records;
+        self.log_model.bytes += taken;
         if outcome.synced {
             self.durable_upto = self.durable_upto.max(outcome.last_seq);
         }
@@ -229,7 +229,7 @@ impl World {
         if !force && !due {
             return Ok(());
         }
-        self.log_model = (self.now, 0, LOG_HEADER_LEN as u64);
+        self.log_model = LogModel::opened_at(self.now);
         let node = self.node()?;
         let rotated = match node.rotation.rotate(&fs, &mut node.writer, now) {
             Ok(rotated) => rotated,
@@ -275,7 +275,11 @@ impl World {
     /// written, or its interval passed, or the clock stepped back behind its opening, or it
     /// is full.
     fn rotation_policy(&self) -> bool {
-        let (opened_at, records, bytes) = self.log_model;
+        let LogModel {
+            opened_at,
+            records,
+            bytes,
+        } = self.log_model;
         let asked = self.rotation_asked;
         let asked_and_written = asked > self.finished_upto && self.written_upto >= asked;
         let interval_us = self.knobs.rotate_interval_ms * 1000;
@@ -574,7 +578,7 @@ impl World {
             seq_lease::reserve(&fs, upto)?;
         }
         self.node = None;
-        self.closed_after = Some(self.run_started_after.max(self.handed_upto));
+        self.closed_after = Some(self.last_handed_out());
         self.note("closed".into());
         self.recover()
     }

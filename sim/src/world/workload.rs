@@ -72,15 +72,15 @@ impl World {
             self.keys_used.insert(record.key.clone());
         }
         let bounds = self.knobs.backlog;
-        let queue_bytes_max = self.options().queue_bytes_max as u64;
-        let queued_bytes: u64 = self.queued.iter().sum();
-        let queue_empty = self.queued.is_empty();
         let node = self.node()?;
         let encoded: usize = records.iter().map(LogRecord::encoded_len).sum();
         let load = BacklogLoad {
             logs_waiting: node.logs_waiting,
             pending_bytes: node.index.bytes() as u64,
         };
+        // The model's view of the bounds.
+        let backlogged =
+            load.logs_waiting >= bounds.logs_max || load.pending_bytes >= bounds.bytes_max;
         // The store's admission rule, as `Store` runs it.
         if let Admission::Held(held) = node.queue.admit((records.len(), encoded), load, bounds) {
             // Held: the request is dropped, as a caller who gave up. The writer's next
@@ -88,57 +88,17 @@ impl World {
             if let Some(upto) = held.rotate_upto {
                 node.rotation.request(upto);
             }
-            let (next_seq, half) = (node.queue.next_seq(), node.queue.lease().seqs / 2);
-            // Liveness, from the model: a request is held only for a reason (else the
-            // caller would wait for nothing): the backlog is full, the queue's bytes are,
-            // or its seqs pass the lease.
-            let backlogged =
-                load.logs_waiting >= bounds.logs_max || load.pending_bytes >= bounds.bytes_max;
-            let bytes_fit = queue_empty || queued_bytes + encoded as u64 <= queue_bytes_max;
-            let leased = node
-                .queue
-                .lease()
-                .covers(next_seq - 1 + records.len() as u64);
-            if !backlogged && bytes_fit && leased {
-                return Err(StepError::Oracle(format!(
-                    "a request of {} records ({encoded} bytes) was held with room: {load:?} \
-                     within {bounds:?}, {queued_bytes} bytes queued, its seqs leased",
-                    records.len()
-                )));
-            }
+            self.summary.backlogged += u64::from(held.rotate_upto.is_some());
             // Oracle input, from the model: with the pending memory full, the log must
             // rotate once every record queued is written (its records cannot be applied,
             // and their memory freed, before), whatever the interval.
             if load.pending_bytes >= bounds.bytes_max {
                 self.rotation_asked = self.rotation_asked.max(self.last_record_seq);
             }
-            self.summary.backlogged += u64::from(held.rotate_upto.is_some());
-            if held.lease_short == leased {
-                return Err(StepError::Oracle(format!(
-                    "a request held short of lease: {}, yet its seqs are leased: {leased}",
-                    held.lease_short
-                )));
-            }
-            if !leased {
-                // Oracle input, reckoned here: the seqs this request needs.
-                let needs = next_seq - 1 + records.len() as u64;
-                self.lease_demand = self.lease_demand.max(needs);
-                // The writer's last step left at least half a lease (and one seq) unspent:
-                // a request waits for it only once those seqs are taken.
-                let asked = self.handed_since_lease_step + records.len() as u64;
-                if asked <= half + 1 {
-                    return Err(StepError::Oracle(format!(
-                        "a request of {} seqs waits for the lease, with {} taken since the \
-                         writer's last step and half a lease ({half}) left then",
-                        records.len(),
-                        self.handed_since_lease_step
-                    )));
-                }
-            }
-            return Ok(());
+            return self.check_held(held, (records.len(), encoded), backlogged, load);
         }
         // The backlog bounds hold: nothing is admitted past either.
-        if load.logs_waiting >= bounds.logs_max || load.pending_bytes >= bounds.bytes_max {
+        if backlogged {
             return Err(StepError::Oracle(format!(
                 "a request admitted with {load:?} waiting, past the bounds {bounds:?}"
             )));
@@ -166,10 +126,59 @@ impl World {
         Ok(())
     }
 
+    /// Checks a request of `(records, encoded)` held by admission against the model: it
+    /// is held only for a reason (else its caller would wait for nothing): the backlog is
+    /// full (`backlogged`, with `load` waiting), the queue's bytes are, or its seqs pass
+    /// the lease; held short of lease exactly then, and only once half a lease is spent.
+    fn check_held(
+        &mut self,
+        held: Held,
+        (records, encoded): (usize, usize),
+        backlogged: bool,
+        load: BacklogLoad,
+    ) -> Step<()> {
+        let queue_bytes_max = self.options().queue_bytes_max as u64;
+        let queued_bytes: u64 = self.queued.iter().sum();
+        let bytes_fit = self.queued.is_empty() || queued_bytes + encoded as u64 <= queue_bytes_max;
+        let queue = &self.node()?.queue;
+        // The seqs this request needs, and whether they are leased.
+        let needs = queue.next_seq() - 1 + records as u64;
+        let (leased, half) = (queue.lease().covers(needs), queue.lease().seqs / 2);
+        if !backlogged && bytes_fit && leased {
+            return Err(StepError::Oracle(format!(
+                "a request of {records} records ({encoded} bytes) was held with room: \
+                 {load:?} within {:?}, {queued_bytes} bytes queued, its seqs leased",
+                self.knobs.backlog
+            )));
+        }
+        if held.lease_short == leased {
+            return Err(StepError::Oracle(format!(
+                "a request held short of lease: {}, yet its seqs are leased: {leased}",
+                held.lease_short
+            )));
+        }
+        if !leased {
+            // Oracle input: the writer's next step must lease these seqs.
+            self.lease_demand = self.lease_demand.max(needs);
+            // The writer's last step left at least half a lease (and one seq) unspent: a
+            // request waits for it only once those seqs are taken.
+            let asked = self.handed_since_lease_step + records as u64;
+            if asked <= half + 1 {
+                return Err(StepError::Oracle(format!(
+                    "a request of {records} seqs waits for the lease, with {} taken since the \
+                     writer's last step and half a lease ({half}) left then",
+                    self.handed_since_lease_step
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// A flush (`Store::flush`), as `Store` asks it of the machines: the queue says what
     /// it waits for (checked against the model), the rotation and pacing machines are
-    /// asked to hurry, and the steps that follow must not keep it waiting (liveness
-    /// clauses in `rotate` and `dispatch`) until the watermark reaches it.
+    /// asked to hurry, and the steps that follow must not keep it waiting (the rotation
+    /// and pacing policies checked in `rotate` and `dispatch`) until the watermark
+    /// reaches it.
     pub(super) fn flush(&mut self) -> Step<()> {
         let model = self.last_record_seq;
         let node = self.node()?;
@@ -195,7 +204,7 @@ impl World {
     /// Queues a sync barrier (`Store::sync`): once its pass is done, every seq queued
     /// before it must survive a power loss, whatever durability it asked for.
     pub(super) fn submit_sync_barrier(&mut self) -> Step<()> {
-        let last_out = self.run_started_after.max(self.handed_upto);
+        let last_out = self.last_handed_out();
         let node = self.node()?;
         let covers = node.queue.push_sync_barrier(BARRIER_TOKEN);
         self.queued.push_back(0);
