@@ -185,7 +185,7 @@ impl<T> SubmitQueue<T> {
     /// Whether a request of `records` records and `encoded_len` bytes fits now: within the
     /// byte bound (an empty queue takes any request, so a request larger than the bound is
     /// taken alone rather than never) and within the lease.
-    pub fn has_room(&self, records: usize, encoded_len: usize) -> bool {
+    fn has_room(&self, records: usize, encoded_len: usize) -> bool {
         let bytes_fit =
             self.requests.is_empty() || self.bytes.saturating_add(encoded_len) <= self.bytes_max;
         bytes_fit && self.lease.covers(self.last_seq_of(records))
@@ -193,7 +193,7 @@ impl<T> SubmitQueue<T> {
 
     /// Whether a request of `records` records waits for the lease alone (then the driver
     /// must extend it: see [`Self::lease_wanted`]); notes what it needs.
-    pub fn wants_lease_for(&mut self, records: usize) -> bool {
+    fn wants_lease_for(&mut self, records: usize) -> bool {
         let last = self.last_seq_of(records);
         let short = !self.lease.covers(last);
         if short {
@@ -252,7 +252,8 @@ impl<T> SubmitQueue<T> {
         self.push(records, durability, token)
     }
 
-    /// Queues a batch and gives it its seqs. The caller checked [`Self::has_room`].
+    /// Queues a batch and gives it its seqs. The caller was admitted by [`Self::admit`]
+    /// (the queue has room).
     pub fn push(&mut self, records: Vec<LogRecord>, durability: Durability, token: T) -> SeqRange {
         assert!(!records.is_empty(), "a request holds at least one record");
         let encoded_len: usize = records.iter().map(LogRecord::encoded_len).sum();

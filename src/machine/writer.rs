@@ -1,5 +1,6 @@
 //! The writer: the group-commit pass that writes a batch of requests (taken from the
-//! [`SubmitQueue`]) to the active log with one write and at most one fdatasync.
+//! [`SubmitQueue`](crate::machine::submit_queue::SubmitQueue)) to the active log with
+//! one write and at most one fdatasync.
 
 use std::path::Path;
 
