@@ -107,8 +107,9 @@ pub fn log_roundtrip(log: FuzzLog) {
 }
 
 /// Arbitrary bytes through every key-store decoder: as a MANIFEST, a run header and its
-/// index, a group, and whole, as partition 0's only segment of a store whose MANIFEST
-/// says every byte is durable, opened read-only under each recovery mode, scrubbed, and
+/// index, a group, and whole, as partition 0's only segment (numbered as its header says,
+/// so that a compaction's segment reads too) of a store whose MANIFEST says every byte is
+/// durable, opened read-only under each recovery mode, scrubbed, and
 /// every indexed key read and tailed. Nothing panics, and what decodes is well formed.
 pub fn keystore_decode(data: &[u8]) {
     if let Ok(decoded) = manifest::decode(data) {
@@ -129,16 +130,17 @@ pub fn keystore_decode(data: &[u8]) {
         assert!(group.damage.is_none_or(|(at, _)| at < data.len() + 1));
     }
     let fs = writelog::fs::MemFs::new();
+    let number = data.get(16..20).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
     let listed = manifest::Manifest {
         partitions: 1,
         watermark: 0,
-        segments: vec![manifest::SegmentEntry { partition: 0, segment: 0, durable_len: data.len() as u64 }],
+        segments: vec![manifest::SegmentEntry { partition: 0, segment: number, durable_len: data.len() as u64 }],
         checkpoints: Vec::new(),
     };
     writelog::fs::Fs::create_dir_all(&fs, std::path::Path::new("keys/p000")).expect("MemFs makes directories");
     let put = |path: &str, bytes: &[u8]| fs.put(std::path::Path::new(path), bytes).expect("MemFs takes any file");
     put(manifest::MANIFEST_FILE, &manifest::encode(&listed));
-    put("keys/p000/seg-00000000.dat", data);
+    put(&format!("keys/p000/seg-{number:08}.dat"), data);
     for recovery in [RecoveryMode::Strict, RecoveryMode::PointInTime, RecoveryMode::SkipCorrupt] {
         let mode = OpenMode { partitions: 1, recovery, writable: false };
         let Ok((store, _)) = KeyStore::open(&fs, mode) else {
@@ -147,7 +149,7 @@ pub fn keystore_decode(data: &[u8]) {
         };
         for key in store.keys(&fs).unwrap_or_default() {
             if let Ok(read) = store.read(&fs, &key, 0, usize::MAX) {
-                assert!(read.records.windows(2).all(|w| w[0].seq < w[1].seq), "a read is in seq order");
+                assert!(read.records.iter().zip(read.records.iter().skip(1)).all(|(a, b)| a.seq < b.seq), "a read is in seq order");
                 assert!(read.records.last().is_none_or(|r| r.seq.0 <= read.last_seq));
                 let tail = store.tail(&fs, &key, 2).expect("a tail meets no more damage than a read");
                 assert!(tail.records.len() <= 2);

@@ -17,6 +17,7 @@ use crate::error::Result;
 use crate::format::Kind;
 use crate::fs::Fs;
 use crate::keystore::KeyStore;
+use crate::records::Records;
 
 mod arena;
 use arena::{Payload, PayloadArena};
@@ -231,6 +232,11 @@ impl PendingIndex {
         self.payload_bytes
     }
 
+    /// The lowest seq of any pending operation.
+    pub fn oldest_seq(&self) -> Option<u64> {
+        self.by_seq.front().map(|(seq, _)| *seq)
+    }
+
     /// The memory the pending operations are counted for (see [`op_bytes`]).
     pub fn bytes(&self) -> usize {
         self.bytes
@@ -249,9 +255,11 @@ pub struct Overlay {
 
 impl Overlay {
     /// Lays the overlay over `stored` (the key store's records, in seq order).
-    fn over(self, mut stored: Vec<Record>) -> Vec<Record> {
-        stored.retain(|r| r.seq.0 >= self.floor);
-        stored.extend(self.appends);
+    fn over(self, mut stored: Records) -> Records {
+        stored.retain(|seq| seq.0 >= self.floor);
+        for append in self.appends {
+            stored.push_owned(append.seq, append.payload);
+        }
         stored
     }
 }
@@ -311,7 +319,7 @@ pub fn records<F: Fs>(
     key: &[u8],
     after: u64,
     limit: usize,
-) -> Result<Vec<Record>> {
+) -> Result<Records> {
     let mut from = after;
     loop {
         let stored = store.read(fs, key, from, limit)?;
@@ -327,7 +335,7 @@ pub fn records<F: Fs>(
             continue;
         }
         let mut records = overlay.over(stored.records);
-        records.retain(|r| r.seq.0 > after);
+        records.retain(|seq| seq.0 > after);
         records.truncate(limit);
         return Ok(records);
     }
@@ -340,11 +348,10 @@ pub fn tail<F: Fs>(
     pending: Vec<PendingOp>,
     key: &[u8],
     count: usize,
-) -> Result<Vec<Record>> {
+) -> Result<Records> {
     let stored = store.tail(fs, key, count)?;
     let mut records = overlay(pending, stored.last_seq).over(stored.records);
-    let extra = records.len().saturating_sub(count);
-    records.drain(..extra);
+    records.keep_last(count);
     Ok(records)
 }
 
@@ -412,17 +419,13 @@ mod tests {
         // A truncate behind a delete's floor moves nothing.
         let over = overlay(vec![op(6, Kind::Delete), truncate(7, 3)], 0);
         assert_eq!(over.floor, 7);
-        let stored = vec![
-            Record {
-                seq: Seq(1),
-                payload: vec![],
-            },
-            Record {
-                seq: Seq(3),
-                payload: vec![],
-            },
-        ];
-        assert_eq!(seqs(&overlay(pending, 4).over(stored)), vec![6, 8]);
+        let mut stored = Records::default();
+        stored.push_owned(Seq(1), vec![]);
+        stored.push_owned(Seq(3), vec![]);
+        assert_eq!(
+            seqs(&overlay(pending, 4).over(stored).into_vec()),
+            vec![6, 8]
+        );
     }
 
     proptest::proptest! {

@@ -10,6 +10,7 @@ use crate::keystore::{KeyStore, OpenMode, OpenReport, KEYS_DIR};
 use crate::machine::dispatch::route_log;
 use crate::machine::{LogId, LOCK_FILE, READING_DIR, WRITING_LOG};
 use crate::options::Options;
+use crate::records::Records;
 use crate::seq::Seq;
 
 /// A store opened with [`crate::Store::open_read_only`]: reads see every record the store
@@ -80,6 +81,11 @@ impl ReadOnlyStore {
 
     /// The first `limit` of the key's records above `after`, as [`crate::Store::records`].
     pub fn records(&self, key: impl AsRef<[u8]>, after: Seq, limit: usize) -> Result<Vec<Record>> {
+        self.scan(key, after, limit).map(Records::into_vec)
+    }
+
+    /// The same records, their payloads left in the buffers read, as [`crate::Store::scan`].
+    pub fn scan(&self, key: impl AsRef<[u8]>, after: Seq, limit: usize) -> Result<Records> {
         let key = self.checked(key.as_ref())?;
         let read = index::records(
             &self.fs,
@@ -96,7 +102,8 @@ impl ReadOnlyStore {
     pub fn tail(&self, key: impl AsRef<[u8]>, count: usize) -> Result<Vec<Record>> {
         let key = self.checked(key.as_ref())?;
         let read = index::tail(&self.fs, &self.keys, self.pending.ops(key), key, count);
-        read.map_err(|e| e.in_store(&self.location))
+        read.map(Records::into_vec)
+            .map_err(|e| e.in_store(&self.location))
     }
 
     /// The key's last record, if it has any.

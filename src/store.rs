@@ -19,6 +19,7 @@ use crate::machine::submit_queue::{LogRecord, SeqRange};
 use crate::machine::LOCK_FILE;
 use crate::options::{Durability, Options};
 use crate::read_only::ReadOnlyStore;
+use crate::records::Records;
 use crate::runtime::commit::{CommitRuntime, CommitSetup};
 use crate::runtime::write::{WhenFull, WriteRuntime};
 use crate::runtime::Counters;
@@ -465,6 +466,25 @@ impl<F: Fs, C: Clock> Store<F, C> {
     /// `after` that the key store holds, not with the key's history before them: a
     /// reader that tails a key passes the last seq it saw.
     pub fn records(&self, key: impl AsRef<[u8]>, after: Seq, limit: usize) -> Result<Vec<Record>> {
+        self.scan(key, after, limit).map(Records::into_vec)
+    }
+
+    /// The same records as [`Store::records`], their payloads left in the buffers the key
+    /// store read them into: no allocation per record, which is what a reader of long
+    /// histories wants.
+    ///
+    /// ```
+    /// # use writelog::{Options, Seq, Store};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let store = Store::open(dir.path(), Options::default())?;
+    /// store.append("sensor", [1u8, 2])?;
+    /// store.append("sensor", [3u8])?;
+    /// let records = store.scan("sensor", Seq(0), usize::MAX)?;
+    /// let bytes: usize = records.iter().map(|r| r.payload.len()).sum();
+    /// assert_eq!((records.len(), bytes), (2, 3));
+    /// # Ok::<(), writelog::Error>(())
+    /// ```
+    pub fn scan(&self, key: impl AsRef<[u8]>, after: Seq, limit: usize) -> Result<Records> {
         let key = key.as_ref();
         self.check_key(key)?;
         // The pending index first, then the key store (see `index::records`).
@@ -485,7 +505,7 @@ impl<F: Fs, C: Clock> Store<F, C> {
         let key = key.as_ref();
         self.check_key(key)?;
         let pending = self.lock_index().ops(key);
-        self.named(index::tail(&*self.fs, &self.keys, pending, key, count))
+        self.named(index::tail(&*self.fs, &self.keys, pending, key, count).map(Records::into_vec))
     }
 
     /// The key's last record, if it has any.

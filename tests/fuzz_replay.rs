@@ -149,13 +149,49 @@ fn keystore_seeds() -> Vec<Vec<u8>> {
             committer.commit(&fs, &store, &[work]).unwrap();
         }
         let bytes = fs.read(Path::new("keys/p000/seg-00000000.dat")).unwrap();
-        seeds.push(bytes.clone());
-        seeds.push(bytes[..bytes.len() / 2].to_vec());
-        for at in [3, 40, 60, bytes.len() / 3, bytes.len() - 1] {
-            let mut flipped = bytes.clone();
-            flipped[at] ^= 0x01;
-            seeds.push(flipped);
+        seeds.extend(variants(&bytes));
+        if runs == 4 {
+            // What compaction writes: compacted runs of sealed groups, in a new segment.
+            committer
+                .compact(&fs, &store, 0)
+                .unwrap()
+                .expect("a compaction ran");
+            let mut names = fs.list(Path::new("keys/p000")).unwrap();
+            names.retain(|name| name.starts_with("seg-"));
+            let merged = names.iter().max().expect("the merged segment");
+            seeds.extend(variants(
+                &fs.read(&Path::new("keys/p000").join(merged)).unwrap(),
+            ));
         }
     }
+    // Sealed groups alone, under the key the fuzz body decodes groups with.
+    for count in [1u64, 7, 300] {
+        let payloads: Vec<Vec<u8>> = (0..count).map(|i| vec![b'g'; (i % 90) as usize]).collect();
+        let records: Vec<(u64, &[u8])> = (0..count)
+            .map(|i| (i * 2 + 1, &payloads[i as usize][..]))
+            .collect();
+        let mut group = Vec::new();
+        segment::encode_group(
+            &mut group,
+            b"key",
+            None,
+            &records,
+            segment::GroupForm::Sealed,
+        );
+        seeds.extend(variants(&group));
+    }
     seeds
+}
+
+/// `bytes`, half of it, and copies with one bit flipped at a few places.
+fn variants(bytes: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = vec![bytes.to_vec(), bytes[..bytes.len() / 2].to_vec()];
+    for at in [3, 40, 60, bytes.len() / 3, bytes.len() - 1] {
+        let mut flipped = bytes.to_vec();
+        if let Some(byte) = flipped.get_mut(at) {
+            *byte ^= 0x01;
+            out.push(flipped);
+        }
+    }
+    out
 }

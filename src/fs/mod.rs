@@ -214,9 +214,16 @@ impl Fs for RealFs {
     }
 
     fn read_at(&self, path: &Path, offset: u64, len: usize) -> io::Result<Vec<u8>> {
-        let file = std::fs::File::open(self.at(path))?;
-        let mut buf = vec![0; len];
-        std::os::unix::fs::FileExt::read_exact_at(&file, &mut buf, offset)?;
+        use std::io::{Read, Seek};
+        // A handle of its own, so seeking it moves no one else's position; read into
+        // spare capacity, so the buffer is not zeroed first.
+        let mut file = std::fs::File::open(self.at(path))?;
+        file.seek(io::SeekFrom::Start(offset))?;
+        let mut buf = Vec::with_capacity(len);
+        file.take(len as u64).read_to_end(&mut buf)?;
+        if buf.len() != len {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
         Ok(buf)
     }
 

@@ -27,6 +27,7 @@ pub mod manifest;
 mod open;
 pub mod partition;
 mod read;
+mod regions;
 pub mod scrub;
 pub mod segment;
 pub mod varint;

@@ -1,20 +1,20 @@
 //! Reading a key: walk back from its newest group along the groups' links, only as far as
-//! the records asked for, reading each group whole with one positional read and checking
-//! its header and every record.
+//! the records asked for, reading each group whole (a compacted key's groups a region at a
+//! time, see [`super::regions`]) and checking its header and its records.
 
+use super::regions::Regions;
 use super::segment::{self, GroupRef};
 use super::{partition_for, segment_path, KeyEntry, KeyStore};
 use crate::error::{IoContext, Result};
 use crate::format::BadReason;
 use crate::fs::Fs;
-use crate::index::Record;
-use crate::seq::Seq;
+use crate::records::Records;
 
 /// A key's records as the key store holds them, and what it holds of the key.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KeyRead {
     /// The records asked for, in seq order.
-    pub records: Vec<Record>,
+    pub records: Records,
     /// The highest seq applied to the key (deletes and truncates included); a pending
     /// operation at or below it is already in the key store.
     pub last_seq: u64,
@@ -53,11 +53,10 @@ impl KeyStore {
             key,
             |entry| {
                 if count == 0 {
-                    return Ok((Vec::new(), Vec::new()));
+                    return Ok((Records::default(), Vec::new()));
                 }
                 let (mut records, met) = self.walk(fs, key, entry, Want::Last(count))?;
-                let extra = records.len().saturating_sub(count);
-                records.drain(..extra);
+                records.keep_last(count);
                 Ok((records, met))
             },
             fs,
@@ -71,7 +70,7 @@ impl KeyStore {
     fn settled<F: Fs>(
         &self,
         key: &[u8],
-        walk: impl Fn(&KeyEntry) -> Result<(Vec<Record>, Vec<Met>)>,
+        walk: impl Fn(&KeyEntry) -> Result<(Records, Vec<Met>)>,
         fs: &F,
     ) -> Result<KeyRead> {
         let partition = partition_for(key, self.partitions());
@@ -108,13 +107,13 @@ impl KeyStore {
         key: &[u8],
         entry: &KeyEntry,
         want: Want,
-    ) -> Result<(Vec<Record>, Vec<Met>)> {
+    ) -> Result<(Records, Vec<Met>)> {
         let partition = partition_for(key, self.partitions());
         let stop_below = match want {
             Want::After(after) => after.saturating_add(1).max(entry.floor),
             Want::Last(_) => entry.floor,
         };
-        let mut groups: Vec<Vec<Record>> = Vec::new();
+        let mut regions = Regions::default();
         let mut met: Vec<Met> = Vec::new();
         let (mut have, mut next, mut newer_than) = (0, entry.head, u64::MAX);
         while let Some(at) = next.filter(|g| g.last_seq >= stop_below) {
@@ -125,7 +124,7 @@ impl KeyStore {
                 Want::Last(count) => Some(count - have),
                 Want::After(_) => None,
             };
-            let read = match self.read_group(fs, partition, key, at, newer_than, keep_last)? {
+            let read = match self.read_group(fs, &mut regions, key, at, newer_than, keep_last)? {
                 Ok(read) => read,
                 Err(reason) => {
                     met.push((path, at.offset, reason));
@@ -136,34 +135,32 @@ impl KeyStore {
                 met.push((path.clone(), at.offset + offset as u64, reason));
             }
             newer_than = read.first_seq;
-            let records: Vec<Record> = read
-                .records
-                .into_iter()
-                .filter(|r| r.seq.0 >= stop_below)
-                .collect();
-            have += records.len();
-            groups.push(records);
+            let mut read = read;
+            read.spans.retain(|&(seq, _, _)| seq >= stop_below);
+            have += read.spans.len();
             let done = match want {
                 Want::After(_) => read.first_seq <= stop_below,
                 Want::Last(count) => have >= count,
             };
             next = if done { None } else { read.prev };
+            regions.keep(read.spans);
         }
-        Ok((groups.into_iter().rev().flatten().collect(), met))
+        Ok((regions.into_records(), met))
     }
 
     /// Reads and checks one group: it must lie in the durable part of a live segment, hold
     /// `at.last_seq` as its last record, and end below `newer_than`. Returns its records
-    /// (only the last `keep_last` of them, when given).
+    /// (only the last `keep_last` of them, when given), where they lie in the region read.
     fn read_group<F: Fs>(
         &self,
         fs: &F,
-        partition: u32,
+        regions: &mut Regions,
         key: &[u8],
         at: GroupRef,
         newer_than: u64,
         keep_last: Option<usize>,
     ) -> Result<Result<GroupRead, BadReason>> {
+        let partition = partition_for(key, self.partitions());
         let in_bounds = self
             .partition(partition)
             .segment(at.segment)
@@ -177,10 +174,8 @@ impl KeyStore {
         }
         let path = segment_path(partition, at.segment);
         // In bounds of what opening found on disk, so a failed read is an I/O error.
-        let bytes = fs
-            .read_at(&path, at.offset, at.len as usize)
-            .io("reading", &path)?;
-        let group = match segment::decode_group(key, &bytes) {
+        let (region, from) = regions.group(fs, &path, at).io("reading", &path)?;
+        let group = match segment::decode_group(key, &region[from..from + at.len as usize]) {
             Ok(group) => group,
             Err(reason) => return Ok(Err(reason)),
         };
@@ -192,17 +187,13 @@ impl KeyStore {
         if group.prev.is_some() && prev.is_none() {
             return Ok(Err(BadReason::SeqNotIncreasing));
         }
+        let kept = group.records.len() - keep_last.unwrap_or(usize::MAX).min(group.records.len());
+        let spans = group.records[kept..]
+            .iter()
+            .map(|&(seq, payload)| (seq, offset_in(region, payload), payload.len()))
+            .collect();
         Ok(Ok(GroupRead {
-            records: group.records[group
-                .records
-                .len()
-                .saturating_sub(keep_last.unwrap_or(usize::MAX))..]
-                .iter()
-                .map(|&(seq, payload)| Record {
-                    seq: Seq(seq),
-                    payload: payload.to_vec(),
-                })
-                .collect(),
+            spans,
             first_seq,
             prev,
             damage: group.damage,
@@ -218,9 +209,20 @@ impl KeyStore {
     }
 }
 
-/// One group as a walk reads it.
+/// Where `part`, a slice of `whole`, starts in it.
+fn offset_in(whole: &[u8], part: &[u8]) -> usize {
+    let offset = (part.as_ptr() as usize).wrapping_sub(whole.as_ptr() as usize);
+    assert!(
+        offset + part.len() <= whole.len(),
+        "a payload lies in its group"
+    );
+    offset
+}
+
+/// One group as a walk reads it: where its records' payloads lie in the region read.
 struct GroupRead {
-    records: Vec<Record>,
+    /// `(seq, start in the region, len)` of the records kept, in seq order.
+    spans: Vec<(u64, usize, usize)>,
     first_seq: u64,
     prev: Option<GroupRef>,
     damage: Option<(usize, BadReason)>,

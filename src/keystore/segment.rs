@@ -4,16 +4,18 @@
 //! ```text
 //! segment  = header(32) run*
 //! run      = run header(48) run index(index_len) group*
-//! group    = group header(36) record*            (one key's records, seq order)
+//! group    = group header(36) [body crc64(8)] record*   (one key's records, seq order)
 //! record   = crc64(8) seq(8) payload_len(4) payload
 //! ```
 //!
 //! Every part carries a CRC-64/XZ: the segment and run headers over their own bytes, the
 //! run index over its entries, a group header and each record over the key's bytes
 //! followed by their own (the key is not stored again in the group, but a group or record
-//! read under the wrong key fails its check). Decoders never panic, never loop without
-//! consuming input and never allocate from a length they have not checked against the
-//! input.
+//! read under the wrong key fails its check). A sealed group (written by compaction) also
+//! carries one CRC over all of its records, so that a read checks a long group at the
+//! speed of one checksum over its bytes instead of one per record; the records' own
+//! checksums then only locate damage. Decoders never panic, never loop without consuming
+//! input and never allocate from a length they have not checked against the input.
 
 use crate::format::{crc64, BadReason, FORMAT_KEY_LEN_MAX};
 use crate::keystore::varint;
@@ -28,8 +30,12 @@ pub const SEGMENT_HEADER_LEN: usize = 32;
 pub const RUN_MAGIC: u32 = u32::from_le_bytes(*b"WRUN");
 /// Length of a run header.
 pub const RUN_HEADER_LEN: usize = 48;
-/// Length of a group header.
+/// Length of a plain group's header.
 pub const GROUP_HEADER_LEN: usize = 36;
+/// Length of a sealed group's header: the plain header, then the CRC of its records.
+pub const SEALED_GROUP_HEADER_LEN: usize = GROUP_HEADER_LEN + 8;
+/// The bit of a group header's `count` field that marks the group sealed.
+const GROUP_SEALED_BIT: u32 = 1 << 31;
 /// Length of a record header (before its payload).
 pub const RECORD_HEADER_LEN: usize = 20;
 /// A committer starts a new group for a key once its group holds this many bytes, so that
@@ -395,9 +401,30 @@ pub struct GroupRef {
     pub last_seq: u64,
 }
 
-/// The length of a group of records with these payload lengths.
-pub fn group_len(payload_lens: impl IntoIterator<Item = usize>) -> usize {
-    GROUP_HEADER_LEN
+/// How a group is checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupForm {
+    /// Its header and each record carry their own CRC (a committer's groups: mostly a
+    /// record or two of a key per pass).
+    Plain,
+    /// As plain, and the header also carries one CRC of all the records, which a read
+    /// checks instead of each record's (compaction's groups: up to 64 KiB of one key).
+    Sealed,
+}
+
+impl GroupForm {
+    /// The length of its header.
+    pub fn header_len(self) -> usize {
+        match self {
+            GroupForm::Plain => GROUP_HEADER_LEN,
+            GroupForm::Sealed => SEALED_GROUP_HEADER_LEN,
+        }
+    }
+}
+
+/// The length of a group of this form holding records with these payload lengths.
+pub fn group_len(form: GroupForm, payload_lens: impl IntoIterator<Item = usize>) -> usize {
+    form.header_len()
         + payload_lens
             .into_iter()
             .map(|len| RECORD_HEADER_LEN + len)
@@ -405,14 +432,19 @@ pub fn group_len(payload_lens: impl IntoIterator<Item = usize>) -> usize {
 }
 
 /// Appends a group of `key`'s `records` (seqs strictly increasing), linked to the key's
-/// previous group `prev`.
+/// previous group `prev`, checked as `form` says.
 pub fn encode_group(
     out: &mut Vec<u8>,
     key: &[u8],
     prev: Option<GroupRef>,
     records: &[(u64, &[u8])],
+    form: GroupForm,
 ) {
     assert!(!records.is_empty(), "a group holds records");
+    assert!(
+        records.len() < GROUP_SEALED_BIT as usize,
+        "a group's count fits"
+    );
     let start = out.len();
     out.extend_from_slice(&[0; 8]);
     let prev_ref = prev.unwrap_or(GroupRef {
@@ -425,9 +457,14 @@ pub fn encode_group(
     out.extend_from_slice(&prev_ref.len.to_le_bytes());
     out.extend_from_slice(&prev_ref.offset.to_le_bytes());
     out.extend_from_slice(&prev_ref.last_seq.to_le_bytes());
-    out.extend_from_slice(&(records.len() as u32).to_le_bytes());
-    let crc = keyed_crc(key, &out[start + 8..]);
-    out[start..start + 8].copy_from_slice(&crc.to_le_bytes());
+    let sealed_bit = match form {
+        GroupForm::Plain => 0,
+        GroupForm::Sealed => GROUP_SEALED_BIT,
+    };
+    out.extend_from_slice(&(records.len() as u32 | sealed_bit).to_le_bytes());
+    // A sealed header's body CRC is filled in once the records are written.
+    out.resize(start + form.header_len(), 0);
+    let body = out.len();
     let mut last = 0;
     for &(seq, payload) in records {
         assert!(seq > last, "a group's records are in seq order");
@@ -440,6 +477,12 @@ pub fn encode_group(
         let crc = keyed_crc(key, &out[at + 8..]);
         out[at..at + 8].copy_from_slice(&crc.to_le_bytes());
     }
+    if form == GroupForm::Sealed {
+        let crc = keyed_crc(key, &out[body..]);
+        out[body - 8..body].copy_from_slice(&crc.to_le_bytes());
+    }
+    let crc = keyed_crc(key, &out[start + 8..body]);
+    out[start..start + 8].copy_from_slice(&crc.to_le_bytes());
 }
 
 /// A decoded group: its link to the key's previous group and its records.
@@ -456,18 +499,33 @@ pub struct Group<'a> {
 
 /// Decodes a group of `key` (`bytes` is exactly the group). A damaged header is `Err`
 /// (nothing in the group, its link included, can be trusted); a damaged record ends the
-/// group there, reported in `damage`.
+/// group there, reported in `damage`. A sealed group whose body CRC holds is read without
+/// checking each record's; one whose body CRC fails is read record by record, to find
+/// where the damage is (and if every record holds, the damage is reported at the body's
+/// start and none of its records are returned).
 pub fn decode_group<'a>(key: &[u8], bytes: &'a [u8]) -> Result<Group<'a>, BadReason> {
     if bytes.len() < GROUP_HEADER_LEN {
         return Err(BadReason::Truncated);
     }
-    if keyed_crc(key, &bytes[8..GROUP_HEADER_LEN]) != le_u64(bytes, 0) {
+    let raw_count = le_u32(bytes, 32);
+    let form = if raw_count & GROUP_SEALED_BIT == 0 {
+        GroupForm::Plain
+    } else {
+        GroupForm::Sealed
+    };
+    let header_len = form.header_len();
+    if bytes.len() < header_len {
+        return Err(BadReason::Truncated);
+    }
+    if keyed_crc(key, &bytes[8..header_len]) != le_u64(bytes, 0) {
         return Err(BadReason::BadChecksum);
     }
-    let count = le_u32(bytes, 32);
+    let count = raw_count & !GROUP_SEALED_BIT;
     if count == 0 {
         return Err(BadReason::BadField);
     }
+    let body_holds = form == GroupForm::Sealed
+        && keyed_crc(key, &bytes[header_len..]) == le_u64(bytes, GROUP_HEADER_LEN);
     let prev = (le_u32(bytes, 8) != NO_SEGMENT).then(|| GroupRef {
         segment: le_u32(bytes, 8),
         len: le_u32(bytes, 12),
@@ -479,9 +537,14 @@ pub fn decode_group<'a>(key: &[u8], bytes: &'a [u8]) -> Result<Group<'a>, BadRea
         records: Vec::with_capacity((count as usize).min(bytes.len() / RECORD_HEADER_LEN)),
         damage: None,
     };
-    let mut pos = GROUP_HEADER_LEN;
+    let check = if body_holds {
+        RecordCheck::Shape
+    } else {
+        RecordCheck::Crc
+    };
+    let mut pos = header_len;
     for _ in 0..count {
-        match decode_record(key, &bytes[pos..]) {
+        match decode_record(key, &bytes[pos..], check) {
             Ok((seq, payload, len)) if group.records.last().is_none_or(|r| r.0 < seq) => {
                 group.records.push((seq, payload));
                 pos += len;
@@ -498,11 +561,28 @@ pub fn decode_group<'a>(key: &[u8], bytes: &'a [u8]) -> Result<Group<'a>, BadRea
     }
     if pos != bytes.len() {
         group.damage = Some((pos, BadReason::BadField));
+    } else if form == GroupForm::Sealed && !body_holds {
+        // Every record holds its own check but the body's fails: damage all the same.
+        group.records.clear();
+        group.damage = Some((header_len, BadReason::BadChecksum));
     }
     Ok(group)
 }
 
-fn decode_record<'a>(key: &[u8], input: &'a [u8]) -> Result<(u64, &'a [u8], usize), BadReason> {
+/// What decoding a record checks besides its shape.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RecordCheck {
+    /// Its own CRC too.
+    Crc,
+    /// Only its shape: the CRC of the sealed group's body it lies in held.
+    Shape,
+}
+
+fn decode_record<'a>(
+    key: &[u8],
+    input: &'a [u8],
+    check: RecordCheck,
+) -> Result<(u64, &'a [u8], usize), BadReason> {
     if input.len() < RECORD_HEADER_LEN {
         return Err(BadReason::Truncated);
     }
@@ -510,7 +590,7 @@ fn decode_record<'a>(key: &[u8], input: &'a [u8]) -> Result<(u64, &'a [u8], usiz
     if total > input.len() {
         return Err(BadReason::Truncated);
     }
-    if keyed_crc(key, &input[8..total]) != le_u64(input, 0) {
+    if check == RecordCheck::Crc && keyed_crc(key, &input[8..total]) != le_u64(input, 0) {
         return Err(BadReason::BadChecksum);
     }
     Ok((le_u64(input, 8), &input[RECORD_HEADER_LEN..total], total))
@@ -547,7 +627,7 @@ mod tests {
 
     #[test]
     fn a_run_index_round_trips_and_refuses_disorder() {
-        let len = group_len([3]) as u32;
+        let len = group_len(GroupForm::Plain, [3]) as u32;
         let entries = vec![
             entry("a", len, 1, (10, 10, 10), 0),
             entry("a", len, 1, (11, 11, 12), 0),
@@ -605,8 +685,9 @@ mod tests {
             last_seq: 4,
         };
         let mut bytes = Vec::new();
-        encode_group(&mut bytes, b"k", Some(prev), &[(5, b"five"), (6, b"six")]);
-        assert_eq!(bytes.len(), group_len([4, 3]));
+        let records: &[(u64, &[u8])] = &[(5, b"five"), (6, b"six")];
+        encode_group(&mut bytes, b"k", Some(prev), records, GroupForm::Plain);
+        assert_eq!(bytes.len(), group_len(GroupForm::Plain, [4, 3]));
         let group = decode_group(b"k", &bytes).unwrap();
         assert_eq!(group.prev, Some(prev));
         assert_eq!(group.records, vec![(5, &b"five"[..]), (6, &b"six"[..])]);
@@ -622,6 +703,48 @@ mod tests {
                 GROUP_HEADER_LEN + RECORD_HEADER_LEN + 4,
                 BadReason::BadChecksum
             ))
+        );
+    }
+
+    #[test]
+    fn a_sealed_group_checks_its_body_once_and_still_finds_where_damage_is() {
+        let records: Vec<(u64, Vec<u8>)> = (1..=50).map(|seq| (seq, vec![seq as u8; 90])).collect();
+        let pairs: Vec<(u64, &[u8])> = records.iter().map(|(s, p)| (*s, p.as_slice())).collect();
+        let mut bytes = Vec::new();
+        encode_group(&mut bytes, b"k", None, &pairs, GroupForm::Sealed);
+        assert_eq!(bytes.len(), group_len(GroupForm::Sealed, [90; 50]));
+        let group = decode_group(b"k", &bytes).unwrap();
+        assert_eq!(group.records, pairs);
+        assert_eq!((group.prev, group.damage), (None, None));
+        assert_eq!(decode_group(b"j", &bytes), Err(BadReason::BadChecksum));
+        // Rot in the tenth record: the nine before it are returned, the damage located.
+        let tenth = SEALED_GROUP_HEADER_LEN + 9 * (RECORD_HEADER_LEN + 90);
+        let mut rotten = bytes.clone();
+        rotten[tenth + RECORD_HEADER_LEN + 5] ^= 1;
+        let group = decode_group(b"k", &rotten).unwrap();
+        assert_eq!(group.records, pairs[..9]);
+        assert_eq!(group.damage, Some((tenth, BadReason::BadChecksum)));
+        // A record rewritten whole with its own CRC holding: only the body's CRC sees it.
+        let mut forged = bytes.clone();
+        forged[tenth + RECORD_HEADER_LEN] ^= 1;
+        let crc = keyed_crc(b"k", &forged[tenth + 8..tenth + RECORD_HEADER_LEN + 90]);
+        forged[tenth..tenth + 8].copy_from_slice(&crc.to_le_bytes());
+        let group = decode_group(b"k", &forged).unwrap();
+        assert!(group.records.is_empty());
+        assert_eq!(
+            group.damage,
+            Some((SEALED_GROUP_HEADER_LEN, BadReason::BadChecksum))
+        );
+        // The sealed bit or the body CRC flipped: the header's own CRC refuses it.
+        for at in [35, GROUP_HEADER_LEN + 2] {
+            let mut flipped = bytes.clone();
+            flipped[at] ^= 0x80;
+            assert_eq!(decode_group(b"k", &flipped), Err(BadReason::BadChecksum));
+        }
+        // Cut inside the sealed header.
+        assert_eq!(
+            decode_group(b"k", &bytes[..GROUP_HEADER_LEN + 4]),
+            Err(BadReason::Truncated)
         );
     }
 }

@@ -18,7 +18,9 @@ use crate::error::{Error, IoContext, Result};
 use crate::failure::Failure;
 use crate::format::{truncate_floor, Kind};
 use crate::fs::{Fs, FsFile};
-use crate::keystore::segment::{self, GroupRef, RunEntry, GROUP_BYTES_TARGET, SEGMENT_HEADER_LEN};
+use crate::keystore::segment::{
+    self, GroupForm, GroupRef, RunEntry, GROUP_BYTES_TARGET, SEGMENT_HEADER_LEN,
+};
 use crate::keystore::{
     create_segment, partition_dir, partition_for, segment_path, KeyEntry, KeyStore, SegmentState,
 };
@@ -436,7 +438,8 @@ fn lay_out_run(number: u32, start: u64, mut plans: Vec<KeyPlan<'_>>) -> PlannedR
         for group in &plan.groups {
             entries.push(RunEntry {
                 key: plan.key.to_vec(),
-                group_len: segment::group_len(group.iter().map(|r| r.1.len())) as u32,
+                group_len: segment::group_len(GroupForm::Plain, group.iter().map(|r| r.1.len()))
+                    as u32,
                 count: group.len() as u32,
                 first_seq: group[0].0,
                 last_seq: group[group.len() - 1].0,
@@ -450,7 +453,13 @@ fn lay_out_run(number: u32, start: u64, mut plans: Vec<KeyPlan<'_>>) -> PlannedR
     for plan in &mut plans {
         for group in &plan.groups {
             let offset = start + bytes.len() as u64;
-            segment::encode_group(&mut bytes, plan.key, plan.entry.head, group);
+            segment::encode_group(
+                &mut bytes,
+                plan.key,
+                plan.entry.head,
+                group,
+                GroupForm::Plain,
+            );
             let last_seq = group[group.len() - 1].0;
             let len = (start + bytes.len() as u64 - offset) as u32;
             plan.entry.head = Some(GroupRef {
@@ -515,6 +524,7 @@ mod tests {
             .read(fs, key.as_bytes(), 0, usize::MAX)
             .unwrap()
             .records
+            .into_vec()
             .into_iter()
             .map(|r| (r.seq.0, String::from_utf8(r.payload).unwrap()))
             .collect()

@@ -23,13 +23,15 @@
 
 use crate::error::{Error, IoContext, Result};
 use crate::fs::{Fs, FsFile};
-use crate::index::Record;
 use crate::keystore::checkpoint::{checkpoint_path, CheckpointWriter};
-use crate::keystore::segment::{self, GroupRef, RunEntry, GROUP_BYTES_TARGET, SEGMENT_HEADER_LEN};
+use crate::keystore::segment::{
+    self, GroupForm, GroupRef, RunEntry, GROUP_BYTES_TARGET, SEGMENT_HEADER_LEN,
+};
 use crate::keystore::{
     committer_for_partition, create_segment, partition_dir, segment_path, KeyEntry, KeyStore,
     SegmentState,
 };
+use crate::records::Records;
 
 use super::commit::Committer;
 
@@ -162,7 +164,7 @@ struct MergedSegment<File> {
     file: File,
     len: u64,
     /// Keys of the open run, in key order: each one's entry and live records.
-    pending: Vec<(Vec<u8>, KeyEntry, Vec<Record>)>,
+    pending: Vec<PendingKey>,
     pending_bytes: usize,
 }
 
@@ -358,14 +360,16 @@ impl<File: FsFile> MergedSegment<File> {
                 .read(fs, &key, entry.floor.saturating_sub(1), usize::MAX)?
                 .records
         } else {
-            Vec::new()
+            Records::default()
         };
         // Retention moves the floor to the oldest record kept, as a truncate would.
         let mut entry = entry;
-        let over = records.len() - retained.kept(records.iter().map(|r| r.payload.len()));
+        let kept = retained.kept(records.iter().map(|r| r.payload.len()));
+        let over = records.len() - kept;
         if over > 0 {
-            records.drain(..over);
-            entry.floor = entry.floor.max(records[0].seq.0);
+            records.keep_last(kept);
+            let oldest = records.first().expect("retention keeps the newest");
+            entry.floor = entry.floor.max(oldest.seq.0);
             outcome.retained_out += over as u64;
         }
         if records.is_empty() && entry.last_seq <= watermark {
@@ -393,52 +397,29 @@ impl<File: FsFile> MergedSegment<File> {
         }
         let pending = std::mem::take(&mut self.pending);
         self.pending_bytes = 0;
+        let records_of: Vec<Vec<Pair<'_>>> = pending
+            .iter()
+            .map(|(_, _, records)| records.iter().map(|r| (r.seq.0, r.payload)).collect())
+            .collect();
+        let groups_of: Vec<Vec<&[Pair<'_>]>> = records_of
+            .iter()
+            .map(|records| split_groups(records))
+            .collect();
         // Entries first: a group's length follows from its payloads.
-        let mut entries: Vec<RunEntry> = Vec::new();
-        let mut groups_of: Vec<Vec<&[Record]>> = Vec::with_capacity(pending.len());
-        for (key, entry, records) in &pending {
-            let groups = split_groups(records);
-            if groups.is_empty() {
-                entries.push(RunEntry {
-                    key: key.clone(),
-                    group_len: 0,
-                    count: 0,
-                    first_seq: entry.last_seq,
-                    last_seq: entry.last_seq,
-                    op_last: entry.last_seq,
-                    floor: entry.floor,
-                });
-            }
-            for group in &groups {
-                entries.push(RunEntry {
-                    key: key.clone(),
-                    group_len: segment::group_len(group.iter().map(|r| r.payload.len())) as u32,
-                    count: group.len() as u32,
-                    first_seq: group[0].seq.0,
-                    last_seq: group[group.len() - 1].seq.0,
-                    op_last: entry.last_seq,
-                    floor: entry.floor,
-                });
-            }
-            groups_of.push(groups);
-        }
+        let entries = run_entries(&pending, &groups_of);
         let (mut bytes, header) = segment::encode_run_start(&entries, true);
         let mut kept = Vec::with_capacity(pending.len());
         for ((key, entry, _), groups) in pending.iter().zip(&groups_of) {
             let mut head: Option<GroupRef> = None;
-            for group in groups {
+            for &group in groups {
                 let offset = self.len + bytes.len() as u64;
-                let pairs: Vec<(u64, &[u8])> = group
-                    .iter()
-                    .map(|r| (r.seq.0, r.payload.as_slice()))
-                    .collect();
                 let at = bytes.len();
-                segment::encode_group(&mut bytes, key, head, &pairs);
+                segment::encode_group(&mut bytes, key, head, group, GroupForm::Sealed);
                 head = Some(GroupRef {
                     segment: self.number,
                     offset,
                     len: (bytes.len() - at) as u32,
-                    last_seq: pairs[pairs.len() - 1].0,
+                    last_seq: group[group.len() - 1].0,
                 });
             }
             kept.push((
@@ -482,8 +463,46 @@ impl<File: FsFile> MergedSegment<File> {
     }
 }
 
+/// The run index entries of `pending` keys cut into `groups_of`: one per group, or one
+/// alone for a key that keeps no record (its floor and last seq).
+fn run_entries(pending: &[PendingKey], groups_of: &[Vec<&[Pair<'_>]>]) -> Vec<RunEntry> {
+    let mut entries: Vec<RunEntry> = Vec::new();
+    for ((key, entry, _), groups) in pending.iter().zip(groups_of) {
+        if groups.is_empty() {
+            entries.push(RunEntry {
+                key: key.clone(),
+                group_len: 0,
+                count: 0,
+                first_seq: entry.last_seq,
+                last_seq: entry.last_seq,
+                op_last: entry.last_seq,
+                floor: entry.floor,
+            });
+        }
+        for group in groups {
+            entries.push(RunEntry {
+                key: key.clone(),
+                group_len: segment::group_len(GroupForm::Sealed, group.iter().map(|r| r.1.len()))
+                    as u32,
+                count: group.len() as u32,
+                first_seq: group[0].0,
+                last_seq: group[group.len() - 1].0,
+                op_last: entry.last_seq,
+                floor: entry.floor,
+            });
+        }
+    }
+    entries
+}
+
+/// A key taken into the run being built: its entry and live records.
+type PendingKey = (Vec<u8>, KeyEntry, Records);
+
+/// A record as compaction lays it out: its seq and payload.
+type Pair<'p> = (u64, &'p [u8]);
+
 /// A key's records cut into groups of about [`GROUP_BYTES_TARGET`], in seq order.
-fn split_groups(records: &[Record]) -> Vec<&[Record]> {
+fn split_groups<'r, 'p>(records: &'r [Pair<'p>]) -> Vec<&'r [Pair<'p>]> {
     let mut groups = Vec::new();
     let (mut start, mut bytes) = (0, 0);
     for (i, record) in records.iter().enumerate() {
@@ -491,7 +510,7 @@ fn split_groups(records: &[Record]) -> Vec<&[Record]> {
             groups.push(&records[start..i]);
             (start, bytes) = (i, 0);
         }
-        bytes += record.payload.len() + segment::RECORD_HEADER_LEN;
+        bytes += record.1.len() + segment::RECORD_HEADER_LEN;
     }
     if start < records.len() {
         groups.push(&records[start..]);
@@ -532,11 +551,15 @@ mod tests {
     }
 
     /// Everything every key reads.
-    fn all_reads(fs: &MemFs, store: &KeyStore) -> Vec<(Vec<u8>, Vec<Record>)> {
+    fn all_reads(fs: &MemFs, store: &KeyStore) -> Vec<(Vec<u8>, Vec<crate::Record>)> {
         (0..20)
             .map(|k| format!("key-{k:02}").into_bytes())
             .map(|key| {
-                let records = store.read(fs, &key, 0, usize::MAX).unwrap().records;
+                let records = store
+                    .read(fs, &key, 0, usize::MAX)
+                    .unwrap()
+                    .records
+                    .into_vec();
                 (key, records)
             })
             .collect()

@@ -52,6 +52,9 @@ pub(super) struct Knobs {
     /// The submit queue's byte bound (`Options::queue_bytes_max`): small in some seeds,
     /// so that requests wait for the writer.
     pub(super) queue_bytes_max: usize,
+    /// The pending index's trim after a retirement, in steps of this many operations as
+    /// the runtime does it (0: all at once).
+    pub(super) trim_step_ops: usize,
 }
 
 impl Knobs {
@@ -91,6 +94,7 @@ impl Knobs {
             seq_lease: seq_lease::SEQ_LEASE_DEFAULT,
             backlog: BACKLOG,
             queue_bytes_max: Options::default().queue_bytes_max,
+            trim_step_ops: 0,
         };
         // The later fault kinds come from a stream of their own, so that adding them left
         // every earlier seed's draws (and its story, when they are off) as it was.
@@ -162,6 +166,9 @@ impl Knobs {
         if queue.random_range(0..4u32) == 0 {
             knobs.queue_bytes_max = [256, 4096][queue.random_range(0..2)];
         }
+        // The index trimmed in steps in half the seeds, from a stream of its own (as above).
+        let mut trim = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_FA17_0000_0007);
+        knobs.trim_step_ops = [0, 1, 3, 64][trim.random_range(0..4)];
         (knobs, rng)
     }
 }

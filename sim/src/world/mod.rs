@@ -26,7 +26,7 @@ use writelog::keystore::{KeyStore, OpenMode};
 use writelog::machine::build::Machines;
 use writelog::machine::commit::{CommitWork, Committer};
 use writelog::machine::compact::CompactPolicy;
-use writelog::machine::dispatch::Dispatcher;
+use writelog::machine::dispatch::{Dispatcher, IndexTrim};
 use writelog::machine::pacing::{Backlog, CommitPacing};
 use writelog::machine::recovery;
 use writelog::machine::rotation::{Rotated, Rotation};
@@ -188,6 +188,9 @@ pub struct World {
     last_record_seq: u64,
     /// The seq a flush in progress waits for to be applied (0: none).
     flush_waits: u64,
+    /// The last log in `reading/` when the store opened, until every log up to it is
+    /// retired or gone: a flush waits for those too (the model, from the files alone).
+    found_at_open: Option<LogId>,
     /// The highest seq a rotation was asked for since the restart (by a flush, or by a
     /// full pending memory): the log must rotate once every seq up to it is written.
     rotation_asked: u64,
@@ -252,6 +255,7 @@ impl World {
             lease_demand: 0,
             last_record_seq: 0,
             flush_waits: 0,
+            found_at_open: None,
             rotation_asked: 0,
             log_model: LogModel::opened_at(0),
             last_handout: None,

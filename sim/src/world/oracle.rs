@@ -65,7 +65,7 @@ impl World {
             Want::Last(count) => index::tail(&self.fs, &node.keys, pending, key, count),
         };
         match read {
-            Ok(records) => Ok(records),
+            Ok(records) => Ok(records.into_vec()),
             Err(_) if self.is_fault() => Err(StepError::Crash),
             // Damage a `Strict` read must refuse: planted, or an oracle failure.
             Err(writelog::Error::Corrupt {

@@ -106,6 +106,8 @@ impl World {
                 logs_max: 4,
                 bytes_max: 4096,
             },
+            // In steps, as the runtime trims it.
+            trim_step_ops: 3,
         };
         world
             .fs

@@ -120,6 +120,12 @@ impl World {
         self.flush_waits = 0;
         self.rotation_asked = 0;
         self.log_model = LogModel::opened_at(self.now);
+        // What recovery left in `reading/`, from the files behind the store's back.
+        let reading: Vec<String> = (self.fs.files().into_keys())
+            .filter(|path| path.parent() == Some(Path::new(READING_DIR)))
+            .filter_map(|path| Some(path.file_name()?.to_str()?.to_string()))
+            .collect();
+        self.found_at_open = LogId::all_in(&reading).last().copied();
         self.last_handout = None;
         self.queued.clear();
         // The same constructor as `Store`, from options the knobs make.
@@ -312,7 +318,13 @@ impl World {
         let fs = self.fs.clone();
         let now = Timestamp(self.now);
         let waits = self.flush_waits;
+        // As the runtime after every listing: a log found at open and gone is not waited for.
+        let found = self.found_at_open;
+        let found = found.filter(|last| logs.first().is_some_and(|first| first <= last));
+        self.found_at_open = found;
         let node = self.node()?;
+        node.dispatcher.note_listing(&logs);
+        check_found_at_open(&node.dispatcher, found)?;
         check_pacing_timeout(&node.pacing, now)?;
         node.logs_waiting = logs.len() as u64;
         let Some(name) = node.dispatcher.next_log(&logs) else {
@@ -454,15 +466,22 @@ impl World {
                 copies.push((log, bytes));
             }
         }
+        let step_ops = self.knobs.trim_step_ops;
+        let found = self.found_at_open;
+        let found = found.filter(|last| finished.logs.last() < Some(last));
+        self.found_at_open = found;
         let node = self.node()?;
         let trim = match node.dispatcher.finish(&fs, &node.keys, &finished) {
             Ok(trim) => trim,
             Err(_) if self.is_fault() => return Err(StepError::Crash),
             Err(e) => return Err(StepError::from(e)),
         };
-        trim.apply(&mut node.index);
+        trim_index(&mut node.index, trim, step_ops, finished.watermark)?;
         node.logs_waiting = node.logs_waiting.saturating_sub(finished.logs.len() as u64);
-        if self.flush_waits <= finished.watermark {
+        check_found_at_open(&node.dispatcher, found)?;
+        let settled = node.dispatcher.found_at_open_settled();
+        // A flush returns once its seqs are applied and every log found at open is retired.
+        if self.flush_waits <= finished.watermark && settled {
             self.flush_waits = 0;
         }
         let retired: BTreeSet<PathBuf> = finished.logs.iter().map(|l| l.path()).collect();
@@ -587,6 +606,48 @@ impl World {
 /// The pacing's timeout agrees with its decision by time alone, as a driver that sleeps
 /// on it relies: it is 0 exactly when a hand-out is due now, and a hand-out is due once
 /// it has passed (a driver never sleeps through a due hand-out, nor spins before one).
+/// The pending index's trim after a retirement, all at once (`step_ops` 0) or in steps of
+/// `step_ops` as the runtime does it; then nothing at or below the watermark is pending.
+fn trim_index(
+    index: &mut PendingIndex,
+    trim: IndexTrim,
+    step_ops: usize,
+    watermark: u64,
+) -> Step<()> {
+    if step_ops == 0 {
+        trim.apply(index);
+    } else {
+        let steps_max = index.len() / step_ops + 1;
+        let mut steps = 1;
+        while trim.step(index, step_ops) {
+            steps += 1;
+            if steps > steps_max {
+                return Err(StepError::Oracle(format!(
+                    "the index's trim to {watermark} took more than {steps_max} steps of {step_ops}"
+                )));
+            }
+        }
+    }
+    match index.oldest_seq() {
+        Some(oldest) if oldest <= watermark => Err(StepError::Oracle(format!(
+            "after the trim to watermark {watermark}, seq {oldest} is still pending"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The dispatcher settles the logs found at open when the model does: a flush after open
+/// waits for them, and for no longer.
+fn check_found_at_open(dispatcher: &Dispatcher, model: Option<LogId>) -> Step<()> {
+    if dispatcher.found_at_open_settled() != model.is_none() {
+        return Err(StepError::Oracle(format!(
+            "the dispatcher says the logs found at open are settled: {}; the model waits for {model:?}",
+            dispatcher.found_at_open_settled()
+        )));
+    }
+    Ok(())
+}
+
 fn check_pacing_timeout(pacing: &CommitPacing, now: Timestamp) -> Step<()> {
     let idle = Backlog {
         watermark: u64::MAX,

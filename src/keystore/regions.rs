@@ -1,0 +1,166 @@
+//! The bytes one walk of a key's groups has read: regions of segments, each read with one
+//! positional read, newest first.
+//!
+//! A walk that steps from a group to the one lying right before it in the same segment
+//! (a compacted key's groups lie back to back) reads ahead: the next region ends where
+//! that group ends and is twice as long as the region before it, up to
+//! [`READ_AHEAD_MAX`]. So a key read whole costs a few reads, not one per group, and a walk
+//! reads at most about twice the bytes of the groups it steps through (each region is no
+//! longer than all the regions before it together, plus one group).
+
+use std::io;
+use std::path::Path;
+
+use super::segment::{GroupRef, SEGMENT_HEADER_LEN};
+use crate::fs::Fs;
+use crate::records::Records;
+
+/// The longest region read ahead.
+pub const READ_AHEAD_MAX: u64 = 4 << 20;
+
+/// One region of a segment, and the records a walk kept from the groups in it.
+struct Region {
+    segment: u32,
+    start: u64,
+    bytes: Vec<u8>,
+    /// The records kept, `(seq, start in bytes, len)`, a group at a time, newest first.
+    groups: Vec<Vec<(u64, usize, usize)>>,
+}
+
+impl Region {
+    fn holds(&self, at: &GroupRef) -> bool {
+        let end = self.start + self.bytes.len() as u64;
+        self.segment == at.segment
+            && at.offset >= self.start
+            && at.offset + u64::from(at.len) <= end
+    }
+}
+
+/// What a walk has read (see the module's comment).
+#[derive(Default)]
+pub struct Regions {
+    /// Newest first.
+    regions: Vec<Region>,
+    /// The group read last, to tell whether the next lies right before it.
+    last_group: Option<GroupRef>,
+}
+
+impl Regions {
+    /// Makes group `at` of the segment at `path` (in bounds of it: checked by the caller)
+    /// the one read last: from the region read last when it holds it, else by a new read.
+    /// Returns the region's bytes and where the group starts in them.
+    pub fn group<F: Fs>(
+        &mut self,
+        fs: &F,
+        path: &Path,
+        at: GroupRef,
+    ) -> io::Result<(&[u8], usize)> {
+        let end = at.offset + u64::from(at.len);
+        let held = self.regions.last().is_some_and(|r| r.holds(&at));
+        if !held {
+            let adjacent = self
+                .last_group
+                .is_some_and(|last| last.segment == at.segment && end == last.offset);
+            let len = match (adjacent, self.regions.last()) {
+                (true, Some(before)) => (2 * before.bytes.len() as u64)
+                    .min(READ_AHEAD_MAX)
+                    .max(u64::from(at.len)),
+                _ => u64::from(at.len),
+            };
+            let start = end
+                .saturating_sub(len)
+                .max(SEGMENT_HEADER_LEN as u64)
+                .min(at.offset);
+            let bytes = fs.read_at(path, start, (end - start) as usize)?;
+            self.regions.push(Region {
+                segment: at.segment,
+                start,
+                bytes,
+                groups: Vec::new(),
+            });
+        }
+        self.last_group = Some(at);
+        let region = self.regions.last().expect("a region holds the group");
+        assert!(region.holds(&at), "the region read holds the group");
+        Ok((&region.bytes, (at.offset - region.start) as usize))
+    }
+
+    /// Keeps records of the group read last: `(seq, start in its region, len)`, in seq
+    /// order, all below those of the groups kept before.
+    pub fn keep(&mut self, spans: Vec<(u64, usize, usize)>) {
+        let region = self.regions.last_mut().expect("a group was read");
+        region.groups.push(spans);
+    }
+
+    /// The records kept, in seq order.
+    pub fn into_records(self) -> Records {
+        let mut records = Records::default();
+        for region in self.regions.into_iter().rev() {
+            let spans: Vec<(u64, usize, usize)> =
+                region.groups.into_iter().rev().flatten().collect();
+            records.push_buffer(region.bytes, &spans);
+        }
+        records
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::MemFs;
+
+    const GROUP: u32 = 64 << 10;
+
+    fn at(offset: u64) -> GroupRef {
+        GroupRef {
+            segment: 3,
+            offset,
+            len: GROUP,
+            last_seq: 0,
+        }
+    }
+
+    #[test]
+    fn back_to_back_groups_are_read_a_growing_region_at_a_time() {
+        let fs = MemFs::new();
+        let path = Path::new("seg");
+        let len = SEGMENT_HEADER_LEN as u64 + 160 * u64::from(GROUP);
+        fs.put(path, &vec![7; len as usize]).unwrap();
+        let mut regions = Regions::default();
+        for i in (0..160).rev() {
+            let offset = SEGMENT_HEADER_LEN as u64 + i * u64::from(GROUP);
+            let (bytes, from) = regions.group(&fs, path, at(offset)).unwrap();
+            assert_eq!(bytes[from..from + GROUP as usize].len(), GROUP as usize);
+        }
+        // 64 KiB, then 128 KiB, 256 KiB, ... up to 4 MiB: 10 MiB in 8 reads, not 160.
+        let lens: Vec<usize> = regions
+            .regions
+            .iter()
+            .map(|r| r.bytes.len() >> 16)
+            .collect();
+        assert_eq!(lens, vec![1, 2, 4, 8, 16, 32, 64, 33]);
+        let read: usize = regions.regions.iter().map(|r| r.bytes.len()).sum();
+        assert_eq!(read as u64, len - SEGMENT_HEADER_LEN as u64);
+    }
+
+    #[test]
+    fn groups_apart_are_read_each_alone_and_no_further_back() {
+        let fs = MemFs::new();
+        let path = Path::new("seg");
+        fs.put(path, &vec![7; 40 * GROUP as usize]).unwrap();
+        let mut regions = Regions::default();
+        for offset in [30, 20, 10, 9, 1] {
+            regions
+                .group(&fs, path, at(offset * u64::from(GROUP)))
+                .unwrap();
+        }
+        let lens: Vec<usize> = regions
+            .regions
+            .iter()
+            .map(|r| r.bytes.len() >> 16)
+            .collect();
+        // Only the step from 10 to 9 is back to back: it reads twice the region before.
+        assert_eq!(lens, vec![1, 1, 1, 2, 1]);
+        assert!(regions.into_records().is_empty());
+    }
+}
