@@ -3,6 +3,7 @@
 //! 64 KiB of a key's records), not once per record.
 
 use crate::index::Record;
+use crate::keystore::segment::RecordPlace;
 use crate::seq::Seq;
 
 /// One record of [`Records`]: its seq and its payload, borrowed.
@@ -90,17 +91,24 @@ impl Records {
         }
     }
 
-    /// Adds a buffer and the records in it, `(seq, start, len)` each, all above the
-    /// records held so far.
-    pub(crate) fn push_buffer(&mut self, bytes: Vec<u8>, spans: &[(u64, usize, usize)]) {
+    /// Adds a buffer and the records in it (where each lies), all above the records held
+    /// so far.
+    pub(crate) fn push_buffer<'p>(
+        &mut self,
+        bytes: Vec<u8>,
+        places: impl IntoIterator<Item = &'p RecordPlace>,
+    ) {
         let buffer = self.buffers.len();
-        for &(seq, start, len) in spans {
-            assert!(start + len <= bytes.len(), "a record lies in its buffer");
+        for place in places {
+            assert!(
+                place.start + place.len <= bytes.len(),
+                "a record lies in its buffer"
+            );
             self.push_span(Span {
-                seq: Seq(seq),
+                seq: Seq(place.seq),
                 buffer,
-                start,
-                len,
+                start: place.start,
+                len: place.len,
             });
         }
         self.buffers.push(bytes);
@@ -206,7 +214,8 @@ mod tests {
     #[test]
     fn records_lie_in_their_buffers_in_seq_order() {
         let mut records = Records::default();
-        records.push_buffer(b"..ab..cde".to_vec(), &[(3, 2, 2), (5, 6, 3)]);
+        let place = |seq, start, len| RecordPlace { seq, start, len };
+        records.push_buffer(b"..ab..cde".to_vec(), &[place(3, 2, 2), place(5, 6, 3)]);
         records.push_owned(Seq(9), b"pending".to_vec());
         let seen: Vec<(u64, &[u8])> = records.iter().map(|r| (r.seq.0, r.payload)).collect();
         assert_eq!(

@@ -3,7 +3,7 @@
 //! time, see [`super::regions`]) and checking its header and its records.
 
 use super::regions::Regions;
-use super::segment::{self, GroupRef};
+use super::segment::{self, GroupRef, RecordPlace};
 use super::{partition_for, segment_path, KeyEntry, KeyStore};
 use crate::error::{IoContext, Result};
 use crate::format::BadReason;
@@ -136,7 +136,7 @@ impl KeyStore {
             }
             newer_than = read.first_seq;
             let mut read = read;
-            read.spans.retain(|&(seq, _, _)| seq >= stop_below);
+            read.spans.retain(|r| r.seq >= stop_below);
             have += read.spans.len();
             let done = match want {
                 Want::After(_) => read.first_seq <= stop_below,
@@ -175,23 +175,24 @@ impl KeyStore {
         let path = segment_path(partition, at.segment);
         // In bounds of what opening found on disk, so a failed read is an I/O error.
         let (region, from) = regions.group(fs, &path, at).io("reading", &path)?;
-        let group = match segment::decode_group(key, &region[from..from + at.len as usize]) {
+        let group = match segment::decode_group_places(key, &region[from..from + at.len as usize]) {
             Ok(group) => group,
             Err(reason) => return Ok(Err(reason)),
         };
-        if group.damage.is_none() && group.records.last().map(|r| r.0) != Some(at.last_seq) {
+        if group.damage.is_none() && group.records.last().map(|r| r.seq) != Some(at.last_seq) {
             return Ok(Err(BadReason::BadField));
         }
-        let first_seq = group.records.first().map_or(at.last_seq, |r| r.0);
+        let first_seq = group.records.first().map_or(at.last_seq, |r| r.seq);
         let prev = group.prev.filter(|p| p.last_seq < first_seq);
         if group.prev.is_some() && prev.is_none() {
             return Ok(Err(BadReason::SeqNotIncreasing));
         }
-        let kept = group.records.len() - keep_last.unwrap_or(usize::MAX).min(group.records.len());
-        let spans = group.records[kept..]
-            .iter()
-            .map(|&(seq, payload)| (seq, offset_in(region, payload), payload.len()))
-            .collect();
+        let mut spans = group.records;
+        let dropped = spans.len() - keep_last.unwrap_or(usize::MAX).min(spans.len());
+        spans.drain(..dropped);
+        for span in &mut spans {
+            span.start += from;
+        }
         Ok(Ok(GroupRead {
             spans,
             first_seq,
@@ -209,20 +210,10 @@ impl KeyStore {
     }
 }
 
-/// Where `part`, a slice of `whole`, starts in it.
-fn offset_in(whole: &[u8], part: &[u8]) -> usize {
-    let offset = (part.as_ptr() as usize).wrapping_sub(whole.as_ptr() as usize);
-    assert!(
-        offset + part.len() <= whole.len(),
-        "a payload lies in its group"
-    );
-    offset
-}
-
 /// One group as a walk reads it: where its records' payloads lie in the region read.
 struct GroupRead {
-    /// `(seq, start in the region, len)` of the records kept, in seq order.
-    spans: Vec<(u64, usize, usize)>,
+    /// The records kept, in seq order, where they lie in the region.
+    spans: Vec<RecordPlace>,
     first_seq: u64,
     prev: Option<GroupRef>,
     damage: Option<(usize, BadReason)>,

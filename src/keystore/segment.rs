@@ -52,10 +52,12 @@ pub fn keyed_crc(key: &[u8], bytes: &[u8]) -> u64 {
     digest.sum64()
 }
 
+#[inline]
 fn le_u32(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
+#[inline]
 fn le_u64(b: &[u8], at: usize) -> u64 {
     u64::from(le_u32(b, at)) | (u64::from(le_u32(b, at + 4)) << 32)
 }
@@ -497,6 +499,29 @@ pub struct Group<'a> {
     pub damage: Option<(usize, BadReason)>,
 }
 
+/// Where a decoded record's payload lies in its group's bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordPlace {
+    /// The record's seq.
+    pub seq: u64,
+    /// Where its payload starts in the group's bytes.
+    pub start: usize,
+    /// The payload's length.
+    pub len: usize,
+}
+
+/// A decoded group as [`Group`], its records given by where they lie (what a read keeps
+/// when it leaves the payloads in the bytes it read).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupPlaces {
+    /// The key's previous group, if any.
+    pub prev: Option<GroupRef>,
+    /// The records decoded, in seq order, up to any damage.
+    pub records: Vec<RecordPlace>,
+    /// The first damage, as in [`Group::damage`].
+    pub damage: Option<(usize, BadReason)>,
+}
+
 /// Decodes a group of `key` (`bytes` is exactly the group). A damaged header is `Err`
 /// (nothing in the group, its link included, can be trusted); a damaged record ends the
 /// group there, reported in `damage`. A sealed group whose body CRC holds is read without
@@ -504,6 +529,20 @@ pub struct Group<'a> {
 /// where the damage is (and if every record holds, the damage is reported at the body's
 /// start and none of its records are returned).
 pub fn decode_group<'a>(key: &[u8], bytes: &'a [u8]) -> Result<Group<'a>, BadReason> {
+    let places = decode_group_places(key, bytes)?;
+    Ok(Group {
+        prev: places.prev,
+        records: places
+            .records
+            .iter()
+            .map(|r| (r.seq, &bytes[r.start..r.start + r.len]))
+            .collect(),
+        damage: places.damage,
+    })
+}
+
+/// Decodes a group as [`decode_group`] does, giving where its records lie.
+pub fn decode_group_places(key: &[u8], bytes: &[u8]) -> Result<GroupPlaces, BadReason> {
     if bytes.len() < GROUP_HEADER_LEN {
         return Err(BadReason::Truncated);
     }
@@ -532,7 +571,7 @@ pub fn decode_group<'a>(key: &[u8], bytes: &'a [u8]) -> Result<Group<'a>, BadRea
         offset: le_u64(bytes, 16),
         last_seq: le_u64(bytes, 24),
     });
-    let mut group = Group {
+    let mut group = GroupPlaces {
         prev,
         records: Vec::with_capacity((count as usize).min(bytes.len() / RECORD_HEADER_LEN)),
         damage: None,
@@ -545,8 +584,12 @@ pub fn decode_group<'a>(key: &[u8], bytes: &'a [u8]) -> Result<Group<'a>, BadRea
     let mut pos = header_len;
     for _ in 0..count {
         match decode_record(key, &bytes[pos..], check) {
-            Ok((seq, payload, len)) if group.records.last().is_none_or(|r| r.0 < seq) => {
-                group.records.push((seq, payload));
+            Ok((seq, len)) if group.records.last().is_none_or(|r| r.seq < seq) => {
+                group.records.push(RecordPlace {
+                    seq,
+                    start: pos + RECORD_HEADER_LEN,
+                    len: len - RECORD_HEADER_LEN,
+                });
                 pos += len;
             }
             Ok(_) => {
@@ -578,11 +621,9 @@ enum RecordCheck {
     Shape,
 }
 
-fn decode_record<'a>(
-    key: &[u8],
-    input: &'a [u8],
-    check: RecordCheck,
-) -> Result<(u64, &'a [u8], usize), BadReason> {
+/// The record at the start of `input`: its seq and its whole length (header and payload).
+#[inline]
+fn decode_record(key: &[u8], input: &[u8], check: RecordCheck) -> Result<(u64, usize), BadReason> {
     if input.len() < RECORD_HEADER_LEN {
         return Err(BadReason::Truncated);
     }
@@ -593,7 +634,7 @@ fn decode_record<'a>(
     if check == RecordCheck::Crc && keyed_crc(key, &input[8..total]) != le_u64(input, 0) {
         return Err(BadReason::BadChecksum);
     }
-    Ok((le_u64(input, 8), &input[RECORD_HEADER_LEN..total], total))
+    Ok((le_u64(input, 8), total))
 }
 
 #[cfg(test)]

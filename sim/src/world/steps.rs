@@ -476,6 +476,13 @@ impl World {
             Err(_) if self.is_fault() => return Err(StepError::Crash),
             Err(e) => return Err(StepError::from(e)),
         };
+        if trim.upto() != finished.watermark {
+            return Err(StepError::Oracle(format!(
+                "the index's trim goes to {}, the logs retired to watermark {}",
+                trim.upto(),
+                finished.watermark
+            )));
+        }
         trim_index(&mut node.index, trim, step_ops, finished.watermark)?;
         node.logs_waiting = node.logs_waiting.saturating_sub(finished.logs.len() as u64);
         check_found_at_open(&node.dispatcher, found)?;
