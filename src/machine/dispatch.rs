@@ -449,6 +449,7 @@ mod tests {
         assert_eq!(second, names[1]);
         dispatcher.dispatch(second, &log(&[(2, "a")])).unwrap();
         assert_eq!(dispatcher.next_log(&listing), None, "both are in flight");
+        assert_eq!(dispatcher.in_flight(), 2);
         dispatcher.handle_committed(0, second);
         assert_eq!(
             dispatcher.take_finished(),
@@ -459,6 +460,7 @@ mod tests {
         let finished = dispatcher.take_finished().unwrap();
         assert_eq!(finished.logs, names.to_vec());
         assert_eq!(finished.watermark, 2);
+        assert_eq!(dispatcher.in_flight(), 0, "retired logs are out of flight");
         let trim = dispatcher.finish(&fs, &store, &finished).unwrap();
         assert_eq!(
             trim.upto(),
@@ -497,6 +499,17 @@ mod tests {
             );
             let trim = dispatcher.finish(&fs, &store, &finished).unwrap();
             assert_eq!(trim.upto(), 2, "{mode:?}");
+
+            // What was known of a later log outlives the retirement of an earlier one.
+            let later = LogId::at(9);
+            let mut later_bytes = log(&[(3, "a"), (40, "a")]);
+            let last_block = later_bytes.len() - 3;
+            later_bytes[last_block] ^= 1;
+            fs.put(&later.path(), &later_bytes).unwrap();
+            assert_eq!(dispatcher.dispatch(later, &later_bytes).unwrap().routed, 1);
+            dispatcher.handle_committed(0, later);
+            let finished = dispatcher.take_finished().unwrap();
+            assert_eq!(finished.watermark, 40, "{mode:?}: seq 40 is hidden");
 
             // Without the rotation's word, the watermark stops at the last intact seq.
             let mut unaware = Dispatcher::new(1, 4, mode, 0, 4);
