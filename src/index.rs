@@ -256,7 +256,7 @@ pub struct Overlay {
 impl Overlay {
     /// Lays the overlay over `stored` (the key store's records, in seq order).
     fn over(self, mut stored: Records) -> Records {
-        stored.retain(|seq| seq.0 >= self.floor);
+        stored.drop_below(Seq(self.floor));
         for append in self.appends {
             stored.push_owned(append.seq, append.payload);
         }
@@ -335,7 +335,7 @@ pub fn records<F: Fs>(
             continue;
         }
         let mut records = overlay.over(stored.records);
-        records.retain(|seq| seq.0 > after);
+        records.drop_below(Seq(after.saturating_add(1)));
         records.truncate(limit);
         return Ok(records);
     }

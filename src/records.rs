@@ -134,9 +134,16 @@ impl Records {
         self.spans.push(span);
     }
 
-    /// Keeps only the records whose seq `keep` accepts.
-    pub(crate) fn retain(&mut self, mut keep: impl FnMut(Seq) -> bool) {
-        self.spans.retain(|span| keep(span.seq));
+    /// Keeps only the records at or above `seq` (the records are in seq order: a search,
+    /// not a pass over them).
+    pub(crate) fn drop_below(&mut self, seq: Seq) {
+        let below = self.spans.partition_point(|span| span.seq < seq);
+        self.spans.drain(..below);
+    }
+
+    /// Makes room for `more` records.
+    pub(crate) fn reserve(&mut self, more: usize) {
+        self.spans.reserve(more);
     }
 
     /// Keeps at most the first `count` records.
@@ -227,7 +234,11 @@ mod tests {
         let mut tail = records.clone();
         tail.keep_last(2);
         assert_eq!(tail.first().map(|r| r.seq), Some(Seq(5)));
-        records.retain(|seq| seq != Seq(5));
+        let mut above = records.clone();
+        above.drop_below(Seq(5));
+        assert_eq!(above.first().map(|r| r.seq), Some(Seq(5)));
+        above.drop_below(Seq(6));
+        assert_eq!(above.len(), 1, "only seq 9 is at or above 6");
         records.truncate(1);
         assert_eq!(
             records.into_vec(),

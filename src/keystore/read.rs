@@ -136,7 +136,8 @@ impl KeyStore {
             }
             newer_than = read.first_seq;
             let mut read = read;
-            read.spans.retain(|r| r.seq >= stop_below);
+            let below = read.spans.partition_point(|r| r.seq < stop_below);
+            read.spans.drain(..below);
             have += read.spans.len();
             let done = match want {
                 Want::After(_) => read.first_seq <= stop_below,

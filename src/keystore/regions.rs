@@ -95,6 +95,13 @@ impl Regions {
     /// The records kept, in seq order.
     pub fn into_records(self) -> Records {
         let mut records = Records::default();
+        records.reserve(
+            self.regions
+                .iter()
+                .flat_map(|r| &r.groups)
+                .map(Vec::len)
+                .sum(),
+        );
         for region in self.regions.into_iter().rev() {
             records.push_buffer(region.bytes, region.groups.iter().rev().flatten());
         }
