@@ -391,11 +391,13 @@ impl World {
     /// Committer `id` takes everything in its inbox in one pass.
     pub(super) fn commit_one(&mut self, id: usize) -> Step<()> {
         let fs = self.fs.clone();
+        let index_bound = self.knobs.index_delta_bytes_max;
         let node = self.node()?;
         if node.inbox[id].is_empty() {
             return Ok(());
         }
         let work: Vec<CommitWork> = node.inbox[id].drain(..).collect();
+        let before = partition_lens(&node.keys, &work);
         let outcome = match node.committers[id].commit(&fs, &node.keys, &work) {
             Ok(outcome) => outcome,
             Err(_) if self.is_fault() => return Err(StepError::Crash),
@@ -410,6 +412,7 @@ impl World {
         for &log in &outcome.logs_done {
             node.dispatcher.handle_committed(id, log);
         }
+        check_index_bound(&node.keys, before, index_bound)?;
         self.summary.checkpoints += outcome.checkpoints;
         self.note(format!(
             "committer {id} applied {} skipped {} checkpoints {}",
@@ -641,6 +644,34 @@ fn trim_index(
         ))),
         _ => Ok(()),
     }
+}
+
+/// The bytes of each partition `work` has records for.
+fn partition_lens(keys: &KeyStore, work: &[CommitWork]) -> BTreeMap<u32, u64> {
+    (work.iter().flat_map(|w| &w.records))
+        .map(|r| writelog::keystore::partition_for(&r.key, keys.partitions()))
+        .map(|p| (p, keys.partition(p).segments.iter().map(|s| s.len).sum()))
+        .collect()
+}
+
+/// After a pass, a partition it wrote a run to (`before`: the bytes of those it had
+/// records for) holds no more index memory than its share of the bound
+/// (`Options::index_memory_max` over the partitions), or its delta is folded into a
+/// checkpoint. (One it only skipped duplicates for keeps what it held, which opening may
+/// have rebuilt past the bound from the runs after a checkpoint a crash lost.)
+fn check_index_bound(keys: &KeyStore, before: BTreeMap<u32, u64>, bound: u64) -> Step<()> {
+    for (partition, len) in before {
+        let part = keys.partition(partition);
+        let grown = part.segments.iter().map(|s| s.len).sum::<u64>() != len;
+        if grown && part.index_bytes() > bound && part.has_delta() {
+            return Err(StepError::Oracle(format!(
+                "after a pass, partition {partition} holds {} bytes of index, past its share \
+                 {bound}, and a delta no checkpoint took",
+                part.index_bytes()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The dispatcher settles the logs found at open when the model does: a flush after open
