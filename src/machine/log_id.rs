@@ -68,6 +68,7 @@ mod tests {
     #[test]
     fn log_ids_round_trip_through_names_and_sort_as_names_do() {
         assert_eq!(LogId::at(42).file_name(), "tx-00000000000000000042.log");
+        assert_eq!(LogId::at(42).to_string(), LogId::at(42).file_name());
         assert_eq!(
             LogId::parse(&LogId::at(u64::MAX).file_name()),
             Some(LogId::at(u64::MAX))

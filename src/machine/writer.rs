@@ -397,6 +397,16 @@ mod tests {
         assert_eq!(outcome.last_seq, 4);
         assert!(outcome.synced);
         assert_eq!(fs.file_syncs() - syncs_before, 1);
+        assert_eq!((outcome.records, outcome.payload_bytes), (4, 4));
+        assert_eq!(
+            writer.synced_upto(),
+            4,
+            "the pass's fdatasync covers all of it"
+        );
+        assert!(
+            !writer.seal().unwrap(),
+            "a synced log with no zeros ahead seals without another fdatasync"
+        );
         let bytes = fs.read(Path::new("d/tx.log")).unwrap();
         let batches: Vec<_> = LogDecoder::new(&bytes, DecodeLimits::default())
             .map(|b| {
@@ -610,6 +620,7 @@ mod tests {
         let outcome = writer.write_pass(&queue.take_pass(1 << 20)).unwrap();
         assert!(!outcome.synced);
         assert_eq!(fs.file_syncs(), syncs_before);
+        assert_eq!(writer.synced_upto(), 0, "nothing is synced yet");
         assert!(
             writer.sync().unwrap(),
             "the unsynced bytes are synced on demand"
