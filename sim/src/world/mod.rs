@@ -39,6 +39,8 @@ use writelog::machine::{LogId, READING_DIR, WRITING_DIR};
 use writelog::Seq;
 use writelog::{Durability, Options, RecoveryMode};
 
+mod checks;
+mod commit_side;
 mod faults;
 mod knobs;
 mod oracle;

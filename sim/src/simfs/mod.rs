@@ -19,7 +19,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use writelog::fs::tree::{not_found, FileTree, Inode};
-use writelog::fs::{Fs, FsFile};
+use writelog::fs::Fs;
+
+mod behind;
+mod file;
+mod io_faults;
+
+pub use file::SimFile;
+pub use io_faults::{IoFaultCounts, IoFaultRates};
 
 /// One file's bytes: what a reader sees now, and what survives a power loss for sure.
 #[derive(Clone, Debug, Default)]
@@ -113,44 +120,6 @@ struct State {
     injected_unseen: u64,
     /// Injected errors answered in all, by kind.
     injected: IoFaultCounts,
-}
-
-/// The rate of each injected I/O error, each on its own switch (0 turns it off). None of
-/// them crashes: the call fails, the process goes on, and the store must fail cleanly
-/// (poison, refuse, or return the error) without losing anything it acknowledged.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct IoFaultRates {
-    /// An fdatasync or a directory fsync fails with EIO; the unsynced writes stay
-    /// unsynced (a later power loss decides them).
-    pub sync_eio: f64,
-    /// A read, a length or a listing fails with EIO.
-    pub read_eio: f64,
-    /// A read stops short. `Fs::read` returns a whole file, and `RealFs` reads until the
-    /// end of file, so a short read can only surface as an error (`UnexpectedEof`), never
-    /// as a shorter file: what the store must not mistake for a torn tail.
-    pub short_read: f64,
-    /// A write fails with EIO after writing a random prefix of its bytes (a short write).
-    pub write_eio: f64,
-    /// The disk fills for a spell of calls: writes write a prefix and fail with ENOSPC,
-    /// creates fail with ENOSPC.
-    pub enospc: f64,
-}
-
-/// How many of each injected I/O error were answered.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct IoFaultCounts {
-    /// fdatasyncs and directory fsyncs answered with EIO.
-    pub sync_eio: u64,
-    /// Reads, lengths and listings answered with EIO.
-    pub read_eio: u64,
-    /// Reads that stopped short.
-    pub short_reads: u64,
-    /// Writes answered with EIO (each after a short write).
-    pub write_eio: u64,
-    /// Writes and creates answered with ENOSPC.
-    pub enospc: u64,
-    /// Failed writes that left a non-empty prefix in the file.
-    pub short_writes: u64,
 }
 
 /// The simulated file system. Clones share state.
@@ -254,60 +223,6 @@ impl SimFs {
         state.durable_names = names;
     }
 
-    /// Every file path with its current bytes (for the oracle and for replays).
-    pub fn files(&self) -> BTreeMap<PathBuf, Vec<u8>> {
-        let state = self.state();
-        let tree = &state.tree;
-        tree.names()
-            .iter()
-            .filter_map(|(path, &inode)| {
-                Some((path.clone(), tree.file(inode).ok()?.current.clone()))
-            })
-            .collect()
-    }
-
-    /// The current bytes of `path`, bypassing the call counter and the faults (the
-    /// simulator looking, not the store).
-    pub fn peek(&self, path: &Path) -> Option<Vec<u8>> {
-        self.state().tree.at(path).map(|f| f.current.clone())
-    }
-
-    /// Puts a file in place durably, bypassing the call counter (a fault: a replayed log).
-    /// A name already taken is left alone (returns false): overwriting a live file is
-    /// destruction, not a fault the store can be asked to survive.
-    pub fn plant(&self, path: &Path, bytes: &[u8]) -> bool {
-        let mut state = self.state();
-        if state.tree.at(path).is_some() || state.durable_names.contains_key(path) {
-            return false;
-        }
-        let data = FileData {
-            current: bytes.to_vec(),
-            durable: bytes.to_vec(),
-            unsynced: Vec::new(),
-        };
-        let inode = state.tree.link_new(path, data);
-        state.durable_names.insert(path.to_path_buf(), inode);
-        true
-    }
-
-    /// For traces: `path`'s inode now and after a power loss for sure, and its lengths.
-    pub fn describe(&self, path: &Path) -> String {
-        let state = self.state();
-        let now = state.tree.inode(path).ok();
-        let durable = state.durable_names.get(path).copied();
-        let lens = |inode: Option<Inode>| {
-            inode
-                .and_then(|i| state.tree.file(i).ok())
-                .map(|f| (f.current.len(), f.durable.len()))
-        };
-        format!(
-            "{path:?}: now {now:?} {:?}, durable {durable:?} {:?}, pending dir ops {}",
-            lens(now),
-            lens(durable),
-            state.pending.len()
-        )
-    }
-
     /// Injects I/O errors at `rates`, drawn from `rng`.
     pub fn set_io_faults(&self, rates: IoFaultRates, rng: ChaCha8Rng) {
         let mut state = self.state();
@@ -326,65 +241,17 @@ impl SimFs {
         self.state().injected
     }
 
-    /// Overwrites `bytes` at `offset` of the file `path`, now and durably, bypassing the
-    /// call counter: bit rot or a misplaced block, a fault of the medium. Returns the
-    /// bytes it replaced, or `None` when there is no such file or range.
-    pub fn rot(&self, path: &Path, offset: usize, bytes: &[u8]) -> Option<Vec<u8>> {
-        let mut state = self.state();
-        let file = state.tree.at_mut(path)?;
-        let end = offset.checked_add(bytes.len())?;
-        if !file.unsynced.is_empty() || end > file.durable.len() {
-            return None;
-        }
-        let old = file.durable[offset..end].to_vec();
-        file.durable[offset..end].copy_from_slice(bytes);
-        file.current = file.durable.clone();
-        Some(old)
-    }
-
-    /// The bytes of `path` at `offset`, now, or `None` past its end.
-    pub fn peek_at(&self, path: &Path, offset: usize, len: usize) -> Option<Vec<u8>> {
-        let state = self.state();
-        let file = state.tree.at(path)?;
-        file.current
-            .get(offset..offset.checked_add(len)?)
-            .map(<[u8]>::to_vec)
-    }
-
-    /// Overwrites `bytes` at `offset` of `path`, now and durably, where the file has them
-    /// (an operator's repair of a region). Returns false when there is no such region.
-    pub fn patch(&self, path: &Path, offset: usize, bytes: &[u8]) -> bool {
-        let mut state = self.state();
-        let Some(file) = state.tree.at_mut(path) else {
-            return false;
-        };
-        let end = offset + bytes.len();
-        if end > file.current.len() {
-            return false;
-        }
-        file.current[offset..end].copy_from_slice(bytes);
-        if end <= file.durable.len() {
-            file.durable[offset..end].copy_from_slice(bytes);
-        }
-        true
-    }
-
-    /// Replaces the whole content of `path`, now and durably (a misplaced block spliced
-    /// in, or an operator's repair). Returns false when there is no such file.
-    pub fn replace(&self, path: &Path, bytes: &[u8]) -> bool {
-        let mut state = self.state();
-        let Some(file) = state.tree.at_mut(path) else {
-            return false;
-        };
-        file.current = bytes.to_vec();
-        file.durable = bytes.to_vec();
-        file.unsynced.clear();
-        true
-    }
-
     /// Crashes that hit while I/O was in flight.
     pub fn crashes_mid_io(&self) -> u64 {
         self.state().crashes_mid_io
+    }
+}
+
+impl State {
+    /// Notes a directory operation, pending until its directories are fsync'd.
+    fn record(&mut self, op: DirOp) {
+        let waiting_for = op.dirs().into_iter().collect();
+        self.pending.push(PendingDirOp { op, waiting_for });
     }
 }
 
@@ -406,176 +273,6 @@ fn apply_dir_op(names: &mut BTreeMap<PathBuf, Inode>, op: &DirOp) {
             }
             names.insert(to.clone(), *inode);
         }
-    }
-}
-
-impl State {
-    /// Draws `true` with probability `rate` from the fault stream (no draw at rate 0, so
-    /// a switch that is off leaves the stream alone).
-    fn draw(&mut self, rate: f64) -> bool {
-        match self.fault_rng.as_mut() {
-            Some(rng) if rate > 0.0 => rng.random_bool(rate),
-            _ => false,
-        }
-    }
-
-    /// Counts an injected error for the world to see.
-    fn inject(&mut self, count: impl FnOnce(&mut IoFaultCounts), error: io::Error) -> io::Error {
-        count(&mut self.injected);
-        self.injected_unseen += 1;
-        error
-    }
-
-    /// Draws whether this sync fails with EIO.
-    fn sync_fault(&mut self) -> io::Result<()> {
-        if self.draw(self.rates.sync_eio) {
-            return Err(self.inject(
-                |c| c.sync_eio += 1,
-                io::Error::other("simulated EIO on sync"),
-            ));
-        }
-        Ok(())
-    }
-
-    /// Draws whether this read, length or listing fails, with EIO or short.
-    fn read_fault(&mut self) -> io::Result<()> {
-        if self.draw(self.rates.read_eio) {
-            return Err(self.inject(
-                |c| c.read_eio += 1,
-                io::Error::other("simulated EIO on read"),
-            ));
-        }
-        if self.draw(self.rates.short_read) {
-            return Err(self.inject(
-                |c| c.short_reads += 1,
-                io::Error::new(io::ErrorKind::UnexpectedEof, "simulated short read"),
-            ));
-        }
-        Ok(())
-    }
-
-    /// Whether the disk is full for this call (starting a spell at the ENOSPC rate).
-    fn disk_full(&mut self) -> bool {
-        if self.disk_full_calls == 0 && self.draw(self.rates.enospc) {
-            let spell = match self.fault_rng.as_mut() {
-                Some(rng) => rng.random_range(1..40),
-                None => 1,
-            };
-            self.disk_full_calls = spell;
-        }
-        if self.disk_full_calls > 0 {
-            self.disk_full_calls -= 1;
-            return true;
-        }
-        false
-    }
-
-    /// Draws whether this write fails, and if so how many of its `len` bytes it wrote
-    /// first (a short write) and the error.
-    fn write_fault(&mut self, len: usize) -> Option<(usize, io::Error)> {
-        let error = if self.disk_full() {
-            self.inject(
-                |c| c.enospc += 1,
-                io::Error::new(io::ErrorKind::StorageFull, "simulated ENOSPC"),
-            )
-        } else if self.draw(self.rates.write_eio) {
-            self.inject(
-                |c| c.write_eio += 1,
-                io::Error::other("simulated EIO on write"),
-            )
-        } else {
-            return None;
-        };
-        let written = match self.fault_rng.as_mut() {
-            Some(rng) => rng.random_range(0..=len),
-            None => 0,
-        };
-        if written > 0 {
-            self.injected.short_writes += 1;
-        }
-        Some((written, error))
-    }
-
-    fn record(&mut self, op: DirOp) {
-        let waiting_for = op.dirs().into_iter().collect();
-        self.pending.push(PendingDirOp { op, waiting_for });
-    }
-}
-
-/// An open file of [`SimFs`].
-#[derive(Debug)]
-pub struct SimFile {
-    fs: SimFs,
-    inode: Inode,
-    /// Opened by `open_append`: positional writes are refused, as on `RealFs`.
-    appending: bool,
-}
-
-impl SimFile {
-    /// Writes `data` at `offset` (`None`: at the end), with the write faults: an unsynced
-    /// write that a power loss may keep, lose, tear or fill.
-    fn write(&mut self, offset: Option<u64>, data: &[u8]) -> io::Result<()> {
-        let mut state = self.fs.state();
-        if let Err(e) = self.fs.enter(&mut state, true) {
-            if state.crashed {
-                state.crashes_mid_io += 1;
-            }
-            return Err(e);
-        }
-        let fault = state.write_fault(data.len());
-        let file = state.tree.file_mut(self.inode)?;
-        let (data, result) = match fault {
-            Some((written, error)) => (&data[..written], Err(error)),
-            None => (data, Ok(())),
-        };
-        if !data.is_empty() {
-            let offset = match offset {
-                Some(at) => usize::try_from(at).map_err(|_| io::ErrorKind::InvalidInput)?,
-                None => file.current.len(),
-            };
-            let end = offset + data.len();
-            if file.current.len() < end {
-                file.current.resize(end, 0);
-            }
-            file.current[offset..end].copy_from_slice(data);
-            file.unsynced.push((offset, data.to_vec()));
-        }
-        result
-    }
-}
-
-impl FsFile for SimFile {
-    fn append(&mut self, data: &[u8]) -> io::Result<()> {
-        self.write(None, data)
-    }
-
-    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
-        if self.appending {
-            return Err(writelog::fs::write_at_on_append_error());
-        }
-        self.write(Some(offset), data)
-    }
-
-    /// Like [`Fs::truncate`], durable at once (the stated simplification).
-    fn truncate(&mut self, len: u64) -> io::Result<()> {
-        let mut state = self.fs.state();
-        self.fs.enter(&mut state, true)?;
-        let file = state.tree.file_mut(self.inode)?;
-        file.truncate(usize::try_from(len).map_err(|_| io::ErrorKind::InvalidInput)?);
-        Ok(())
-    }
-
-    fn sync_data(&mut self) -> io::Result<()> {
-        let mut state = self.fs.state();
-        if let Err(e) = self.fs.enter(&mut state, true) {
-            state.crashes_mid_io += 1;
-            return Err(e);
-        }
-        state.sync_fault()?;
-        let file = state.tree.file_mut(self.inode)?;
-        file.durable = file.current.clone();
-        file.unsynced.clear();
-        Ok(())
     }
 }
 
