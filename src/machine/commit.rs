@@ -554,6 +554,41 @@ mod tests {
     }
 
     #[test]
+    fn checkpoint_all_folds_each_of_its_own_partitions_and_no_other() {
+        let fs = MemFs::new();
+        let store = open(&fs, RecoveryMode::Strict);
+        let mut committers: Vec<Committer<MemFs>> = (0..2)
+            .map(|id| Committer::new(id, 2, 1 << 20, u64::MAX))
+            .collect();
+        let records = (1..=40u64)
+            .map(|seq| rec(seq, Kind::Append, &format!("key-{seq}"), "p"))
+            .collect();
+        commit_all(&fs, &store, &mut committers, records);
+        assert!((0..4).all(|p| store.partition(p).has_delta()));
+        let bytes = committers[0].checkpoint_all(&fs, &store).unwrap();
+        let has_delta: Vec<bool> = (0..4).map(|p| store.partition(p).has_delta()).collect();
+        assert_eq!(
+            has_delta,
+            [false, true, false, true],
+            "committer 0 owns 0 and 2"
+        );
+        let mut written = 0;
+        for partition in [0u32, 2] {
+            let dir = crate::keystore::partition_dir(partition);
+            for name in fs.list(&dir).unwrap() {
+                if name.starts_with("index-") {
+                    written += fs.read(&dir.join(name)).unwrap().len() as u64;
+                }
+            }
+        }
+        assert!(bytes > 0);
+        assert_eq!(
+            bytes, written,
+            "it returns the bytes of the checkpoints it wrote"
+        );
+    }
+
+    #[test]
     fn a_pass_appends_one_synced_run_per_partition_touched() {
         let fs = MemFs::new();
         let store = open(&fs, RecoveryMode::Strict);
