@@ -302,7 +302,9 @@ impl<F: Fs> Committer<F> {
         outcome.applied += planned.applied;
         outcome.runs += 1;
         outcome.segments_created += u64::from(created);
-        outcome.bytes += planned.bytes.len() as u64;
+        // A new segment's header is bytes written too.
+        let header = if created { SEGMENT_HEADER_LEN } else { 0 };
+        outcome.bytes += (header + planned.bytes.len()) as u64;
         Ok(())
     }
 
@@ -617,6 +619,14 @@ mod tests {
             "each new segment's directory once"
         );
         assert_eq!(outcome.applied, 8);
+        let segment_bytes: u64 = (0..4)
+            .filter_map(|p| fs.len(&segment_path(p, 0)).unwrap())
+            .sum();
+        assert_eq!(
+            outcome.bytes, segment_bytes,
+            "a pass counts every byte it wrote (no checkpoint under this bound)"
+        );
+        assert_eq!(outcome.checkpoints, 0);
         for key in keys {
             assert_eq!(payloads(&fs, &store, key).len(), 1);
         }
