@@ -12,10 +12,9 @@ pub(super) fn trim_index(
     step_ops: usize,
     watermark: u64,
 ) -> Step<()> {
-    if step_ops == 0 {
-        trim.apply(index);
-    } else {
-        let steps_max = index.len() / step_ops + 1;
+    // Without a step size, all at once.
+    if let Some(steps) = index.len().checked_div(step_ops) {
+        let steps_max = steps + 1;
         let mut steps = 1;
         while trim.step(index, step_ops) {
             steps += 1;
@@ -25,6 +24,8 @@ pub(super) fn trim_index(
                 )));
             }
         }
+    } else {
+        trim.apply(index);
     }
     match index.oldest_seq() {
         Some(oldest) if oldest <= watermark => Err(StepError::Oracle(format!(
