@@ -852,13 +852,16 @@ mod tests {
             store.entry(&fs, b"k").unwrap().is_none(),
             "nothing unsynced is published"
         );
-        assert!(committer
-            .commit(
-                &fs,
-                &store,
-                &[work(2, vec![rec(2, Kind::Append, "k", "v")])]
-            )
-            .is_err());
+        let again = committer.commit(
+            &fs,
+            &store,
+            &[work(2, vec![rec(2, Kind::Append, "k", "v")])],
+        );
+        // Refused as spent, before it touches the file system again.
+        assert!(
+            matches!(&again, Err(Error::CommitFailed(f)) if format!("{f:?}").contains("failed earlier")),
+            "a spent committer refuses every later pass: {again:?}"
+        );
     }
 }
 

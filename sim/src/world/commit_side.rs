@@ -104,11 +104,15 @@ impl World {
     pub(super) fn commit_one(&mut self, id: usize) -> Step<()> {
         let fs = self.fs.clone();
         let index_bound = self.knobs.index_delta_bytes_max;
+        let one_share = self.knobs.committer_takes_one;
         let node = self.node()?;
         if node.inbox[id].is_empty() {
             return Ok(());
         }
-        let work: Vec<CommitWork> = node.inbox[id].drain(..).collect();
+        // All of the inbox, or (in some seeds) one hand-out's share: the rest then waits,
+        // as the runtime's next hand-out does when it arrives during a pass (busy).
+        let take = if one_share { 1 } else { node.inbox[id].len() };
+        let work: Vec<CommitWork> = node.inbox[id].drain(..take).collect();
         let before = partition_lens(&node.keys, &work);
         let outcome = match node.committers[id].commit(&fs, &node.keys, &work) {
             Ok(outcome) => outcome,
@@ -138,10 +142,18 @@ impl World {
     pub(super) fn compact_if_due(&mut self, id: usize) -> Step<()> {
         let fs = self.fs.clone();
         let policy = self.knobs.compaction;
+        let committers = self.knobs.committers;
         let node = self.node()?;
         // Busy when the committer's inbox holds more work (as the runtime sees it).
         let busy = !node.inbox[id].is_empty();
         let due = node.committers[id].partition_due(&node.keys, &policy, busy);
+        let expected = compaction_policy(&node.keys, &policy, (id, committers), busy);
+        if due != expected {
+            return Err(StepError::Oracle(format!(
+                "committer {id} (busy: {busy}) finds partition {due:?} due for compaction; \
+                 the policy model says {expected:?}"
+            )));
+        }
         let outcome = match node.committers[id].compact_due(&fs, &node.keys, busy) {
             Ok(outcome) => outcome,
             Err(_) if self.is_fault() => return Err(StepError::Crash),
@@ -216,4 +228,32 @@ impl World {
         ));
         Ok(())
     }
+}
+
+/// The compaction policy, from the options and the partitions' sizes alone: of committer
+/// `id`'s partitions (`p % committers == id`) without damage found, the largest (the first
+/// of equals) whose bytes reach both `min_bytes` and `space_percent` of what it held
+/// after its last compaction, each a quarter higher when work waits (`busy`).
+fn compaction_policy(
+    keys: &KeyStore,
+    policy: &CompactPolicy,
+    (id, committers): (usize, usize),
+    busy: bool,
+) -> Option<u32> {
+    let quarter_more = |x: u64| if busy { x.saturating_add(x / 4) } else { x };
+    let mut best: Option<(u64, u32)> = None;
+    for partition in (0..keys.partitions()).filter(|p| *p as usize % committers == id) {
+        let part = keys.partition(partition);
+        if part.damage_found {
+            continue;
+        }
+        let bytes: u64 = part.segments.iter().map(|s| s.len).sum();
+        let after_last = u64::from(part.compacted_kib) * 1024;
+        let grown = after_last.saturating_mul(quarter_more(u64::from(policy.space_percent))) / 100;
+        let due = bytes >= quarter_more(policy.min_bytes) && bytes >= grown;
+        if due && best.is_none_or(|(most, _)| bytes > most) {
+            best = Some((bytes, partition));
+        }
+    }
+    best.map(|(_, partition)| partition)
 }

@@ -55,6 +55,9 @@ pub(super) struct Knobs {
     /// The pending index's trim after a retirement, in steps of this many operations as
     /// the runtime does it (0: all at once).
     pub(super) trim_step_ops: usize,
+    /// A committer pass takes one piece of work from its inbox, not all of it, so that
+    /// work waits during the compaction that may follow (a busy committer).
+    pub(super) committer_takes_one: bool,
 }
 
 impl Knobs {
@@ -95,6 +98,7 @@ impl Knobs {
             backlog: BACKLOG,
             queue_bytes_max: Options::default().queue_bytes_max,
             trim_step_ops: 0,
+            committer_takes_one: false,
         };
         // The later fault kinds come from a stream of their own, so that adding them left
         // every earlier seed's draws (and its story, when they are off) as it was.
@@ -169,6 +173,9 @@ impl Knobs {
         // The index trimmed in steps in half the seeds, from a stream of its own (as above).
         let mut trim = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_FA17_0000_0007);
         knobs.trim_step_ops = [0, 1, 3, 64][trim.random_range(0..4)];
+        // Busy committers in one seed in four, from a stream of their own (as above).
+        let mut busy = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_FA17_0000_0008);
+        knobs.committer_takes_one = busy.random_range(0..4u32) == 0;
         (knobs, rng)
     }
 }

@@ -108,6 +108,7 @@ impl World {
             },
             // In steps, as the runtime trims it.
             trim_step_ops: 3,
+            committer_takes_one: false,
         };
         world
             .fs
