@@ -267,6 +267,42 @@ pub struct RunEntry {
     pub floor: u64,
 }
 
+/// The run index entries of one key: one per group (`groups`, each its records as
+/// `(seq, payload)`, in seq order), or, with no group, one for its operation alone. Every
+/// entry carries what the key holds once the run is applied: `op_last`, and the `floor`
+/// the run moved it to (0: unmoved).
+pub fn key_entries<'g, 'p: 'g>(
+    key: &[u8],
+    groups: impl IntoIterator<Item = &'g [(u64, &'p [u8])]>,
+    form: GroupForm,
+    (op_last, floor): (u64, u64),
+) -> Vec<RunEntry> {
+    let mut entries: Vec<RunEntry> = groups
+        .into_iter()
+        .map(|group| RunEntry {
+            key: key.to_vec(),
+            group_len: group_len(form, group.iter().map(|r| r.1.len())) as u32,
+            count: group.len() as u32,
+            first_seq: group[0].0,
+            last_seq: group[group.len() - 1].0,
+            op_last,
+            floor,
+        })
+        .collect();
+    if entries.is_empty() {
+        entries.push(RunEntry {
+            key: key.to_vec(),
+            group_len: 0,
+            count: 0,
+            first_seq: op_last,
+            last_seq: op_last,
+            op_last,
+            floor,
+        });
+    }
+    entries
+}
+
 /// The start of a run of `entries` (sorted by key, then seq; not empty): its header and
 /// index, in a buffer with room for the groups that follow (the caller appends them, in
 /// the order of the entries). Its seq range is the entries'. Returns the bytes and the

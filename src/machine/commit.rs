@@ -424,32 +424,14 @@ fn plan_keys<'a, F: Fs>(
 /// Encodes the run of `plans` at offset `start` of segment `number`: header, index, then
 /// the groups, each linked to its key's group before it.
 fn lay_out_run(number: u32, start: u64, mut plans: Vec<KeyPlan<'_>>) -> PlannedRun {
-    let mut entries = Vec::new();
-    for plan in &plans {
-        if plan.groups.is_empty() {
-            entries.push(RunEntry {
-                key: plan.key.to_vec(),
-                group_len: 0,
-                count: 0,
-                first_seq: plan.op_last,
-                last_seq: plan.op_last,
-                op_last: plan.op_last,
-                floor: plan.moved_floor,
-            });
-        }
-        for group in &plan.groups {
-            entries.push(RunEntry {
-                key: plan.key.to_vec(),
-                group_len: segment::group_len(GroupForm::Plain, group.iter().map(|r| r.1.len()))
-                    as u32,
-                count: group.len() as u32,
-                first_seq: group[0].0,
-                last_seq: group[group.len() - 1].0,
-                op_last: plan.op_last,
-                floor: plan.moved_floor,
-            });
-        }
-    }
+    let entries: Vec<RunEntry> = plans
+        .iter()
+        .flat_map(|plan| {
+            let groups = plan.groups.iter().map(Vec::as_slice);
+            let what = (plan.op_last, plan.moved_floor);
+            segment::key_entries(plan.key, groups, GroupForm::Plain, what)
+        })
+        .collect();
     let (mut bytes, header) = segment::encode_run_start(&entries, false);
     let mut applied = 0;
     for plan in &mut plans {

@@ -466,33 +466,14 @@ impl<File: FsFile> MergedSegment<File> {
 /// The run index entries of `pending` keys cut into `groups_of`: one per group, or one
 /// alone for a key that keeps no record (its floor and last seq).
 fn run_entries(pending: &[PendingKey], groups_of: &[Vec<&[Pair<'_>]>]) -> Vec<RunEntry> {
-    let mut entries: Vec<RunEntry> = Vec::new();
-    for ((key, entry, _), groups) in pending.iter().zip(groups_of) {
-        if groups.is_empty() {
-            entries.push(RunEntry {
-                key: key.clone(),
-                group_len: 0,
-                count: 0,
-                first_seq: entry.last_seq,
-                last_seq: entry.last_seq,
-                op_last: entry.last_seq,
-                floor: entry.floor,
-            });
-        }
-        for group in groups {
-            entries.push(RunEntry {
-                key: key.clone(),
-                group_len: segment::group_len(GroupForm::Sealed, group.iter().map(|r| r.1.len()))
-                    as u32,
-                count: group.len() as u32,
-                first_seq: group[0].0,
-                last_seq: group[group.len() - 1].0,
-                op_last: entry.last_seq,
-                floor: entry.floor,
-            });
-        }
-    }
-    entries
+    pending
+        .iter()
+        .zip(groups_of)
+        .flat_map(|((key, entry, _), groups)| {
+            let what = (entry.last_seq, entry.floor);
+            segment::key_entries(key, groups.iter().copied(), GroupForm::Sealed, what)
+        })
+        .collect()
 }
 
 /// A key taken into the run being built: its entry and live records.
