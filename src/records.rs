@@ -234,6 +234,9 @@ mod tests {
         let mut tail = records.clone();
         tail.keep_last(2);
         assert_eq!(tail.first().map(|r| r.seq), Some(Seq(5)));
+        let owned: Vec<Record> = records.clone().into();
+        assert_eq!(owned.len(), 3, "the conversion keeps every record");
+        assert_ne!(records, tail, "equality compares the records");
         let mut above = records.clone();
         above.drop_below(Seq(5));
         assert_eq!(above.first().map(|r| r.seq), Some(Seq(5)));
