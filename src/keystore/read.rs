@@ -113,7 +113,7 @@ impl KeyStore {
             Want::After(after) => after.saturating_add(1).max(entry.floor),
             Want::Last(_) => entry.floor,
         };
-        let mut regions = Regions::default();
+        let mut regions = Regions::new(partition);
         let mut met: Vec<Met> = Vec::new();
         let (mut have, mut next, mut newer_than) = (0, entry.head, u64::MAX);
         while let Some(at) = next.filter(|g| g.last_seq >= stop_below) {
@@ -161,7 +161,7 @@ impl KeyStore {
         newer_than: u64,
         keep_last: Option<usize>,
     ) -> Result<Result<GroupRead, BadReason>> {
-        let partition = partition_for(key, self.partitions());
+        let partition = regions.partition();
         let in_bounds = self
             .partition(partition)
             .segment(at.segment)
@@ -175,7 +175,7 @@ impl KeyStore {
         }
         let path = segment_path(partition, at.segment);
         // In bounds of what opening found on disk, so a failed read is an I/O error.
-        let (region, from) = regions.group(fs, &path, at).io("reading", &path)?;
+        let (region, from) = regions.group(fs, at).io("reading", &path)?;
         let group = match segment::decode_group_places(key, &region[from..from + at.len as usize]) {
             Ok(group) => group,
             Err(reason) => return Ok(Err(reason)),

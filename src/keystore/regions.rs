@@ -9,9 +9,9 @@
 //! longer than all the regions before it together, plus one group).
 
 use std::io;
-use std::path::Path;
 
 use super::segment::{GroupRef, RecordPlace, SEGMENT_HEADER_LEN};
+use super::segment_path;
 use crate::fs::Fs;
 use crate::records::Records;
 
@@ -36,9 +36,9 @@ impl Region {
     }
 }
 
-/// What a walk has read (see the module's comment).
-#[derive(Default)]
+/// What a walk has read (see the module's comment), all of it in one partition.
 pub struct Regions {
+    partition: u32,
     /// Newest first.
     regions: Vec<Region>,
     /// The group read last, to tell whether the next lies right before it.
@@ -46,15 +46,24 @@ pub struct Regions {
 }
 
 impl Regions {
-    /// Makes group `at` of the segment at `path` (in bounds of it: checked by the caller)
+    /// Nothing read yet, of `partition`.
+    pub fn new(partition: u32) -> Self {
+        Regions {
+            partition,
+            regions: Vec::new(),
+            last_group: None,
+        }
+    }
+
+    /// The partition walked.
+    pub fn partition(&self) -> u32 {
+        self.partition
+    }
+
+    /// Makes group `at` of the partition (in bounds of its segment: checked by the caller)
     /// the one read last: from the region read last when it holds it, else by a new read.
     /// Returns the region's bytes and where the group starts in them.
-    pub fn group<F: Fs>(
-        &mut self,
-        fs: &F,
-        path: &Path,
-        at: GroupRef,
-    ) -> io::Result<(&[u8], usize)> {
+    pub fn group<F: Fs>(&mut self, fs: &F, at: GroupRef) -> io::Result<(&[u8], usize)> {
         let end = at.offset + u64::from(at.len);
         let held = self.regions.last().is_some_and(|r| r.holds(&at));
         if !held {
@@ -71,7 +80,8 @@ impl Regions {
                 .saturating_sub(len)
                 .max(SEGMENT_HEADER_LEN as u64)
                 .min(at.offset);
-            let bytes = fs.read_at(path, start, (end - start) as usize)?;
+            let path = segment_path(self.partition, at.segment);
+            let bytes = fs.read_at(&path, start, (end - start) as usize)?;
             self.regions.push(Region {
                 segment: at.segment,
                 start,
@@ -128,13 +138,14 @@ mod tests {
     #[test]
     fn back_to_back_groups_are_read_a_growing_region_at_a_time() {
         let fs = MemFs::new();
-        let path = Path::new("seg");
+        let path = segment_path(0, 3);
+        fs.create_dir_all(path.parent().unwrap()).unwrap();
         let len = SEGMENT_HEADER_LEN as u64 + 160 * u64::from(GROUP);
-        fs.put(path, &vec![7; len as usize]).unwrap();
-        let mut regions = Regions::default();
+        fs.put(&path, &vec![7; len as usize]).unwrap();
+        let mut regions = Regions::new(0);
         for i in (0..160).rev() {
             let offset = SEGMENT_HEADER_LEN as u64 + i * u64::from(GROUP);
-            let (bytes, from) = regions.group(&fs, path, at(offset)).unwrap();
+            let (bytes, from) = regions.group(&fs, at(offset)).unwrap();
             assert_eq!(bytes[from..from + GROUP as usize].len(), GROUP as usize);
         }
         // 64 KiB, then 128 KiB, 256 KiB, ... up to 1 MiB: 10 MiB in 14 reads, not 160.
@@ -151,13 +162,12 @@ mod tests {
     #[test]
     fn groups_apart_are_read_each_alone_and_no_further_back() {
         let fs = MemFs::new();
-        let path = Path::new("seg");
-        fs.put(path, &vec![7; 40 * GROUP as usize]).unwrap();
-        let mut regions = Regions::default();
+        let path = segment_path(0, 3);
+        fs.create_dir_all(path.parent().unwrap()).unwrap();
+        fs.put(&path, &vec![7; 40 * GROUP as usize]).unwrap();
+        let mut regions = Regions::new(0);
         for offset in [30, 20, 10, 9, 1] {
-            regions
-                .group(&fs, path, at(offset * u64::from(GROUP)))
-                .unwrap();
+            regions.group(&fs, at(offset * u64::from(GROUP))).unwrap();
         }
         let lens: Vec<usize> = regions
             .regions

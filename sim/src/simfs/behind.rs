@@ -17,6 +17,18 @@ impl SimFs {
             .collect()
     }
 
+    /// The names of the entries of `dir` that are files, bypassing the call counter and the
+    /// faults (no bytes copied).
+    pub fn file_names_in(&self, dir: &Path) -> Vec<String> {
+        let state = self.state();
+        let tree = &state.tree;
+        tree.names()
+            .iter()
+            .filter(|(path, &inode)| path.parent() == Some(dir) && tree.file(inode).is_ok())
+            .filter_map(|(path, _)| Some(path.file_name()?.to_str()?.to_string()))
+            .collect()
+    }
+
     /// The current bytes of `path`, bypassing the call counter and the faults (the
     /// simulator looking, not the store).
     pub fn peek(&self, path: &Path) -> Option<Vec<u8>> {

@@ -13,8 +13,8 @@ pub(super) fn trim_index(
     watermark: u64,
 ) -> Step<()> {
     // Without a step size, all at once.
-    if let Some(steps) = index.len().checked_div(step_ops) {
-        let steps_max = steps + 1;
+    if let Some(full_steps) = index.len().checked_div(step_ops) {
+        let steps_max = full_steps + 1;
         let mut steps = 1;
         while trim.step(index, step_ops) {
             steps += 1;

@@ -122,10 +122,7 @@ impl World {
         self.rotation_asked = 0;
         self.log_model = LogModel::opened_at(self.now);
         // What recovery left in `reading/`, from the files behind the store's back.
-        let reading: Vec<String> = (self.fs.files().into_keys())
-            .filter(|path| path.parent() == Some(Path::new(READING_DIR)))
-            .filter_map(|path| Some(path.file_name()?.to_str()?.to_string()))
-            .collect();
+        let reading = self.fs.file_names_in(Path::new(READING_DIR));
         self.found_at_open = LogId::all_in(&reading).last().copied();
         self.last_handout = None;
         self.queued.clear();
