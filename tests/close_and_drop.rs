@@ -25,6 +25,14 @@ fn drop_without_close_keeps_every_acknowledged_record_and_leaks_no_thread() {
         }
         drop(store);
     }
+    // A joined thread can still be listed in /proc for a moment after `join` returns (the
+    // kernel wakes the joiner before it reaps the task): wait for the listing to settle,
+    // a bounded while, rather than race it.
+    let settled = std::time::Instant::now();
+    while thread_count() != threads_before && settled.elapsed() < std::time::Duration::from_secs(5)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     assert_eq!(
         thread_count(),
         threads_before,
